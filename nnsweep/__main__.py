@@ -1,0 +1,5 @@
+"""``python -m nnsweep`` runs the command line."""
+
+from nnsweep.cli import main
+
+main()

@@ -1,0 +1,391 @@
+"""The ``nnsweep`` command line: the only place that prints for users and picks exit codes.
+
+Exit codes: 0 success, 1 a sweep whose every trial failed (or an internal error),
+2 bad input (sweep file, data, results folder, usage), 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnsweep import errors
+
+_state = {"debug": False}
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _state["debug"] = True
+    return value
+
+
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Show tracebacks and TensorFlow's own log messages.",
+)
+results_option = click.option(
+    "--results",
+    "results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="results",
+    show_default=True,
+    help="Folder that holds one sub-folder per sweep.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nnsweep")
+@debug_option
+def cli() -> None:
+    """Hyperparameter sweeps that compare Keras architectures, beyond seed noise.
+
+    Write a sweep file (see sweeps/), run it with `nnsweep run`, then look at the
+    table with `nnsweep show` or pandas (nnsweep.load_results).
+    """
+
+
+# -- run ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="List the trials and train nothing.")
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    help="Train at most N trials (models) in this run; run again to continue.",
+)
+@click.option(
+    "--fresh", is_flag=True, help="Move old results aside (never deleted) and start over."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="NNSWEEP_DATA_DIR",
+    help="Folder with dataset files named as Keras names them (e.g. mnist.npz). "
+    "[env: NNSWEEP_DATA_DIR]",
+)
+@results_option
+@click.option("--verbose", "-v", is_flag=True, help="Show Keras's per-epoch output.")
+@debug_option
+def run(
+    sweep_file: Path,
+    dry_run: bool,
+    max_trials: int | None,
+    fresh: bool,
+    data_dir: Path | None,
+    results: Path,
+    verbose: bool,
+) -> None:
+    """Train every trial of SWEEP_FILE that is not in its results yet.
+
+    Writes results/<name>/trials.csv (one row per trial), history.csv (one row per trial
+    and epoch) and sweep.json. Running it again resumes where it stopped.
+    """
+    from nnsweep.sweep import load_sweep
+
+    sweep = load_sweep(sweep_file)
+    if dry_run:
+        _print_plan(sweep, results)
+        return
+    from nnsweep.runner import run_sweep
+
+    question = sweep.description.splitlines()[0] if sweep.description else ""
+    click.echo(
+        f"sweep {sweep.name}: {question}".rstrip(": "),
+        err=True,
+    )
+    summary = run_sweep(
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        max_trials=max_trials,
+        fresh=fresh,
+        verbose=verbose,
+        debug=_state["debug"],
+        progress=_ProgressLine(),
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
+    click.echo(
+        f"trained {len(summary.rows)} trials in {_clock(summary.seconds)} ({counts}); "
+        f"{summary.done_before} were already done",
+        err=True,
+    )
+    if summary.remaining:
+        click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+
+
+def _print_plan(sweep: Any, results: Path) -> None:
+    from nnsweep.results import TRIALS, _read_rows
+    from nnsweep.runner import plan
+
+    trials = plan(sweep)
+    if trials is None:
+        click.echo(
+            f"{sweep.name}: strategy {sweep.strategy} picks up to {sweep.max_trials} "
+            "configurations as it goes"
+        )
+        return
+    path = results / sweep.name / TRIALS
+    done = {r["trial_id"] for r in _read_rows(path)} if path.exists() else set()
+    click.echo(
+        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
+        f"on {sweep.data_name} with model {sweep.model_name}"
+    )
+    swept = sweep.swept
+    for t in trials:
+        params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
+        mark = "done" if t.trial_id in done else "todo"
+        click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
+
+
+class _ProgressLine:
+    """A one-line progress display: count, elapsed, ETA and the running trial."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.total: int | None = None
+        self.done = 0
+        self.new = 0
+        self.t0 = time.monotonic()
+        self.current = ""
+        self.swept: tuple[str, ...] = ()
+
+    def start(self, sweep: Any, total: int | None, done: int) -> None:
+        self.total, self.done, self.swept = total, done, sweep.swept
+        self.t0 = time.monotonic()
+        todo = f"{total - done} to train" if total is not None else "searching"
+        click.echo(f"{done} of {total if total is not None else '?'} trials done; {todo}", err=True)
+
+    def pack_start(self, pack: Sequence[Any]) -> None:
+        t = pack[0]
+        params = " ".join(f"{k}={t.params[k]}" for k in self.swept)
+        seeds = ",".join(str(x.seed) for x in pack)
+        self.current = f"{params} seed={seeds}".strip()
+        self._draw("")
+
+    def epoch_end(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self.tty:
+            self._draw(f"epoch {epoch}")
+
+    def trial_end(self, trial: Any, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.new += 1
+        status = row["status"]
+        if status == "ok":
+            keys = [k for k in row if k.startswith("test_") and k != "test_loss"]
+            what = (
+                f"{keys[0]}={row[keys[0]]:.4f}" if keys and row.get(keys[0]) is not None else "ok"
+            )
+        else:
+            what = f"{status}: {row['error']}"
+        params = " ".join(f"{k}={trial.params[k]}" for k in self.swept)
+        line = f"{params} seed={trial.seed}".strip()
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        click.echo(f"{self._counter()} {line} -> {what}", err=True)
+        if self.tty:
+            self._draw("")
+
+    def _counter(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        if self.total:
+            width = len(str(self.total))
+            left = self.total - self.done
+            eta = elapsed / self.new * left if self.new else None
+            pct = 100 * self.done / self.total
+            return (
+                f"[{self.done:>{width}}/{self.total}] {pct:3.0f}% {_clock(elapsed)} elapsed, "
+                f"eta {_clock(eta) if eta is not None else '?'} |"
+            )
+        return f"[{self.done}] {_clock(elapsed)} elapsed |"
+
+    def _draw(self, extra: str) -> None:
+        if not self.tty:
+            return
+        text = f"{self._counter()} training {self.current} {extra}".rstrip()
+        width = os.get_terminal_size(sys.stderr.fileno()).columns if self.tty else 120
+        sys.stderr.write("\r\033[K" + text[: width - 1])
+        sys.stderr.flush()
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# -- list and show --------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option(
+    "--sweeps",
+    "sweeps_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="sweeps",
+    show_default=True,
+    help="Folder of sweep files.",
+)
+@results_option
+@debug_option
+def list_(sweeps_dir: Path, results: Path) -> None:
+    """List sweep files and the state of their results."""
+    from nnsweep.results import TRIALS, _read_rows
+    from nnsweep.sweep import load_sweep
+
+    files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
+    if not files:
+        click.echo(f"no sweep files in {sweeps_dir}/")
+        return
+    for path in files:
+        if path.name.startswith("_"):
+            continue
+        try:
+            sweep = load_sweep(path)
+        except errors.NnsweepError as exc:
+            click.echo(f"{path}  (cannot load: {exc})")
+            continue
+        planned = sweep.grid_trials() if sweep.strategy == "grid" else None
+        trials_path = results / sweep.name / TRIALS
+        rows = _read_rows(trials_path) if trials_path.exists() else []
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        total = len(planned) if planned is not None else "?"
+        state = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "not run"
+        question = (sweep.description or "").splitlines()[0] if sweep.description else ""
+        click.echo(f"{path}  {sweep.name}: {len(rows)}/{total} trials ({state})")
+        if question:
+            click.echo(f"    {question}")
+
+
+@cli.command()
+@click.argument("name")
+@results_option
+@click.option("--metric", help="Column to rank by (default: the test metric, else the objective).")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many configurations to list.",
+)
+@debug_option
+def show(name: str, results: Path, metric: str | None, top: int) -> None:
+    """Trials by status and the best configurations (mean ± std over seeds and folds)."""
+    from nnsweep.results import load_results, load_sweep_json, results_dir_for
+    from nnsweep.stats import summarize
+
+    df = load_results(name, results)
+    folder = results_dir_for(name, results)
+    info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
+    counts = df["status"].value_counts().to_dict()
+    click.echo(
+        f"{info.get('name', name)}: {len(df)} trials ("
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + ")"
+    )
+    if info.get("description"):
+        click.echo(info["description"].splitlines()[0])
+    task_metric = info.get("metric", "accuracy")
+    if metric is None:
+        metric = f"test_{task_metric}" if f"test_{task_metric}" in df else info.get("objective")
+    if metric not in df.columns:
+        choices = [c for c in df.columns if c.startswith(("val_", "test_", "best_"))]
+        raise errors.ResultsError(
+            f"--metric must be a column of trials.csv, got {metric!r} "
+            f"(metric columns: {', '.join(choices)})"
+        )
+    direction = (
+        info.get("direction", "max")
+        if metric == info.get("objective")
+        else ("min" if any(k in metric for k in ("loss", "mae", "mse")) else "max")
+    )
+    swept = info.get("swept") or []
+    table = summarize(df, metric, by=[c for c in swept if c in df.columns])
+    if table.empty:
+        click.echo("no successful trials yet")
+    else:
+        table = table.sort_values("mean", ascending=direction == "min").head(top)
+        shown = table.drop(columns=["config_id"])
+        shown.insert(
+            len(shown.columns) - 5,
+            metric,
+            [
+                f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}"
+                for m, s in zip(table["mean"], table["std"], strict=True)
+            ],
+        )
+        shown = shown.drop(columns=["mean", "std", "ci_low", "ci_high"])
+        better = "lower" if direction == "min" else "higher"
+        click.echo(
+            f"\nbest configurations by {metric} ({better} is better), "
+            "mean ± std over seeds and folds:"
+        )
+        click.echo(shown.to_string(index=False))
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        click.echo(f"\n{len(bad)} trials did not finish ok:")
+        for _, r in bad.head(20).iterrows():
+            click.echo(f"  {r['trial_id']} {r['status']}: {r['error']}")
+
+
+# -- entry point ----------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI, turning errors into one line on stderr and an exit code."""
+    _state["debug"] = False
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except errors.SweepInterrupted as exc:
+        sys.stderr.write("\n")
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except errors.SweepFailedError as exc:
+        _report(exc)
+        sys.exit(EXIT_FAILED)
+    except errors.NnsweepError as exc:
+        _report(exc)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints, never hides
+        _report(exc, internal=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(0)
+
+
+def _report(exc: BaseException, internal: bool = False) -> None:
+    if _state["debug"]:
+        traceback.print_exception(exc)
+    prefix = "internal error" if internal else "error"
+    hint = " (run with --debug for the traceback)" if internal and not _state["debug"] else ""
+    click.echo(f"{prefix}: {exc}{hint}", err=True)
+
+
+if __name__ == "__main__":
+    main()

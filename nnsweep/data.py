@@ -1,0 +1,455 @@
+"""Datasets: the built-in registry, files, user functions, and the seeded splits.
+
+A dataset is loaded once per sweep (``load_dataset``) and knows its task, input shape and
+class count; the loss and metrics follow from the task. Keras datasets are looked for in a
+data directory, then in Keras's own cache, then downloaded by Keras.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnsweep.errors import DataError
+
+TASKS = ("multiclass", "binary", "regression")
+DATA_DIR_ENV = "NNSWEEP_DATA_DIR"
+# Keras's convention for the splits it makes itself; reused for data without a test split.
+_KERAS_SEED = 113
+_TEST_FRACTION = 0.2
+_FASHION_FILES = (
+    "train-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data: the task, input shape and classes."""
+
+    name: str
+    task: str
+    input_shape: tuple[int, ...]
+    n_classes: int | None = None
+
+    @property
+    def output_units(self) -> int:
+        return self.n_classes if self.task == "multiclass" else 1
+
+    @property
+    def loss(self) -> str:
+        return {
+            "multiclass": "sparse_categorical_crossentropy",
+            "binary": "binary_crossentropy",
+            "regression": "mse",
+        }[self.task]
+
+    @property
+    def metric(self) -> str:
+        """The task's headline metric: accuracy for classification, MAE for regression."""
+        return "mae" if self.task == "regression" else "accuracy"
+
+    @property
+    def default_objective(self) -> tuple[str, str]:
+        """(column, direction) used to pick the best epoch and configuration."""
+        if self.task == "regression":
+            return "val_loss", "min"
+        return "val_accuracy", "max"
+
+
+@dataclass(frozen=True)
+class Split:
+    """The arrays one trial trains and validates on."""
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: training arrays, an optional test split, and its spec."""
+
+    spec: DataSpec
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    _splits: dict[tuple, Split] = field(default_factory=dict, repr=False)
+
+    def split(self, validation_split: float, split_seed: int, cv: int | None, fold: int) -> Split:
+        """The seeded validation split (or the ``fold``-th of ``cv`` folds), cached."""
+        key = (validation_split, split_seed, cv, fold)
+        if key not in self._splits:
+            n = len(self.x_train)
+            order = np.random.RandomState(split_seed).permutation(n)
+            if cv:
+                parts = np.array_split(order, cv)
+                val_idx = parts[fold]
+                fit_idx = np.concatenate([p for i, p in enumerate(parts) if i != fold])
+            else:
+                n_val = max(1, int(round(n * validation_split)))
+                val_idx, fit_idx = order[:n_val], order[n_val:]
+            if len(fit_idx) == 0:
+                raise DataError(f"{self.spec.name}: too few rows ({n}) to hold out validation")
+            # Sorted indices keep the original row order, which makes splits easy to audit.
+            fit_idx, val_idx = np.sort(fit_idx), np.sort(val_idx)
+            self._splits[key] = Split(
+                self.x_train[fit_idx], self.y_train[fit_idx],
+                self.x_train[val_idx], self.y_train[val_idx],
+            )  # fmt: skip
+        return self._splits[key]
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """The data directory: the argument, else ``$NNSWEEP_DATA_DIR``, else none."""
+    value = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded datasets (``$KERAS_HOME`` or ``~/.keras``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def load_dataset(
+    data: str | Path | Callable[..., Any],
+    *,
+    data_dir: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    target: str = "target",
+) -> Dataset:
+    """Load a sweep's dataset once: a built-in name, a .csv/.npz path, or a function."""
+    options = dict(options or {})
+    task = options.pop("task", None)
+    if task is not None and task not in TASKS:
+        raise DataError(f"data_options['task'] must be one of {', '.join(TASKS)}, got {task!r}")
+    if callable(data):
+        return _from_function(data, task)
+    name = str(data)
+    if name in _BUILTINS:
+        return _BUILTINS[name](resolve_data_dir(data_dir), options)
+    if name.endswith(".csv"):
+        return _from_csv(Path(name), target, task, options)
+    if name.endswith(".npz"):
+        return _from_npz(Path(name), task)
+    raise DataError(f"unknown dataset {name!r}")
+
+
+# -- locating Keras's files -------------------------------------------------------------
+
+
+def locate(filename: str, data_dir: Path | None, keras_name: str) -> Path:
+    """Find a Keras dataset file: data directory, Keras cache, then Keras's download."""
+    tried = []
+    if data_dir is not None:
+        candidate = data_dir / filename
+        if candidate.exists():
+            return candidate
+        tried.append(f"data directory {candidate}")
+    else:
+        tried.append(f"data directory (none set: --data-dir or ${DATA_DIR_ENV})")
+    cached = keras_cache_dir() / filename
+    if cached.exists():
+        return cached
+    tried.append(f"Keras cache {cached}")
+    try:
+        _keras_download(keras_name)
+    except Exception as exc:  # noqa: BLE001 - any download failure is reported the same way
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        tried.append(f"Keras download ({first})")
+    else:
+        if cached.exists():
+            return cached
+        tried.append(f"Keras download (no file at {cached} afterwards)")
+    raise DataError(f"cannot find dataset {keras_name!r}: tried " + "; ".join(tried))
+
+
+def _keras_download(keras_name: str) -> None:
+    import keras  # deferred: downloading is the only reason to import Keras here
+
+    getattr(keras.datasets, keras_name).load_data()
+
+
+# -- built-in datasets --------------------------------------------------------------------
+
+
+def _digits(data_dir: Path | None, options: dict) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype("float32")
+    y = bunch.target.astype("int64")
+    (x_tr, y_tr), (x_te, y_te) = _holdout_test(x, y)
+    return Dataset(DataSpec("digits", "multiclass", (8, 8), 10), x_tr, y_tr, x_te, y_te)
+
+
+def _mnist_like(name: str, filename: str, keras_name: str):
+    def load(data_dir: Path | None, options: dict) -> Dataset:
+        path = locate(filename, data_dir, keras_name)
+        if path.is_dir():
+            x_tr, y_tr, x_te, y_te = _read_idx_folder(path)
+        else:
+            with _open_npz(path) as f:
+                x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        spec = DataSpec(name, "multiclass", tuple(x_tr.shape[1:]), 10)
+        return Dataset(
+            spec,
+            (x_tr / 255.0).astype("float32"),
+            y_tr.astype("int64"),
+            (x_te / 255.0).astype("float32"),
+            y_te.astype("int64"),
+        )
+
+    return load
+
+
+def _read_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:
+    arrays = []
+    for fname in _FASHION_FILES:
+        try:
+            with gzip.open(folder / fname, "rb") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            raise DataError(f"cannot read {folder / fname}: {exc}") from exc
+        if "labels" in fname:
+            arrays.append(np.frombuffer(raw, np.uint8, offset=8))
+        else:
+            arrays.append(np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28))
+    y_tr, x_tr, y_te, x_te = arrays
+    return x_tr, y_tr, x_te, y_te
+
+
+def _sequences(name: str, keras_name: str, n_classes: int | None):
+    def load(data_dir: Path | None, options: dict) -> Dataset:
+        num_words = options.get("num_words", 10_000)
+        if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 4:
+            raise DataError(f"data_options['num_words'] must be an integer >= 4, got {num_words!r}")
+        path = locate(f"{keras_name}.npz", data_dir, keras_name)
+        with _open_npz(path) as f:
+            if "x_train" in f:  # imdb: the file holds its own test split
+                xs = [f["x_train"], f["x_test"]]
+                ys = [f["y_train"], f["y_test"]]
+            else:  # reuters: one table, split 80/20 after a seeded shuffle
+                xs, ys = [f["x"]], [f["y"]]
+        rng = np.random.RandomState(_KERAS_SEED)
+        shuffled = []
+        for x, y in zip(xs, ys, strict=True):
+            order = np.arange(len(x))
+            rng.shuffle(order)
+            shuffled.append((x[order], y[order]))
+        if len(shuffled) == 1:
+            x, y = shuffled[0]
+            cut = int(len(x) * (1 - _TEST_FRACTION))
+            shuffled = [(x[:cut], y[:cut]), (x[cut:], y[cut:])]
+        (x_tr, y_tr), (x_te, y_te) = shuffled
+        task = "binary" if n_classes is None else "multiclass"
+        classes = (
+            n_classes if n_classes is None else max(n_classes, int(max(y_tr.max(), y_te.max())) + 1)
+        )
+        spec = DataSpec(name, task, (num_words,), classes)
+        return Dataset(
+            spec,
+            _multi_hot(x_tr, num_words),
+            y_tr.astype("int64"),
+            _multi_hot(x_te, num_words),
+            y_te.astype("int64"),
+        )
+
+    return load
+
+
+def _multi_hot(sequences: np.ndarray, num_words: int) -> np.ndarray:
+    """Keras's word indices (start 1, out-of-vocabulary 2, words from 3) as a multi-hot row."""
+    out = np.zeros((len(sequences), num_words), dtype="float32")
+    for row, seq in enumerate(sequences):
+        idx = np.asarray(seq, dtype="int64") + 3
+        idx = np.where(idx < num_words, idx, 2)
+        out[row, idx] = 1.0
+        out[row, 1] = 1.0
+    return out
+
+
+def _boston(data_dir: Path | None, options: dict) -> Dataset:
+    path = locate("boston_housing.npz", data_dir, "boston_housing")
+    with _open_npz(path) as f:
+        x, y = f["x"], f["y"]
+    order = np.arange(len(x))
+    np.random.RandomState(_KERAS_SEED).shuffle(order)
+    x, y = x[order], y[order]
+    cut = int(len(x) * (1 - _TEST_FRACTION))
+    x_tr, x_te = _standardize(x[:cut], x[cut:])
+    spec = DataSpec("boston_housing", "regression", (x.shape[1],))
+    return Dataset(spec, x_tr, y[:cut].astype("float32"), x_te, y[cut:].astype("float32"))
+
+
+_BUILTINS: dict[str, Callable[[Path | None, dict], Dataset]] = {
+    "digits": _digits,
+    "mnist": _mnist_like("mnist", "mnist.npz", "mnist"),
+    "fashion_mnist": _mnist_like("fashion_mnist", "fashion-mnist", "fashion_mnist"),
+    "imdb": _sequences("imdb", "imdb", None),
+    "reuters": _sequences("reuters", "reuters", 46),
+    "boston_housing": _boston,
+}
+
+
+# -- files and functions ----------------------------------------------------------------
+
+
+def _from_csv(path: Path, target: str, task: str | None, options: dict) -> Dataset:
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for bad files
+        raise DataError(f"cannot read {path} as CSV: {exc}") from exc
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise DataError(
+            f"{path} has no target column {target!r} (columns: {columns}); set Sweep(target=...)"
+        )
+    features = frame.drop(columns=[target])
+    bad = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    if bad:
+        raise DataError(f"{path}: feature columns must be numeric, not {', '.join(map(str, bad))}")
+    if features.shape[1] == 0:
+        raise DataError(f"{path}: no feature columns besides {target!r}")
+    x = features.to_numpy(dtype="float32")
+    y = frame[target].to_numpy()
+    if np.isnan(x).any():
+        raise DataError(f"{path}: feature columns hold missing values")
+    return _from_arrays(path.stem, x, y, None, task, standardize=options.get("standardize", True))
+
+
+def _from_npz(path: Path, task: str | None) -> Dataset:
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    with _open_npz(path) as f:
+        keys = set(f.keys())
+        if {"x_train", "y_train"} <= keys:
+            test = (f["x_test"], f["y_test"]) if {"x_test", "y_test"} <= keys else None
+            return _from_arrays(path.stem, f["x_train"], f["y_train"], test, task)
+        if {"x", "y"} <= keys:
+            return _from_arrays(path.stem, f["x"], f["y"], None, task)
+    raise DataError(f"{path}: expected arrays x, y or x_train, y_train[, x_test, y_test]")
+
+
+def _from_function(fn: Callable[..., Any], task: str | None) -> Dataset:
+    name = getattr(fn, "__name__", "data")
+    try:
+        out = fn()
+    except Exception as exc:
+        raise DataError(f"data function {name}() raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(out, Mapping):
+        test = (out["x_test"], out["y_test"]) if "x_test" in out else None
+        x, y = out.get("x_train", out.get("x")), out.get("y_train", out.get("y"))
+        return _from_arrays(name, x, y, test, task)
+    if isinstance(out, tuple) and len(out) == 2 and all(isinstance(p, tuple) for p in out):
+        (x, y), test = out
+        return _from_arrays(name, x, y, test, task)
+    if isinstance(out, tuple) and len(out) == 2:
+        return _from_arrays(name, out[0], out[1], None, task)
+    raise DataError(
+        f"data function {name}() must return (x, y), ((x_train, y_train), (x_test, y_test)) "
+        f"or a dict of arrays, got {type(out).__name__}"
+    )
+
+
+def _from_arrays(
+    name: str,
+    x: Any,
+    y: Any,
+    test: tuple[Any, Any] | None,
+    task: str | None,
+    standardize: bool = False,
+) -> Dataset:
+    x, y = _as_arrays(name, "train", x, y)
+    if test is None:
+        (x, y), (x_te, y_te) = _holdout_test(x, y)
+    else:
+        x_te, y_te = _as_arrays(name, "test", *test)
+        if x_te.shape[1:] != x.shape[1:]:
+            raise DataError(f"{name}: test inputs have shape {x_te.shape[1:]}, train {x.shape[1:]}")
+    task = task or infer_task(np.concatenate([y, y_te]))
+    n_classes = None
+    if task == "multiclass":
+        n_classes = int(max(y.max(), y_te.max())) + 1
+    y_dtype = "float32" if task == "regression" else "int64"
+    if task != "regression" and not np.all(np.mod(np.concatenate([y, y_te]), 1) == 0):
+        raise DataError(f"{name}: task {task!r} needs integer class labels")
+    if standardize:
+        x, x_te = _standardize(x, x_te)
+    spec = DataSpec(name, task, tuple(x.shape[1:]), n_classes)
+    return Dataset(
+        spec, x.astype("float32"), y.astype(y_dtype), x_te.astype("float32"), y_te.astype(y_dtype)
+    )
+
+
+def _as_arrays(name: str, part: str, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        x, y = np.asarray(x, dtype="float32"), np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name}: {part} arrays are not numeric: {exc}") from exc
+    if x.ndim < 2:
+        x = x.reshape(-1, 1)
+    if y.ndim != 1:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        else:
+            raise DataError(
+                f"{name}: {part} targets must be one value per row, got shape {y.shape}"
+            )
+    if len(x) != len(y):
+        raise DataError(f"{name}: {part} inputs have {len(x)} rows but targets have {len(y)}")
+    if len(x) < 2:
+        raise DataError(f"{name}: {part} split needs at least 2 rows, got {len(x)}")
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError(f"{name}: {part} targets must be numbers, got dtype {y.dtype}")
+    return x, y
+
+
+def infer_task(y: np.ndarray) -> str:
+    """Regression for non-integer targets, binary for 0/1, multiclass for small ints."""
+    values = np.unique(y)
+    integral = np.all(np.mod(values, 1) == 0)
+    if not integral or values.min() < 0:
+        return "regression"
+    if set(values.tolist()) <= {0, 1}:
+        return "binary"
+    if len(values) <= 100:
+        return "multiclass"
+    return "regression"
+
+
+def _holdout_test(x: np.ndarray, y: np.ndarray) -> tuple[tuple, tuple]:
+    order = np.random.RandomState(_KERAS_SEED).permutation(len(x))
+    cut = int(len(x) * (1 - _TEST_FRACTION))
+    tr, te = np.sort(order[:cut]), np.sort(order[cut:])
+    return (x[tr], y[tr]), (x[te], y[te])
+
+
+def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale both splits with the training split's statistics only (no test leakage)."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std == 0, 1.0, std)
+    return ((x_train - mean) / std).astype("float32"), ((x_test - mean) / std).astype("float32")
+
+
+def _open_npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt archives raise several types
+        raise DataError(f"cannot read {path}: {exc}") from exc

@@ -1,0 +1,152 @@
+"""Built-in model families (``mlp``, ``cnn``), optimizers, and compiling for a task.
+
+Keras is imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nnsweep import params as _params
+from nnsweep.data import DataSpec
+from nnsweep.errors import DataError, TrialError
+
+_OPTIMIZER_CLASSES = {
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adamax": "Adamax",
+    "nadam": "Nadam",
+    "ftrl": "Ftrl",
+    "lion": "Lion",
+}
+
+
+def check_compatible(model: str | Callable[..., Any], spec: DataSpec) -> None:
+    """Refuse a model family that cannot take this data, before any training."""
+    if model == "cnn" and len(spec.input_shape) not in (2, 3):
+        raise DataError(
+            f"model 'cnn' needs image inputs (height, width[, channels]); "
+            f"dataset {spec.name!r} has input shape {spec.input_shape}"
+        )
+
+
+def build_model(model: str | Callable[..., Any], params: Mapping[str, Any], spec: DataSpec) -> Any:
+    """An uncompiled ``keras.Model`` for one trial's parameters."""
+    import keras
+
+    if callable(model):
+        try:
+            built = model(dict(params), spec)
+        except Exception as exc:
+            raise TrialError(f"build() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(built, keras.Model):
+            raise TrialError(f"build() must return a keras.Model, got {type(built).__name__}")
+        return built
+    p = _params.resolve(params, model)
+    inputs = keras.Input(shape=spec.input_shape)
+    x = _mlp_body(keras, inputs, p) if model == "mlp" else _cnn_body(keras, inputs, p, spec)
+    outputs = keras.layers.Dense(spec.output_units, activation=_output_activation(spec))(x)
+    return keras.Model(inputs, outputs, name=model)
+
+
+def _output_activation(spec: DataSpec) -> str:
+    return {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}[spec.task]
+
+
+def _dense_block(keras: Any, x: Any, units: int, p: Mapping[str, Any]) -> Any:
+    reg = keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"]) if p["l1"] or p["l2"] else None
+    if p["batch_norm"]:
+        x = keras.layers.Dense(
+            units, kernel_initializer=p["kernel_initializer"], kernel_regularizer=reg
+        )(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(p["activation"])(x)
+    else:
+        x = keras.layers.Dense(
+            units,
+            activation=p["activation"],
+            kernel_initializer=p["kernel_initializer"],
+            kernel_regularizer=reg,
+        )(x)
+    if p["dropout"]:
+        x = keras.layers.Dropout(p["dropout"])(x)
+    return x
+
+
+def mlp_widths(p: Mapping[str, Any]) -> tuple[int, ...]:
+    """The hidden-layer widths of an MLP: ``widths`` if given, else depth × hidden_units."""
+    if p.get("widths"):
+        return tuple(p["widths"])
+    return (p["hidden_units"],) * p["depth"]
+
+
+def _mlp_body(keras: Any, inputs: Any, p: Mapping[str, Any]) -> Any:
+    x = keras.layers.Flatten()(inputs) if len(inputs.shape) > 2 else inputs
+    for units in mlp_widths(p):
+        x = _dense_block(keras, x, units, p)
+    return x
+
+
+def _cnn_body(keras: Any, inputs: Any, p: Mapping[str, Any], spec: DataSpec) -> Any:
+    check_compatible("cnn", spec)
+    x = inputs
+    if len(spec.input_shape) == 2:
+        x = keras.layers.Reshape((*spec.input_shape, 1))(x)
+    filters = p["filters"]
+    if len(filters) == 1:
+        filters = filters * p["conv_layers"]
+    reg = keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"]) if p["l1"] or p["l2"] else None
+    for n in filters:
+        x = keras.layers.Conv2D(
+            n,
+            p["kernel_size"],
+            padding=p["padding"],
+            activation=None if p["batch_norm"] else p["activation"],
+            kernel_initializer=p["kernel_initializer"],
+            kernel_regularizer=reg,
+        )(x)
+        if p["batch_norm"]:
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Activation(p["activation"])(x)
+        if p["pool_size"] > 1:
+            x = keras.layers.MaxPooling2D(p["pool_size"])(x)
+    if p["dropout"]:
+        x = keras.layers.Dropout(p["dropout"])(x)
+    x = keras.layers.Flatten()(x)
+    if p["dense_units"]:
+        x = keras.layers.Dense(
+            p["dense_units"],
+            activation=p["activation"],
+            kernel_initializer=p["kernel_initializer"],
+            kernel_regularizer=reg,
+        )(x)
+    return x
+
+
+def make_optimizer(params: Mapping[str, Any]) -> Any:
+    """A fresh Keras optimizer from a trial's ``optimizer``, ``learning_rate``, ..."""
+    import keras
+
+    p = _params.resolve({k: v for k, v in params.items() if k in _params.TRAINING_PARAMS}, None)
+    name = p["optimizer"]
+    kwargs: dict[str, Any] = {"learning_rate": p["learning_rate"]}
+    if name == "sgd":
+        kwargs.update(momentum=p["momentum"], nesterov=p["nesterov"])
+    elif name == "rmsprop":
+        kwargs.update(momentum=p["momentum"])
+    if p["weight_decay"] is not None:
+        kwargs["weight_decay"] = p["weight_decay"]
+    if p["clipnorm"] is not None:
+        kwargs["clipnorm"] = p["clipnorm"]
+    return getattr(keras.optimizers, _OPTIMIZER_CLASSES[name])(**kwargs)
+
+
+def compile_for_task(model: Any, params: Mapping[str, Any], spec: DataSpec) -> Any:
+    """Compile with the task's loss and headline metric (accuracy or MAE)."""
+    model.compile(optimizer=make_optimizer(params), loss=spec.loss, metrics=[spec.metric])
+    return model

@@ -1,0 +1,207 @@
+"""The built-in hyperparameters: their types, ranges and defaults.
+
+Kept free of Keras so a sweep can be validated (and ``--help``, ``list``, ``show`` can run)
+without importing TensorFlow. ``models.py`` and ``training.py`` read the defaults from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nnsweep.errors import SweepDefinitionError
+
+OPTIMIZERS = (
+    "sgd",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "adagrad",
+    "adadelta",
+    "adamax",
+    "nadam",
+    "ftrl",
+    "lion",
+)
+ACTIVATIONS = (
+    "relu",
+    "tanh",
+    "sigmoid",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "leaky_relu",
+    "relu6",
+    "softplus",
+    "softsign",
+    "mish",
+    "linear",
+)
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: a type, a rule its values must satisfy, and a default."""
+
+    name: str
+    kind: str  # "int", "float", "bool", "str" or "ints" (a tuple of positive ints)
+    default: Any
+    rule: str = ""
+    check: Callable[[Any], bool] | None = None
+    allowed: tuple[str, ...] = ()
+    optional: bool = False  # None is a valid value
+
+    def validate(self, value: Any, where: str) -> Any:
+        """Return ``value`` normalised (e.g. int → float) or raise naming ``where``."""
+        if value is None and self.optional:
+            return None
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SweepDefinitionError(where, "must be an integer", value)
+        elif self.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SweepDefinitionError(where, "must be a number", value)
+            if not math.isfinite(value):
+                raise SweepDefinitionError(where, "must be finite", value)
+            value = float(value)
+        elif self.kind == "bool":
+            if not isinstance(value, bool):
+                raise SweepDefinitionError(where, "must be True or False", value)
+        elif self.kind == "str":
+            if not isinstance(value, str):
+                raise SweepDefinitionError(where, "must be a string", value)
+            if self.allowed and value not in self.allowed:
+                raise SweepDefinitionError(
+                    where, f"must be one of {', '.join(self.allowed)}", value
+                )
+        elif self.kind == "ints":
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = (value,)
+            if not isinstance(value, tuple) or not value:
+                raise SweepDefinitionError(
+                    where, "must be a non-empty tuple of integers (a list would be swept)", value
+                )
+            if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+                raise SweepDefinitionError(where, "must hold integers >= 1", value)
+        if self.check is not None and not self.check(value):
+            raise SweepDefinitionError(where, self.rule, value)
+        return value
+
+
+def _p(name: str, kind: str, default: Any, rule: str = "", check=None, **kw: Any) -> Param:
+    return Param(name, kind, default, rule, check, **kw)
+
+
+_positive = ("must be >= 1", lambda v: v >= 1)
+_nonneg = ("must be >= 0", lambda v: v >= 0)
+_unit = ("must be in [0, 1)", lambda v: 0 <= v < 1)
+
+TRAINING_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        _p("optimizer", "str", "adam", allowed=OPTIMIZERS),
+        _p("learning_rate", "float", 1e-3, "must be > 0", lambda v: v > 0),
+        _p("momentum", "float", 0.0, *_unit),
+        _p("nesterov", "bool", False),
+        _p("weight_decay", "float", None, *_nonneg, optional=True),
+        _p("clipnorm", "float", None, "must be > 0", lambda v: v > 0, optional=True),
+        _p("batch_size", "int", 32, *_positive),
+        _p("epochs", "int", 5, *_positive),
+        _p("patience", "int", None, *_nonneg, optional=True),
+    )
+}
+
+_common_layer_params = (
+    _p("activation", "str", "relu", allowed=ACTIVATIONS),
+    _p("dropout", "float", 0.0, *_unit),
+    _p("kernel_initializer", "str", "glorot_uniform", allowed=INITIALIZERS),
+    _p("l1", "float", 0.0, *_nonneg),
+    _p("l2", "float", 0.0, *_nonneg),
+    _p("batch_norm", "bool", False),
+)
+
+MODEL_PARAMS: dict[str, dict[str, Param]] = {
+    "mlp": {
+        p.name: p
+        for p in (
+            _p("hidden_units", "int", 64, *_positive),
+            _p("depth", "int", 1, *_nonneg),
+            _p("widths", "ints", None, optional=True),
+            *_common_layer_params,
+        )
+    },
+    "cnn": {
+        p.name: p
+        for p in (
+            _p("conv_layers", "int", 1, *_positive),
+            _p("filters", "ints", (32,)),
+            _p("kernel_size", "int", 3, *_positive),
+            _p("pool_size", "int", 2, *_positive),
+            _p("padding", "str", "valid", allowed=("valid", "same")),
+            _p("dense_units", "int", 128, *_nonneg),
+            *_common_layer_params,
+        )
+    },
+}
+
+MODEL_FAMILIES = tuple(MODEL_PARAMS)
+
+
+def known_params(model: str | None) -> dict[str, Param]:
+    """The hyperparameters a built-in model family accepts (``None``: training ones only)."""
+    params = dict(TRAINING_PARAMS)
+    if model is not None:
+        params.update(MODEL_PARAMS[model])
+    return params
+
+
+def resolve(params: Mapping[str, Any], model: str | None) -> dict[str, Any]:
+    """A trial's parameters with every default filled in, as the trainer uses them."""
+    resolved = {name: p.default for name, p in known_params(model).items()}
+    resolved.update(params)
+    return resolved
+
+
+def check_combination(params: Mapping[str, Any], model: str | None) -> None:
+    """Rules that span several hyperparameters of one trial."""
+    if model == "cnn":
+        filters = params.get("filters", MODEL_PARAMS["cnn"]["filters"].default)
+        layers = params.get("conv_layers", 1)
+        if isinstance(filters, tuple) and len(filters) not in (1, layers):
+            raise SweepDefinitionError(
+                "space['filters']",
+                f"must give 1 or conv_layers={layers} values",
+                filters,
+            )
+    optimizer = params.get("optimizer", TRAINING_PARAMS["optimizer"].default)
+    if params.get("momentum") and optimizer not in ("sgd", "rmsprop"):
+        raise SweepDefinitionError(
+            "space['momentum']", "applies only to optimizers 'sgd' and 'rmsprop'", optimizer
+        )
+    if params.get("nesterov") and optimizer != "sgd":
+        raise SweepDefinitionError(
+            "space['nesterov']", "applies only to optimizer 'sgd'", optimizer
+        )
+
+
+def format_value(value: Any) -> Any:
+    """How a parameter value is written in a CSV cell (tuples as ``250-125-50``)."""
+    if isinstance(value, tuple):
+        return "-".join(str(v) for v in value)
+    return value

@@ -1,0 +1,341 @@
+"""The results store: append-safe CSVs under ``results/<sweep>/``, resume, locking.
+
+A trial's history rows are written before its trials.csv row, and each write is flushed
+and fsynced: a row in trials.csv means the trial is complete. On open, a torn last line
+(a kill mid-write) is cut off and history rows without a trial row are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from nnsweep.errors import (
+    CorruptResultsError,
+    ResultsError,
+    ResultsLockedError,
+    ResultsMismatchError,
+)
+
+TRIALS = "trials.csv"
+HISTORY = "history.csv"
+SWEEP_JSON = "sweep.json"
+LOCK = ".lock"
+DEFAULT_RESULTS = "results"
+BASE_COLUMNS = ("trial_id", "config_id")
+RUN_COLUMNS = ("seed", "fold", "status", "error", "epochs_run")
+TAIL_COLUMNS = (
+    "n_params",
+    "fit_seconds",
+    "started_at",
+    "finished_at",
+    "backend",
+    "pack_size",
+    "worker",
+)
+HISTORY_KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
+
+
+def trial_columns(param_names: Sequence[str], metric: str, objective: str) -> list[str]:
+    """The trials.csv header for a sweep with these hyperparameters and metric."""
+    metrics = ["loss", metric, "val_loss", f"val_{metric}"]
+    return [
+        *BASE_COLUMNS,
+        *param_names,
+        *RUN_COLUMNS,
+        *metrics,
+        f"best_{objective}",
+        "best_epoch",
+        "test_loss",
+        f"test_{metric}",
+        *TAIL_COLUMNS,
+    ]
+
+
+def history_columns(metric: str) -> list[str]:
+    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}"]
+
+
+class ResultsStore:
+    """One sweep's results folder, held under an exclusive lock while a run writes to it."""
+
+    def __init__(self, root: str | Path, name: str) -> None:
+        self.root = Path(root)
+        self.dir = self.root / name
+        self._lock_fd: int | None = None
+        self._trial_columns: list[str] | None = None
+        self._history_columns: list[str] | None = None
+
+    @property
+    def trials_path(self) -> Path:
+        return self.dir / TRIALS
+
+    @property
+    def history_path(self) -> Path:
+        return self.dir / HISTORY
+
+    # -- opening ----------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Fail early, writing nothing, when the results folder cannot be created or written."""
+        probe = self.dir if self.dir.exists() else self.root
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ResultsError(f"results path {probe} is not a folder")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise ResultsError(f"results folder {probe} is not writable")
+
+    def open(
+        self,
+        sweep_json: dict[str, Any],
+        trial_columns: list[str],
+        history_columns: list[str],
+        *,
+        fresh: bool = False,
+    ) -> set[str]:
+        """Lock the folder, check it matches the sweep, repair it; return done trial ids."""
+        self.check_writable()
+        old = self._read_sweep_json()
+        if old is not None and not fresh:
+            _check_compatible(old, sweep_json, self.dir)
+        if self.dir.exists():
+            # Validate existing tables before anything moves or changes.
+            self._lock()
+            if fresh:
+                self._unlock()
+                self.move_aside()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self._lock_fd is None:
+            self._lock()
+        self._trial_columns = trial_columns
+        self._history_columns = history_columns
+        done = self._repair()
+        _atomic_write(
+            self.dir / SWEEP_JSON,
+            json.dumps(sweep_json, indent=2, default=str, ensure_ascii=False) + "\n",
+        )
+        return done
+
+    def move_aside(self) -> Path:
+        """Rename the folder to ``<name>.old-<time>`` (``--fresh`` never deletes)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.dir.with_name(f"{self.dir.name}.old-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.dir.with_name(f"{self.dir.name}.old-{stamp}-{n}")
+        self.dir.rename(target)
+        return target
+
+    def _read_sweep_json(self) -> dict[str, Any] | None:
+        path = self.dir / SWEEP_JSON
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CorruptResultsError(f"{path} cannot be read: {exc}; use --fresh") from exc
+
+    def _lock(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ResultsLockedError(
+                f"{self.dir} is in use by {holder}; wait for it or stop it"
+            ) from None
+        # The kernel drops a flock when its process dies, so a dead holder never blocks.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays; it is harmless when unlocked)."""
+        self._unlock()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- repair and resume ------------------------------------------------------------
+
+    def _repair(self) -> set[str]:
+        _cut_torn_line(self.trials_path)
+        _cut_torn_line(self.history_path)
+        trials = _read_rows(self.trials_path)
+        if trials and list(trials[0].keys()) != self._trial_columns:
+            header = list(trials[0].keys())
+            missing = [c for c in self._trial_columns if c not in header]
+            raise ResultsMismatchError(
+                f"{self.trials_path} has other columns than this sweep writes "
+                f"(missing: {', '.join(missing) or 'none'}); use --fresh to start over"
+            )
+        done = {r["trial_id"] for r in trials}
+        history = _read_rows(self.history_path)
+        kept = [r for r in history if r["trial_id"] in done]
+        if len(kept) != len(history):
+            # Orphan epochs belong to a trial that did not finish: it will run again.
+            _rewrite(self.history_path, self._history_columns, kept)
+        return done
+
+    # -- appending --------------------------------------------------------------------
+
+    def append(self, row: dict[str, Any], history: Iterable[dict[str, Any]]) -> None:
+        """Write one finished trial: its epochs first, then its row (the commit marker)."""
+        assert self._trial_columns is not None, "open() the store first"
+        _append(self.history_path, self._history_columns, list(history))
+        _append(self.trials_path, self._trial_columns, [row])
+
+
+def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> None:
+    before, after = old.get("fingerprint", {}), new.get("fingerprint", {})
+    changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    if changed:
+        details = "; ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed)
+        raise ResultsMismatchError(
+            f"the sweep changed what every trial depends on since {where} was written "
+            f"({details}); run with --fresh to move the old results aside and start over"
+        )
+
+
+def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    unknown = set().union(*rows) - set(columns)
+    if unknown:
+        raise ResultsError(f"internal: row has columns not in {path.name}: {sorted(unknown)}")
+    new = not path.exists() or path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerows(rows)
+    # One write call per trial keeps a kill from interleaving half rows.
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _rewrite(path: Path, columns: list[str] | None, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns or [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write(path, buf.getvalue())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Drop a last line that a kill left without its newline."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise CorruptResultsError(f"{path} cannot be parsed: {exc}; use --fresh") from exc
+    if "trial_id" not in header:
+        raise CorruptResultsError(f"{path} has no trial_id column; use --fresh to start over")
+    for i, row in enumerate(rows, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise CorruptResultsError(
+                f"{path}:{i}: row has {len(row) - (None in row)} fields, header has "
+                f"{len(header)}; use --fresh to start over"
+            )
+    return rows
+
+
+def results_dir_for(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Path:
+    """The folder of a sweep given its name, its folder, or its trials.csv."""
+    path = Path(name_or_path)
+    if path.name == TRIALS:
+        return path.parent
+    if (path / TRIALS).exists():
+        return path
+    return Path(results) / str(name_or_path)
+
+
+def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
+    """``trials.csv`` of a sweep (by name, folder or file) as a pandas DataFrame."""
+    import pandas as pd
+
+    path = results_dir_for(name_or_path, results) / TRIALS
+    if not path.exists():
+        raise ResultsError(f"no results at {path}")
+    _read_rows(path)  # a clear error for a malformed file, rather than pandas's
+    return pd.read_csv(path, keep_default_na=True)
+
+
+def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
+    """``history.csv`` of a sweep as a DataFrame (one row per trial and epoch)."""
+    import pandas as pd
+
+    path = results_dir_for(name_or_path, results) / HISTORY
+    if not path.exists():
+        raise ResultsError(f"no history at {path}")
+    return pd.read_csv(path)
+
+
+def load_sweep_json(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> dict:
+    """The ``sweep.json`` a run wrote (definition, swept names, versions)."""
+    path = results_dir_for(name_or_path, results) / SWEEP_JSON
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"no sweep.json at {path}") from None
+    except ValueError as exc:
+        raise CorruptResultsError(f"{path} cannot be read: {exc}") from exc
+
+
+def list_result_dirs(results: str | Path = DEFAULT_RESULTS) -> list[Path]:
+    """Sweep folders under ``results`` (those moved aside by --fresh excluded)."""
+    root = Path(results)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and ".old-" not in p.name and (p / TRIALS).exists()
+    )

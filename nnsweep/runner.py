@@ -1,0 +1,160 @@
+"""Running a sweep: validate, load data once, train pack by pack, append each result.
+
+The library entry point behind ``nnsweep run``; it reports progress through a
+``Progress`` object and raises ``NnsweepError`` subclasses, never printing itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
+from nnsweep.results import DEFAULT_RESULTS, ResultsStore, history_columns, trial_columns
+from nnsweep.sweep import Sweep, Trial
+
+
+class Progress:
+    """Hooks a front end overrides to show a run's progress; all do nothing here."""
+
+    def start(self, sweep: Sweep, total: int | None, done: int) -> None: ...
+
+    def pack_start(self, pack: Sequence[Trial]) -> None: ...
+
+    def epoch_end(self, trial: Trial, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def trial_end(self, trial: Trial, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    """What one ``run_sweep`` call did."""
+
+    sweep: str
+    results_dir: Path
+    planned: int | None
+    done_before: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r["status"] for r in self.rows))
+
+    @property
+    def remaining(self) -> int | None:
+        if self.planned is None:
+            return None
+        return self.planned - self.done_before - len(self.rows)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("nnsweep", "keras", "tensorflow", "keras-tuner", "numpy", "pandas"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    import platform
+
+    out["python"] = platform.python_version()
+    return out
+
+
+def plan(sweep: Sweep) -> list[Trial] | None:
+    """The trials a run would train (None when a search strategy decides as it goes)."""
+    from nnsweep.strategies import make_strategy
+
+    return make_strategy(sweep).planned()
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    results: str | Path = DEFAULT_RESULTS,
+    data_dir: str | Path | None = None,
+    max_trials: int | None = None,
+    fresh: bool = False,
+    verbose: bool = False,
+    debug: bool = False,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Train every trial of ``sweep`` not already in its results folder.
+
+    Bad input (sweep, data, results folder) raises before anything is written.
+    """
+    from nnsweep.data import load_dataset
+    from nnsweep.models import check_compatible
+    from nnsweep.strategies import make_strategy
+    from nnsweep.training import TrainContext, train_pack
+
+    progress = progress or Progress()
+    if max_trials is not None and max_trials < 1:
+        raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
+    strategy = make_strategy(sweep)
+    store = ResultsStore(results, sweep.name)
+    store.check_writable()
+    dataset = load_dataset(
+        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
+    )
+    check_compatible(sweep.model, dataset.spec)
+    ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug)
+    objective, direction = ctx.objective
+    if objective not in ctx.epoch_metrics:
+        raise SweepDefinitionError(
+            "objective", f"must be one of {', '.join(ctx.epoch_metrics)}", objective
+        )
+    spec = dataset.spec
+    sweep_json = {
+        **sweep.to_json(),
+        "objective": objective,
+        "direction": direction,
+        "task": spec.task,
+        "metric": spec.metric,
+        "input_shape": list(spec.input_shape),
+        "n_classes": spec.n_classes,
+        "versions": _versions(),
+    }
+    columns = trial_columns(list(sweep.space), spec.metric, objective)
+    planned = strategy.planned()
+    t0 = time.perf_counter()
+    with store:
+        done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
+        done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
+        summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
+        progress.start(sweep, summary.planned, done_before)
+        try:
+            for pack in strategy.packs(done):
+                if max_trials is not None:
+                    room = max_trials - len(summary.rows)
+                    if room <= 0:
+                        break
+                    pack = pack[:room]
+                progress.pack_start(pack)
+                rows = []
+                # Each result is saved the moment it comes back, so a crash loses only
+                # the trials still in flight.
+                for trial, result in zip(
+                    pack, train_pack(pack, ctx, progress.epoch_end), strict=True
+                ):
+                    store.append(result.row, result.history)
+                    rows.append(result.row)
+                    summary.rows.append(result.row)
+                    progress.trial_end(trial, result.row)
+                strategy.tell(rows)
+        except KeyboardInterrupt:
+            summary.seconds = time.perf_counter() - t0
+            raise SweepInterrupted(done_before + len(summary.rows), summary.planned) from None
+    summary.seconds = time.perf_counter() - t0
+    if summary.rows and all(r["status"] == "failed" for r in summary.rows):
+        first = summary.rows[0]["error"]
+        raise SweepFailedError(
+            f"all {len(summary.rows)} trials failed; the first with: {first} "
+            f"(rows in {store.trials_path})"
+        )
+    return summary

@@ -1,0 +1,195 @@
+"""Search-space values: fixed scalars, swept lists, and ranges for the tuner strategies.
+
+In a sweep's ``space`` a scalar (or a tuple, such as explicit layer widths) is fixed, a
+list is swept (every value is tried), and ``Choice`` / ``Int`` / ``Float`` describe ranges
+that Keras Tuner strategies sample from. A grid can use a range only when it has a step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nnsweep.errors import SweepDefinitionError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical range: one of ``values`` (a grid tries them all)."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise SweepDefinitionError("Choice(values)", "must be a list of values", values)
+        if len(values) == 0:
+            raise SweepDefinitionError("Choice(values)", "must not be empty", list(values))
+        object.__setattr__(self, "values", tuple(values))
+
+
+@dataclass(frozen=True)
+class _Range:
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        kind = type(self).__name__
+        for attr in ("low", "high"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SweepDefinitionError(f"{kind}.{attr}", "must be a number", value)
+            if not math.isfinite(value):
+                raise SweepDefinitionError(f"{kind}.{attr}", "must be finite", value)
+        if self.low > self.high:
+            raise SweepDefinitionError(f"{kind}", "needs low <= high", (self.low, self.high))
+        if self.log and self.low <= 0:
+            raise SweepDefinitionError(f"{kind}.low", "must be > 0 when log=True", self.low)
+        if self.step is not None and not self.step > 0:
+            raise SweepDefinitionError(f"{kind}.step", "must be > 0", self.step)
+
+    def grid_values(self) -> list[Any]:
+        """Every value a grid visits: low, then low+step (or low*step when log), up to high."""
+        if self.step is None:
+            raise SweepDefinitionError(
+                type(self).__name__, "needs a step to be used in a grid", self
+            )
+        values: list[Any] = []
+        value = self.low
+        # A tiny tolerance keeps float steps such as 0.1 from dropping the last value.
+        while value <= self.high * (1 + 1e-9) + 1e-12:
+            values.append(value)
+            value = value * self.step if self.log else value + self.step
+            if self.log and self.step <= 1:
+                raise SweepDefinitionError(
+                    type(self).__name__ + ".step", "must be > 1 when log=True", self.step
+                )
+        return [self._cast(v) for v in values]
+
+    def _cast(self, value: float) -> Any:
+        return value
+
+
+@dataclass(frozen=True)
+class Int(_Range):
+    """An integer range ``[low, high]``; ``log=True`` samples on a log scale."""
+
+    def __post_init__(self) -> None:
+        for attr in ("low", "high"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SweepDefinitionError(f"Int.{attr}", "must be an integer", value)
+        super().__post_init__()
+
+    def _cast(self, value: float) -> Any:
+        return int(round(value))
+
+
+@dataclass(frozen=True)
+class Float(_Range):
+    """A real range ``[low, high]``; ``log=True`` samples on a log scale."""
+
+    def _cast(self, value: float) -> Any:
+        return float(value)
+
+
+Range = (Choice, Int, Float)
+
+
+def is_swept(value: Any) -> bool:
+    """True when the space value varies between trials (a list or a range)."""
+    return isinstance(value, (list, *Range))
+
+
+def candidate_values(name: str, value: Any) -> list[Any]:
+    """The concrete values a space entry stands for (range bounds for Int/Float)."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, Choice):
+        return list(value.values)
+    if isinstance(value, (Int, Float)):
+        return [value._cast(value.low), value._cast(value.high)]
+    return [value]
+
+
+def grid_values(name: str, value: Any) -> list[Any]:
+    """The values a grid tries for one space entry; a stepless range is an error."""
+    if isinstance(value, list):
+        if not value:
+            raise SweepDefinitionError(f"space[{name!r}]", "must not be an empty list", value)
+        return list(value)
+    if isinstance(value, Choice):
+        return list(value.values)
+    if isinstance(value, (Int, Float)):
+        if value.step is None:
+            raise SweepDefinitionError(
+                f"space[{name!r}]",
+                "is a range without a step, which a grid cannot enumerate "
+                "(give step=..., use a list, or a tuner strategy)",
+                value,
+            )
+        return value.grid_values()
+    return [value]
+
+
+def expand_grid(space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the space's values, in the order the space lists them."""
+    names = list(space)
+    axes = [grid_values(n, space[n]) for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def iter_fixed(space: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The entries that are the same for every trial."""
+    for name, value in space.items():
+        if not is_swept(value):
+            yield name, value
+
+
+def describe(value: Any) -> Any:
+    """A JSON-friendly description of a space value, for sweep.json."""
+    if isinstance(value, Choice):
+        return {"choice": list(value.values)}
+    if isinstance(value, (Int, Float)):
+        return {
+            type(value).__name__.lower(): [value.low, value.high],
+            "step": value.step,
+            "log": value.log,
+        }
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, list):
+        return [describe(v) for v in value]
+    return value
+
+
+def to_keras_tuner(hp: Any, name: str, value: Any) -> Any:
+    """Declare one space entry on a ``keras_tuner.HyperParameters`` and return its value."""
+    if isinstance(value, Int):
+        return hp.Int(
+            name,
+            value.low,
+            value.high,
+            step=value.step,
+            sampling="log" if value.log else "linear",
+        )
+    if isinstance(value, Float):
+        return hp.Float(
+            name,
+            value.low,
+            value.high,
+            step=value.step,
+            sampling="log" if value.log else "linear",
+        )
+    if isinstance(value, (Choice, list)):
+        values = candidate_values(name, value)
+        if all(isinstance(v, (int, float, str, bool)) for v in values):
+            return hp.Choice(name, values)
+        # Keras Tuner's Choice takes scalars only: index into the list instead.
+        index = hp.Choice(name + "__index", list(range(len(values))))
+        return values[index]
+    return hp.Fixed(name, value) if isinstance(value, (int, float, str, bool)) else value

@@ -1,0 +1,21 @@
+"""The interface every strategy implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from nnsweep.sweep import Trial
+
+
+class Strategy(Protocol):
+    """Hands out packs of trials not yet done, and hears how each pack went."""
+
+    def planned(self) -> list[Trial] | None:
+        """Every trial the strategy will run, if known in advance (a grid), else None."""
+
+    def packs(self, done: set[str]) -> Iterator[Sequence[Trial]]:
+        """Packs of trials whose ids are not in ``done``, in the order to train them."""
+
+    def tell(self, results: Sequence[dict]) -> None:
+        """The rows of a finished pack (search strategies learn from them)."""

@@ -1,0 +1,341 @@
+"""The ``Sweep`` definition, its validation, its trials, and ``load_sweep(path)``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from nnsweep import params as _params
+from nnsweep import space as _space
+from nnsweep.errors import SweepDefinitionError, SweepFileError
+
+STRATEGIES = ("grid", "random", "bayesian", "hyperband")
+BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One model to train: a configuration, a seed and a fold."""
+
+    params: Mapping[str, Any]
+    seed: int
+    fold: int
+    config_id: str
+    trial_id: str
+
+
+def config_id(params: Mapping[str, Any]) -> str:
+    """A short stable id for a configuration (same params → same id, on any machine)."""
+    text = json.dumps(dict(params), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _callable_name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A search space over a model family and a dataset, validated when created.
+
+    ``space`` maps hyperparameter names to a fixed scalar (or tuple), a list of values to
+    sweep, or a ``Choice``/``Int``/``Float`` range for the tuner strategies.
+    """
+
+    name: str
+    data: str | Path | Callable[..., Any] = "digits"
+    model: str | Callable[..., Any] = "mlp"
+    space: Mapping[str, Any] = field(default_factory=dict)
+    seeds: int | Sequence[int] = 1
+    strategy: str = "grid"
+    max_trials: int | None = None
+    cv: int | None = None
+    validation_split: float = 0.2
+    split_seed: int = 0
+    objective: str | None = None
+    direction: str | None = None
+    target: str = "target"
+    data_options: Mapping[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise SweepDefinitionError(
+                "name", "must be letters, digits, '_', '-' or '.' (it names a folder)", self.name
+            )
+        self._check_data()
+        self._check_model()
+        if not isinstance(self.space, Mapping):
+            raise SweepDefinitionError("space", "must be a dict of hyperparameters", self.space)
+        object.__setattr__(self, "space", MappingProxyType(dict(self.space)))
+        object.__setattr__(self, "data_options", MappingProxyType(dict(self.data_options)))
+        self._check_seeds()
+        self._check_run_settings()
+        self._check_space()
+
+    # -- validation -----------------------------------------------------------------
+
+    def _check_data(self) -> None:
+        data = self.data
+        if callable(data):
+            return
+        if isinstance(data, Path):
+            data = str(data)
+        if not isinstance(data, str):
+            raise SweepDefinitionError(
+                "data", "must be a dataset name, a file path or a function", data
+            )
+        if data in BUILTIN_DATASETS:
+            return
+        if data.endswith((".csv", ".npz")):
+            return
+        raise SweepDefinitionError(
+            "data",
+            f"must be one of {', '.join(BUILTIN_DATASETS)}, a .csv/.npz path or a function",
+            data,
+        )
+
+    def _check_model(self) -> None:
+        if callable(self.model):
+            return
+        if self.model not in _params.MODEL_FAMILIES:
+            raise SweepDefinitionError(
+                "model",
+                f"must be one of {', '.join(_params.MODEL_FAMILIES)} or a function "
+                "build(params, spec)",
+                self.model,
+            )
+
+    def _check_seeds(self) -> None:
+        seeds = self.seeds
+        if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
+            raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
+        if isinstance(seeds, int):
+            if seeds < 1:
+                raise SweepDefinitionError("seeds", "must be >= 1", seeds)
+            return
+        if isinstance(seeds, str) or not seeds:
+            raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise SweepDefinitionError("seeds", "must hold integers >= 0", seeds)
+        if len(set(seeds)) != len(seeds):
+            raise SweepDefinitionError("seeds", "must not repeat a seed", seeds)
+        object.__setattr__(self, "seeds", tuple(seeds))
+
+    def _check_run_settings(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise SweepDefinitionError(
+                "strategy", f"must be one of {', '.join(STRATEGIES)}", self.strategy
+            )
+        if self.max_trials is not None and (
+            isinstance(self.max_trials, bool)
+            or not isinstance(self.max_trials, int)
+            or self.max_trials < 1
+        ):
+            raise SweepDefinitionError("max_trials", "must be an integer >= 1", self.max_trials)
+        if self.strategy != "grid" and self.max_trials is None:
+            raise SweepDefinitionError(
+                "max_trials", f"is required for strategy {self.strategy!r}", None
+            )
+        if self.cv is not None and (
+            isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2
+        ):
+            raise SweepDefinitionError("cv", "must be an integer >= 2 (folds) or None", self.cv)
+        vs = self.validation_split
+        if isinstance(vs, bool) or not isinstance(vs, (int, float)) or not 0 < vs < 1:
+            raise SweepDefinitionError("validation_split", "must be in (0, 1)", vs)
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
+            raise SweepDefinitionError("split_seed", "must be an integer", self.split_seed)
+        if self.objective is not None and not (isinstance(self.objective, str) and self.objective):
+            raise SweepDefinitionError("objective", "must be a metric column name", self.objective)
+        if self.direction not in (None, "min", "max"):
+            raise SweepDefinitionError("direction", "must be 'min' or 'max'", self.direction)
+        if not isinstance(self.target, str) or not self.target:
+            raise SweepDefinitionError("target", "must be a column name", self.target)
+
+    def _check_space(self) -> None:
+        builtin = self.model if isinstance(self.model, str) else None
+        known = _params.known_params(builtin)
+        for name, value in self.space.items():
+            where = f"space[{name!r}]"
+            if not isinstance(name, str):
+                raise SweepDefinitionError("space", "keys must be strings", name)
+            if name in known:
+                param = known[name]
+            elif builtin is not None:
+                raise SweepDefinitionError(
+                    where,
+                    f"is not a hyperparameter of model {builtin!r} "
+                    f"(known: {', '.join(sorted(known))})",
+                    value,
+                )
+            else:
+                param = None  # a custom build function's own parameter: passed through
+            if isinstance(value, list) and not value:
+                raise SweepDefinitionError(where, "must not be an empty list", value)
+            if isinstance(value, (_space.Int, _space.Float)) and param is not None:
+                if param.kind == "int" and isinstance(value, _space.Float):
+                    raise SweepDefinitionError(where, "must be an Int range, not Float", value)
+                if param.kind in ("str", "bool", "ints"):
+                    raise SweepDefinitionError(where, "cannot be a numeric range", value)
+            if param is not None:
+                for candidate in _space.candidate_values(name, value):
+                    param.validate(candidate, where)
+            if self.strategy == "grid":
+                _space.grid_values(name, value)
+        if self.strategy == "grid":
+            for params in _space.expand_grid(self.space):
+                _params.check_combination(params, builtin)
+
+    # -- derived --------------------------------------------------------------------
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The seeds every configuration is trained with."""
+        if isinstance(self.seeds, int):
+            return tuple(range(self.seeds))
+        return tuple(self.seeds)
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        """Fold numbers: 0..cv-1, or (0,) for a single held-out validation split."""
+        return tuple(range(self.cv)) if self.cv else (0,)
+
+    @property
+    def model_name(self) -> str:
+        return self.model if isinstance(self.model, str) else _callable_name(self.model)
+
+    @property
+    def data_name(self) -> str:
+        if callable(self.data):
+            return _callable_name(self.data)
+        return str(self.data)
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        """Names of the hyperparameters that vary between trials."""
+        return tuple(n for n, v in self.space.items() if _space.is_swept(v))
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one concrete configuration (e.g. sampled by a tuner) and normalise it."""
+        builtin = self.model if isinstance(self.model, str) else None
+        known = _params.known_params(builtin)
+        out = {}
+        for name, value in params.items():
+            param = known.get(name)
+            out[name] = param.validate(value, f"space[{name!r}]") if param else value
+        _params.check_combination(out, builtin)
+        return out
+
+    def trials_for(self, params: Mapping[str, Any]) -> list[Trial]:
+        """Every seed × fold of one configuration, as trials."""
+        params = MappingProxyType(dict(params))
+        cid = config_id(params)
+        return [
+            Trial(params, seed, fold, cid, f"{cid}-s{seed}-f{fold}")
+            for seed in self.seed_list
+            for fold in self.folds
+        ]
+
+    def grid_trials(self) -> list[Trial]:
+        """All trials of a grid sweep, configuration by configuration."""
+        trials: list[Trial] = []
+        for params in _space.expand_grid(self.space):
+            trials.extend(self.trials_for(self.validate_params(params)))
+        return trials
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What every trial depends on; a change here makes old results incomparable."""
+        return {
+            "data": self.data_name,
+            "data_options": dict(self.data_options),
+            "target": self.target,
+            "model": self.model_name,
+            "cv": self.cv,
+            "validation_split": self.validation_split if not self.cv else None,
+            "split_seed": self.split_seed,
+            "fixed": {k: _space.describe(v) for k, v in _space.iter_fixed(self.space)},
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolved sweep, as written to sweep.json."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": self.data_name,
+            "model": self.model_name,
+            "space": {k: _space.describe(v) for k, v in self.space.items()},
+            "swept": list(self.swept),
+            "seeds": list(self.seed_list),
+            "cv": self.cv,
+            "strategy": self.strategy,
+            "max_trials": self.max_trials,
+            "validation_split": self.validation_split,
+            "split_seed": self.split_seed,
+            "objective": self.objective,
+            "direction": self.direction,
+            "target": self.target,
+            "data_options": dict(self.data_options),
+            "fingerprint": self.fingerprint(),
+        }
+
+
+def with_overrides(sweep: Sweep, **space_overrides: Any) -> Sweep:
+    """A copy of ``sweep`` with some space entries fixed (e.g. a quick-look ``epochs``)."""
+    space = dict(sweep.space)
+    space.update(space_overrides)
+    return replace(sweep, space=space)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Import a sweep file and return its one ``Sweep`` (named by its docstring if any)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepFileError(f"sweep file not found: {path}")
+    module_name = f"_nnsweep_sweep_{path.stem}_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SweepFileError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise SweepFileError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except SweepDefinitionError:
+        raise
+    except Exception as exc:
+        line = _user_line(exc, path)
+        raise SweepFileError(f"{path}{line}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.modules.pop(module_name, None)
+    found = [v for v in vars(module).values() if isinstance(v, Sweep)]
+    if not found:
+        raise SweepFileError(f"{path}: defines no Sweep (assign one, e.g. sweep = Sweep(...))")
+    if len(found) > 1:
+        names = ", ".join(s.name for s in found)
+        raise SweepFileError(f"{path}: defines {len(found)} Sweeps ({names}); keep one per file")
+    sweep = found[0]
+    if sweep.description is None and module.__doc__:
+        sweep = replace(sweep, description=inspect.cleandoc(module.__doc__))
+    return sweep
+
+
+def _user_line(exc: BaseException, path: Path) -> str:
+    tb = exc.__traceback__
+    line = ""
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = f":{tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
