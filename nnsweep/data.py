@@ -321,7 +321,7 @@ def _from_csv(path: Path, target: str, task: str | None, options: dict) -> Datas
             f"{path} has no target column {target!r} (columns: {columns}); set Sweep(target=...)"
         )
     features = frame.drop(columns=[target])
-    bad = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
         raise DataError(f"{path}: feature columns must be numeric, not {', '.join(map(str, bad))}")
     if features.shape[1] == 0:

@@ -282,8 +282,10 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         raise CorruptResultsError(f"{path} has no trial_id column; use --fresh to start over")
     for i, row in enumerate(rows, start=2):
         if None in row or any(v is None for v in row.values()):
+            fields = sum(k is not None and v is not None for k, v in row.items())
+            fields += len(row.get(None, []))
             raise CorruptResultsError(
-                f"{path}:{i}: row has {len(row) - (None in row)} fields, header has "
+                f"{path}:{i}: row has {fields} fields, header has "
                 f"{len(header)}; use --fresh to start over"
             )
     return rows

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny sweeps, temporary results folders, and the shared datasets."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_datasets() -> Path | None:
+    """The data directory with real MNIST and Boston files, if this machine has one."""
+    env = os.environ.get("NNSWEEP_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "datasets")
+    for path in candidates:
+        if (path / "mnist.npz").exists():
+            return path
+    return None
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """Real datasets; skipped where absent, but never in CI (CI must run these tests)."""
+    path = shared_datasets()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide the shared datasets (set NNSWEEP_DATA_DIR)")
+        pytest.skip("no shared datasets here (set NNSWEEP_DATA_DIR)")
+    return path
+
+
+@pytest.fixture
+def write_sweep(tmp_path: Path):
+    """Write a sweep file into tmp_path and return its path."""
+
+    def write(body: str, name: str = "tiny.py") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+TINY_SWEEP = '''
+"""Does width matter on digits? (a test sweep)"""
+from nnsweep import Sweep
+
+sweep = Sweep(
+    name="tiny",
+    data="digits",
+    model="mlp",
+    space={"hidden_units": [4, 8], "epochs": 1, "batch_size": 64, "learning_rate": 0.01},
+    seeds=2,
+)
+'''

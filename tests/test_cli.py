@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+from conftest import REPO, TINY_SWEEP
+
+from nnsweep.cli import main
+from nnsweep.results import trial_columns
+
+
+def _cli(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def _python(code, **kw):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        **kw,
+    )
+
+
+def test_help_list_show_and_dry_run_do_not_import_tensorflow(tmp_path, write_sweep):
+    sweep_file = write_sweep(TINY_SWEEP)
+    code = f"""
+        import sys
+        from nnsweep.cli import main
+        for args in (["--help"], ["run", "--help"], ["list", "--sweeps", "sweeps"],
+                     ["run", {str(sweep_file)!r}, "--dry-run"],
+                     ["show", "hidden_units", "--results", "results"]):
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert exc.code == 0, (args, exc.code)
+        heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
+        print("HEAVY", heavy)
+    """
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+
+
+def test_every_command_has_help(capsys):
+    for command in ([], ["run"], ["list"], ["show"]):
+        code, out, _ = _cli(capsys, *command, "--help")
+        assert code == 0 and "Usage:" in out and len(out.splitlines()) > 4
+
+
+def test_run_end_to_end_then_show(tmp_path, write_sweep, capsys):
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "results"
+    code, out, err = _cli(capsys, "run", sweep_file, "--results", results)
+    assert code == 0, err
+    assert "trained 4 trials" in err and "4 ok" in err and "[4/4]" in err
+    df = pd.read_csv(results / "tiny" / "trials.csv")
+    space = ["hidden_units", "epochs", "batch_size", "learning_rate"]
+    assert list(df.columns) == trial_columns(space, "accuracy", "val_accuracy")
+    assert len(df) == 4 and df["trial_id"].is_unique
+    assert sorted(df["hidden_units"]) == [4, 4, 8, 8] and sorted(df["seed"]) == [0, 0, 1, 1]
+    assert df["test_accuracy"].between(0, 1).all() and (df["status"] == "ok").all()
+    history = pd.read_csv(results / "tiny" / "history.csv")
+    assert len(history) == 4 and set(history["epoch"]) == {1}
+
+    code, out, err = _cli(capsys, "show", "tiny", "--results", results)
+    assert code == 0, err
+    assert "4 trials (4 ok)" in out and "test_accuracy" in out and "±" in out
+
+    code, out, err = _cli(capsys, "run", sweep_file, "--results", results)
+    assert code == 0 and "trained 0 trials" in err and "4 were already done" in err
+
+    code, out, _ = _cli(capsys, "run", sweep_file, "--results", results, "--dry-run")
+    assert code == 0 and out.count("  done  ") == 4
+
+
+def test_max_trials_then_resume(tmp_path, write_sweep, capsys):
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "results"
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", results, "--max-trials", "3")
+    assert code == 0 and "1 trials remain" in err
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", results)
+    assert code == 0 and "trained 1 trials" in err
+    assert len(pd.read_csv(results / "tiny" / "trials.csv")) == 4
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["run", "{tmp}/missing.py"], "sweep file not found"),
+        (["run", "{bad}"], "space['dropout'] must be in [0, 1), got 1.5"),
+        (["run", "{tiny}", "--max-trials", "0"], "--max-trials"),
+        (["run", "{tiny}", "--frobnicate"], "No such option"),
+        (["show", "nothing", "--results", "{tmp}"], "no results at"),
+        (["frob"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, write_sweep, capsys, args, match):
+    tiny = write_sweep(TINY_SWEEP)
+    bad = write_sweep("from nnsweep import Sweep\ns = Sweep(name='b', space={'dropout': 1.5})\n", "bad.py")
+    args = [a.format(tmp=tmp_path, tiny=tiny, bad=bad) for a in args]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _cli(capsys, *args, "--results", tmp_path / "results") if args[0] == "run" else _cli(capsys, *args)
+    assert code == 2
+    assert match in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    code, _, err = _cli(capsys, "run", tmp_path / "missing.py", "--debug")
+    assert code == 2 and "Traceback" in err
+
+
+def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path, write_sweep):
+    sweep_file = write_sweep(TINY_SWEEP.replace('"epochs": 1', '"epochs": 3'))
+    results = tmp_path / "results"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnsweep", "run", str(sweep_file), "--results", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+    trials = results / "tiny" / "trials.csv"
+    deadline = time.monotonic() + 120
+    # Wait (bounded) for the first finished trial, then interrupt the second.
+    while time.monotonic() < deadline and proc.poll() is None:
+        if trials.exists() and len(trials.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and "of 4 trials done; run the same command to resume" in err
+    done = pd.read_csv(trials)
+    assert 1 <= len(done) < 4 and done["trial_id"].is_unique

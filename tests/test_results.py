@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from nnsweep.errors import (
+    CorruptResultsError,
+    ResultsError,
+    ResultsLockedError,
+    ResultsMismatchError,
+)
+from nnsweep.results import (
+    ResultsStore,
+    history_columns,
+    list_result_dirs,
+    load_history,
+    load_results,
+    trial_columns,
+)
+
+COLUMNS = trial_columns(["hidden_units"], "accuracy", "val_accuracy")
+HISTORY = history_columns("accuracy")
+SWEEP_JSON = {"name": "s", "fingerprint": {"data": "digits", "fixed": {"epochs": 1}}}
+
+
+def _row(tid, **kw):
+    return {"trial_id": tid, "config_id": tid[:3], "hidden_units": 8, "seed": 0, "fold": 0,
+            "status": "ok", "error": "", "epochs_run": 1, "test_accuracy": 0.5, **kw}  # fmt: skip
+
+
+def _epochs(tid, n=1):
+    return [{"trial_id": tid, "config_id": tid[:3], "seed": 0, "fold": 0, "epoch": e + 1,
+             "loss": 1.0 / (e + 1)} for e in range(n)]  # fmt: skip
+
+
+def _open(tmp_path, sweep_json=SWEEP_JSON, **kw):
+    store = ResultsStore(tmp_path, "s")
+    done = store.open(sweep_json, COLUMNS, HISTORY, **kw)
+    return store, done
+
+
+def test_append_then_resume_sees_completed_trials(tmp_path):
+    store, done = _open(tmp_path)
+    assert done == set()
+    store.append(_row("aaa-s0-f0"), _epochs("aaa-s0-f0", 2))
+    store.append(_row("bbb-s0-f0", status="failed", error="boom"), [])
+    store.close()
+    store, done = _open(tmp_path)
+    store.close()
+    assert done == {"aaa-s0-f0", "bbb-s0-f0"}
+    df = load_results("s", tmp_path)
+    assert list(df.columns) == COLUMNS and len(df) == 2
+    assert df.loc[1, "error"] == "boom"
+    assert len(load_history(tmp_path / "s")) == 2
+    assert json.loads((tmp_path / "s" / "sweep.json").read_text())["name"] == "s"
+
+
+def test_torn_last_line_and_orphan_epochs_are_repaired(tmp_path):
+    store, _ = _open(tmp_path)
+    store.append(_row("aaa-s0-f0"), _epochs("aaa-s0-f0"))
+    store.close()
+    folder = tmp_path / "s"
+    with open(folder / "trials.csv", "a") as fh:
+        fh.write("bbb-s0-f0,bbb,8,0,0,o")  # a kill in the middle of a row
+    with open(folder / "history.csv", "a") as fh:
+        fh.write("bbb-s0-f0,bbb,0,0,1,0.5,,,\n")  # epochs of a trial that never finished
+    store, done = _open(tmp_path)
+    store.close()
+    assert done == {"aaa-s0-f0"}
+    assert len(pd.read_csv(folder / "trials.csv")) == 1
+    assert set(pd.read_csv(folder / "history.csv")["trial_id"]) == {"aaa-s0-f0"}
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(tmp_path):
+    store, _ = _open(tmp_path)
+    try:
+        with pytest.raises(ResultsLockedError, match=r"in use by pid \d+"):
+            _open(tmp_path)
+    finally:
+        store.close()
+    other, _ = _open(tmp_path)  # released: the next run may go
+    other.close()
+
+
+def test_changed_fingerprint_is_refused_and_fresh_moves_old_results_aside(tmp_path):
+    store, _ = _open(tmp_path)
+    store.append(_row("aaa-s0-f0"), [])
+    store.close()
+    changed = {"name": "s", "fingerprint": {"data": "digits", "fixed": {"epochs": 5}}}
+    with pytest.raises(ResultsMismatchError, match=r"fixed: .*epochs.*1.*5.*--fresh"):
+        _open(tmp_path, changed)
+    store, done = _open(tmp_path, changed, fresh=True)
+    store.close()
+    assert done == set()
+    moved = [p for p in tmp_path.iterdir() if ".old-" in p.name]
+    assert len(moved) == 1 and (moved[0] / "trials.csv").exists()
+    assert [p.name for p in list_result_dirs(tmp_path)] == []  # new folder has no rows yet
+
+
+def test_corrupt_tables_are_reported_not_guessed(tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "trials.csv").write_text("trial_id,config_id\na,b,c,d\n")
+    with pytest.raises(CorruptResultsError, match=r"trials.csv:2: row has 4 fields, header has 2"):
+        _open(tmp_path)
+    (folder / "trials.csv").write_text("foo,bar\n1,2\n")
+    with pytest.raises(CorruptResultsError, match="no trial_id column"):
+        load_results(folder)
+    (folder / "sweep.json").write_text("{not json")
+    with pytest.raises(CorruptResultsError, match="sweep.json"):
+        _open(tmp_path)
+
+
+def test_other_columns_need_fresh(tmp_path):
+    store, _ = _open(tmp_path)
+    store.append(_row("aaa-s0-f0"), [])
+    store.close()
+    other = trial_columns(["depth"], "accuracy", "val_accuracy")
+    with pytest.raises(ResultsMismatchError, match="missing: depth"):
+        ResultsStore(tmp_path, "s").open(SWEEP_JSON, other, HISTORY)
+
+
+def test_unwritable_results_folder_is_refused_before_writing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ResultsError, match="not a folder"):
+        ResultsStore(blocker / "results", "s").check_writable()
+
+
+def test_load_results_by_name_folder_or_file(tmp_path):
+    store, _ = _open(tmp_path)
+    store.append(_row("aaa-s0-f0"), [])
+    store.close()
+    for ref in ("s", tmp_path / "s", tmp_path / "s" / "trials.csv"):
+        assert len(load_results(ref, tmp_path)) == 1
+    with pytest.raises(ResultsError, match="no results"):
+        load_results("nope", tmp_path)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import pytest
+
+from nnsweep import Choice, Float, Int, Sweep, load_sweep
+from nnsweep.errors import SweepDefinitionError, SweepFileError
+from nnsweep.sweep import config_id
+
+
+def _sweep(**kw):
+    kw.setdefault("name", "s")
+    return Sweep(**kw)
+
+
+BAD_SWEEPS = [
+    # (kwargs, field named in the message, rule fragment)
+    ({"name": "a b"}, "name", "letters"),
+    ({"name": ""}, "name", "letters"),
+    ({"data": "cifar"}, "data", "must be one of"),
+    ({"data": 3}, "data", "dataset name"),
+    ({"model": "transformer"}, "model", "must be one of"),
+    ({"space": [1, 2]}, "space", "dict"),
+    ({"space": {"dropout": 1.5}}, "space['dropout']", "[0, 1)"),
+    ({"space": {"dropout": [0.1, 1.0]}}, "space['dropout']", "[0, 1)"),
+    ({"space": {"hidden_units": 0}}, "space['hidden_units']", ">= 1"),
+    ({"space": {"hidden_units": "abc"}}, "space['hidden_units']", "integer"),
+    ({"space": {"hidden_units": 3.5}}, "space['hidden_units']", "integer"),
+    ({"space": {"hidden_units": True}}, "space['hidden_units']", "integer"),
+    ({"space": {"learning_rate": -0.1}}, "space['learning_rate']", "> 0"),
+    ({"space": {"learning_rate": float("nan")}}, "space['learning_rate']", "finite"),
+    ({"space": {"hidden_units": []}}, "space['hidden_units']", "empty"),
+    ({"space": {"optimizer": "adamm"}}, "space['optimizer']", "one of"),
+    ({"space": {"activation": "relux"}}, "space['activation']", "one of"),
+    ({"space": {"kernel_initializer": "ones"}}, "space['kernel_initializer']", "one of"),
+    ({"space": {"filters": 8}}, "space['filters']", "not a hyperparameter of model 'mlp'"),
+    ({"space": {"widths": [[32, 16]]}}, "space['widths']", "tuple"),
+    ({"space": {"batch_size": 0}}, "space['batch_size']", ">= 1"),
+    ({"space": {"epochs": [1, -2]}}, "space['epochs']", ">= 1"),
+    ({"space": {"learning_rate": Float(1e-4, 1e-1, log=True)}}, "space['learning_rate']", "step"),
+    ({"space": {"hidden_units": Float(1, 8, step=1)}}, "space['hidden_units']", "Int range"),
+    ({"space": {"optimizer": Int(1, 3, step=1)}}, "space['optimizer']", "numeric range"),
+    ({"space": {"batch_norm": "yes"}}, "space['batch_norm']", "True or False"),
+    ({"space": {"momentum": 0.9}}, "space['momentum']", "sgd"),
+    ({"seeds": 0}, "seeds", ">= 1"),
+    ({"seeds": []}, "seeds", "count"),
+    ({"seeds": [1, 1]}, "seeds", "repeat"),
+    ({"seeds": "3"}, "seeds", "count"),
+    ({"strategy": "evolution"}, "strategy", "one of"),
+    ({"strategy": "random"}, "max_trials", "required"),
+    ({"max_trials": 0}, "max_trials", ">= 1"),
+    ({"cv": 1}, "cv", ">= 2"),
+    ({"validation_split": 1.0}, "validation_split", "(0, 1)"),
+    ({"validation_split": 0}, "validation_split", "(0, 1)"),
+    ({"direction": "up"}, "direction", "'min' or 'max'"),
+    ({"model": "cnn", "space": {"conv_layers": 2, "filters": (8, 16, 32)}}, "filters", "conv_layers"),
+]
+
+
+@pytest.mark.parametrize("kwargs, field, rule", BAD_SWEEPS)
+def test_bad_sweep_names_field_rule_and_value(kwargs, field, rule):
+    with pytest.raises(SweepDefinitionError) as info:
+        _sweep(**kwargs)
+    message = str(info.value)
+    assert field in message and rule in message
+    assert ", got " in message  # the received value is always shown
+
+
+def test_sweep_is_frozen_and_space_is_read_only():
+    s = _sweep(space={"hidden_units": [8, 16]})
+    with pytest.raises(AttributeError):
+        s.name = "other"
+    with pytest.raises(TypeError):
+        s.space["hidden_units"] = 3
+
+
+def test_grid_trials_cover_configs_seeds_and_folds():
+    s = _sweep(space={"hidden_units": [8, 16], "dropout": [0.0, 0.5]}, seeds=3, cv=2)
+    trials = s.grid_trials()
+    assert len(trials) == 2 * 2 * 3 * 2
+    assert len({t.trial_id for t in trials}) == len(trials)
+    assert len({t.config_id for t in trials}) == 4
+    assert {t.fold for t in trials} == {0, 1} and {t.seed for t in trials} == {0, 1, 2}
+    assert s.swept == ("hidden_units", "dropout")
+
+
+def test_ids_are_stable_and_depend_only_on_params():
+    a = _sweep(space={"hidden_units": [8, 16], "epochs": 2}).grid_trials()
+    b = _sweep(name="other", space={"epochs": 2, "hidden_units": [16, 8, 32]}).grid_trials()
+    assert {t.trial_id for t in a} <= {t.trial_id for t in b}
+    assert config_id({"hidden_units": 8, "epochs": 2}) == a[0].config_id
+    assert a[0].trial_id == f"{a[0].config_id}-s0-f0"
+
+
+def test_explicit_seed_list_and_custom_model_params_pass_through():
+    def build(params, spec):  # pragma: no cover - never called here
+        raise AssertionError
+
+    s = _sweep(model=build, space={"my_knob": [1, 2], "optimizer": "sgd"}, seeds=[7, 9])
+    assert [t.seed for t in s.grid_trials()] == [7, 9, 7, 9]
+    with pytest.raises(SweepDefinitionError, match="optimizer"):
+        _sweep(model=build, space={"optimizer": "nope"})
+
+
+def test_ranges_are_allowed_for_tuner_strategies():
+    s = _sweep(
+        strategy="random",
+        max_trials=5,
+        space={"hidden_units": Int(8, 512, log=True), "optimizer": Choice(["adam", "sgd"])},
+    )
+    assert s.swept == ("hidden_units", "optimizer")
+
+
+def test_fingerprint_ignores_swept_values_but_not_fixed_ones():
+    a = _sweep(space={"hidden_units": [8, 16], "epochs": 2})
+    b = _sweep(space={"hidden_units": [8, 32], "epochs": 2})
+    c = _sweep(space={"hidden_units": [8, 16], "epochs": 3})
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_load_sweep_finds_the_sweep_and_its_question(write_sweep):
+    from conftest import TINY_SWEEP
+
+    sweep = load_sweep(write_sweep(TINY_SWEEP))
+    assert sweep.name == "tiny"
+    assert sweep.description == "Does width matter on digits? (a test sweep)"
+
+
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("sweep = Sweep(\n", "syntax error"),
+        ("x = 1\n", "defines no Sweep"),
+        (
+            "from nnsweep import Sweep\na = Sweep(name='a')\nb = Sweep(name='b')\n",
+            "2 Sweeps",
+        ),
+        ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
+        ("raise RuntimeError('boom')\n", "tiny.py:1: RuntimeError: boom"),
+    ],
+)
+def test_load_sweep_errors(write_sweep, body, match):
+    with pytest.raises(SweepFileError, match=match):
+        load_sweep(write_sweep(body))
+
+
+def test_load_sweep_reports_definition_errors_and_missing_files(write_sweep, tmp_path):
+    path = write_sweep("from nnsweep import Sweep\ns = Sweep(name='x', space={'dropout': 1.5})\n")
+    with pytest.raises(SweepDefinitionError, match=r"space\['dropout'\] must be in \[0, 1\)"):
+        load_sweep(path)
+    with pytest.raises(SweepFileError, match="not found"):
+        load_sweep(tmp_path / "missing.py")

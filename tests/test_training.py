@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nnsweep import Sweep
+from nnsweep.data import load_dataset
+from nnsweep.results import trial_columns
+from nnsweep.training import TrainContext, train_pack
+
+pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def _ctx(digits, **sweep_kw):
+    sweep_kw.setdefault("space", {"hidden_units": 8, "epochs": 2, "batch_size": 64})
+    return TrainContext(Sweep(name="t", **sweep_kw), digits)
+
+
+def test_rows_have_the_table_columns_and_real_metrics(digits):
+    ctx = _ctx(digits, seeds=2)
+    trials = ctx.sweep.grid_trials()
+    results = list(train_pack(trials, ctx))
+    assert [r.row["trial_id"] for r in results] == [t.trial_id for t in trials]
+    columns = trial_columns(list(ctx.sweep.space), "accuracy", "val_accuracy")
+    for result in results:
+        row = result.row
+        assert set(row) <= set(columns)
+        assert row["status"] == "ok" and row["error"] == ""
+        assert row["epochs_run"] == 2 and len(result.history) == 2
+        assert 0 < row["test_accuracy"] <= 1 and 0 < row["val_accuracy"] <= 1
+        assert row["best_val_accuracy"] == max(h["val_accuracy"] for h in result.history)
+        assert row["best_epoch"] in (1, 2)
+        assert row["n_params"] == 64 * 8 + 8 + 8 * 10 + 10
+        assert row["pack_size"] == 1 and row["backend"] == "tensorflow"
+    # Different seeds give different initial weights, hence different numbers.
+    assert results[0].row["loss"] != results[1].row["loss"]
+
+
+def test_the_same_trial_gives_the_same_numbers(digits):
+    ctx = _ctx(digits, space={"hidden_units": 8, "epochs": 2, "dropout": 0.2, "batch_size": 64})
+    trial = ctx.sweep.grid_trials()[0]
+    first = next(train_pack([trial], ctx)).row
+    second = next(train_pack([trial], ctx)).row
+    for key in ("loss", "val_loss", "test_loss", "test_accuracy"):
+        assert first[key] == second[key]
+
+
+def test_a_diverging_trial_stops_early_and_says_when(digits):
+    ctx = _ctx(
+        digits,
+        space={"hidden_units": 32, "epochs": 4, "optimizer": "sgd", "learning_rate": 1e12},
+    )
+    result = next(train_pack(ctx.sweep.grid_trials(), ctx))
+    assert result.status == "diverged"
+    assert result.row["epochs_run"] < 4
+    assert "in epoch 1" in result.row["error"] and "nan" in result.row["error"].lower()
+    assert "test_accuracy" not in result.row
+
+
+def test_a_failing_build_is_recorded_and_the_next_trial_runs(digits):
+    import keras
+
+    def build(params, spec):
+        if params["k"] == 0:
+            raise ValueError("k must be positive")
+        inputs = keras.Input(spec.input_shape)
+        x = keras.layers.Flatten()(inputs)
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    ctx = _ctx(digits, model=build, space={"k": [0, 1], "epochs": 1})
+    failed, ok = list(train_pack(ctx.sweep.grid_trials(), ctx))
+    assert failed.status == "failed"
+    assert failed.row["error"] == "build() raised ValueError: k must be positive"
+    assert ok.status == "ok" and math.isfinite(ok.row["test_loss"])
+
+
+def test_early_stopping_with_patience_and_a_regression_objective():
+    x = np.random.default_rng(0).normal(size=(80, 3)).astype("float32")
+    data = load_dataset(lambda: (x, x @ np.array([1.0, -2.0, 0.5])))
+    sweep = Sweep(name="r", data="digits", space={"epochs": 30, "patience": 0, "learning_rate": 0.5})
+    result = next(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
+    row = result.row
+    assert row["status"] == "ok" and "best_val_loss" in row and "test_mae" in row
+    # patience=0 stops at the first epoch that does not improve on the best one
+    assert row["epochs_run"] == len(result.history) < 30
+    assert row["best_epoch"] == row["epochs_run"] - 1
+
+
+def test_epoch_callback_sees_every_epoch(digits):
+    seen = []
+    ctx = _ctx(digits)
+    list(train_pack(ctx.sweep.grid_trials(), ctx, on_epoch=lambda t, e, logs: seen.append(e)))
+    assert seen == [1, 2]
