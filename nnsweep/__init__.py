@@ -15,6 +15,17 @@ from nnsweep.errors import (
     SweepFileError,
     SweepInterrupted,
 )
+from nnsweep.report import (
+    ReportResult,
+    plot_categorical,
+    plot_comparison,
+    plot_heatmap,
+    plot_learning_curves,
+    plot_metric,
+    plot_pareto,
+    write_comparison,
+    write_report,
+)
 from nnsweep.results import load_history, load_results
 from nnsweep.runner import Progress, RunSummary, run_sweep
 from nnsweep.space import Choice, Float, Int
@@ -31,6 +42,7 @@ __all__ = [
     "Int",
     "NnsweepError",
     "Progress",
+    "ReportResult",
     "ResultsError",
     "RunSummary",
     "Sweep",
@@ -43,6 +55,14 @@ __all__ = [
     "load_history",
     "load_results",
     "load_sweep",
+    "plot_categorical",
+    "plot_comparison",
+    "plot_heatmap",
+    "plot_learning_curves",
+    "plot_metric",
+    "plot_pareto",
     "run_sweep",
     "summarize",
+    "write_comparison",
+    "write_report",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from nnsweep import errors
+from nnsweep.packing import DEFAULT_PACK_SIZE
 
 _state = {"debug": False}
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -79,6 +80,14 @@ def cli() -> None:
     "[env: NNSWEEP_DATA_DIR]",
 )
 @results_option
+@click.option(
+    "--pack-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PACK_SIZE,
+    show_default=True,
+    help="Train up to N trials with the same training settings together, as one model.",
+)
+@click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
 @click.option("--verbose", "-v", is_flag=True, help="Show Keras's per-epoch output.")
 @debug_option
 def run(
@@ -88,6 +97,8 @@ def run(
     fresh: bool,
     data_dir: Path | None,
     results: Path,
+    pack_size: int,
+    no_pack: bool,
     verbose: bool,
 ) -> None:
     """Train every trial of SWEEP_FILE that is not in its results yet.
@@ -114,6 +125,7 @@ def run(
         data_dir=data_dir,
         max_trials=max_trials,
         fresh=fresh,
+        pack_size=1 if no_pack else pack_size,
         verbose=verbose,
         debug=_state["debug"],
         progress=_ProgressLine(),
@@ -172,10 +184,14 @@ class _ProgressLine:
         click.echo(f"{done} of {total if total is not None else '?'} trials done; {todo}", err=True)
 
     def pack_start(self, pack: Sequence[Any]) -> None:
-        t = pack[0]
+        configs = {t.config_id: t for t in pack}
+        t = next(iter(configs.values()))
         params = " ".join(f"{k}={t.params[k]}" for k in self.swept)
-        seeds = ",".join(str(x.seed) for x in pack)
-        self.current = f"{params} seed={seeds}".strip()
+        if len(configs) == 1:
+            seeds = ",".join(str(x.seed) for x in pack)
+            self.current = f"{params} seed={seeds}".strip()
+        else:
+            self.current = f"{len(pack)} trials as one pack ({params}, ...)"
         self._draw("")
 
     def epoch_end(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
@@ -344,6 +360,47 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         click.echo(f"\n{len(bad)} trials did not finish ok:")
         for _, r in bad.head(20).iterrows():
             click.echo(f"  {r['trial_id']} {r['status']}: {r['error']}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@results_option
+@click.option("--metric", help="Column to report (default: the test metric, else the objective).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg"]),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
+@click.option("--open", "open_", is_flag=True, help="Open each HTML report in the browser.")
+@debug_option
+def report(
+    names: tuple[str, ...], results: Path, metric: str | None, fmt: str, open_: bool
+) -> None:
+    """Figures, statistics over seeds and an HTML report for each sweep NAME (default: all).
+
+    Writes results/<name>/report/index.html with one figure file per figure beside it, and
+    prints the summary table. Naming two or more sweeps also writes one figure that overlays
+    them under results/_compare/. Reads the CSVs only: no Keras or TensorFlow.
+    """
+    from nnsweep.report import write_comparison, write_report
+    from nnsweep.results import list_result_dirs
+
+    targets = list(names) or [p.name for p in list_result_dirs(results)]
+    if not targets:
+        raise errors.ResultsError(f"no sweep results under {results}/; run a sweep first")
+    for i, name in enumerate(targets):
+        result = write_report(name, results=results, metric=metric, fmt=fmt)
+        click.echo(("\n" if i else "") + result.summary_text)
+        click.echo(f"report: {result.html_path}")
+        if open_:
+            click.launch(str(result.html_path))
+    if len(names) > 1:  # only sweeps the user named: unrelated ones may share no metric
+        path = write_comparison(list(names), results=results, metric=metric, fmt=fmt)
+        click.echo(f"\n{path.with_suffix('.txt').read_text().strip()}")
+        click.echo(f"comparison: {path}")
 
 
 # -- entry point ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ The library entry point behind ``nnsweep run``; it reports progress through a
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
+from nnsweep.packing import DEFAULT_PACK_SIZE, make_packs
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, history_columns, trial_columns
 from nnsweep.sweep import Sweep, Trial
 
@@ -80,12 +82,15 @@ def run_sweep(
     data_dir: str | Path | None = None,
     max_trials: int | None = None,
     fresh: bool = False,
+    pack_size: int = DEFAULT_PACK_SIZE,
     verbose: bool = False,
     debug: bool = False,
     progress: Progress | None = None,
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
+    Trials that share their training settings train ``pack_size`` at a time as one
+    Keras model (1 trains them one by one); the rows are the same either way.
     Bad input (sweep, data, results folder) raises before anything is written.
     """
     from nnsweep.data import load_dataset
@@ -96,6 +101,8 @@ def run_sweep(
     progress = progress or Progress()
     if max_trials is not None and max_trials < 1:
         raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
+    if pack_size < 1:
+        raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
     strategy = make_strategy(sweep)
     store = ResultsStore(results, sweep.name)
     store.check_writable()
@@ -122,6 +129,7 @@ def run_sweep(
     }
     columns = trial_columns(list(sweep.space), spec.metric, objective)
     planned = strategy.planned()
+    input_size = int(math.prod(spec.input_shape))
     t0 = time.perf_counter()
     with store:
         done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
@@ -129,23 +137,23 @@ def run_sweep(
         summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
         progress.start(sweep, summary.planned, done_before)
         try:
-            for pack in strategy.packs(done):
+            for batch in strategy.batches(done):
                 if max_trials is not None:
                     room = max_trials - len(summary.rows)
                     if room <= 0:
                         break
-                    pack = pack[:room]
-                progress.pack_start(pack)
+                    batch = batch[:room]
                 rows = []
-                # Each result is saved the moment it comes back, so a crash loses only
-                # the trials still in flight.
-                for trial, result in zip(
-                    pack, train_pack(pack, ctx, progress.epoch_end), strict=True
-                ):
-                    store.append(result.row, result.history)
-                    rows.append(result.row)
-                    summary.rows.append(result.row)
-                    progress.trial_end(trial, result.row)
+                for pack in make_packs(batch, max_size=pack_size, input_size=input_size):
+                    progress.pack_start(pack)
+                    # Each result is saved the moment it comes back, so a crash loses only
+                    # the trials still in flight.
+                    trained = train_pack(pack, ctx, progress.epoch_end)
+                    for trial, result in zip(pack, trained, strict=True):
+                        store.append(result.row, result.history)
+                        rows.append(result.row)
+                        summary.rows.append(result.row)
+                        progress.trial_end(trial, result.row)
                 strategy.tell(rows)
         except KeyboardInterrupt:
             summary.seconds = time.perf_counter() - t0

@@ -1,7 +1,9 @@
 """Training a pack of trials and turning Keras histories into result rows.
 
-The only module that calls ``fit``. ``train_pack`` takes several trials and returns one
-result each; a trial that fails or diverges gets a row that says so instead of raising.
+The only module that calls ``fit``. A pack of trials becomes one Keras model with one
+branch (the trial's own model) and one loss per trial on a shared input, so one ``fit``
+trains them all; a pack of one is the plain case. A trial that fails or diverges gets a
+row that says so instead of raising.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,10 +23,11 @@ from nnsweep import params as _params
 from nnsweep._keras import import_keras
 from nnsweep.data import Dataset
 from nnsweep.errors import TrialError
-from nnsweep.models import build_model, compile_for_task
+from nnsweep.models import build_model, make_optimizer
 from nnsweep.sweep import Sweep, Trial
 
 _EVAL_BATCH = 1024
+EpochHook = Callable[[Trial, int, dict[str, float]], None]
 
 
 @dataclass
@@ -46,6 +50,8 @@ class TrainContext:
     dataset: Dataset
     verbose: bool = False
     debug: bool = False
+    # XLA made packs slower on CPU (benchmarks/packing.py measures it): off by default.
+    jit_compile: bool | str = False
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @property
@@ -63,6 +69,10 @@ class TrainContext:
         m = self.dataset.spec.metric
         return ["loss", m, "val_loss", f"val_{m}"]
 
+    def shuffle_seed(self, fold: int) -> int:
+        """The batch order's seed: shared by every trial of a fold, so packing is exact."""
+        return self.sweep.split_seed * 7919 + fold
+
 
 def guess_direction(metric: str) -> str:
     """'max' for accuracy-like metrics, 'min' for losses and errors."""
@@ -74,47 +84,41 @@ def _now() -> str:
 
 
 def train_pack(
-    trials: Sequence[Trial],
-    ctx: TrainContext,
-    on_epoch: Callable[[Trial, int, dict[str, float]], None] | None = None,
+    trials: Sequence[Trial], ctx: TrainContext, on_epoch: EpochHook | None = None
 ) -> Iterator[TrialResult]:
-    """Train trials that share data and settings; yield one result per trial, in order.
+    """Train trials that share data and settings (see ``packing``); one result each, in order.
 
-    Trials are trained one after another here, each result yielded as soon as it exists;
-    a packed implementation keeps this signature so the runner and table do not change.
+    If the packed ``fit`` itself fails (say, out of memory), each trial is retried alone so
+    one oversized trial cannot fail its pack-mates.
     """
-    for trial in trials:
-        yield _train_one(trial, ctx, 1, on_epoch)
-
-
-class _Watch:
-    """Keras callback: stop a trial whose loss is no longer finite, and report epochs."""
-
-    def __init__(self, keras: Any, trial: Trial, on_epoch: Callable | None) -> None:
-        outer = self
-
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                logs = logs or {}
-                loss = logs.get("loss")
-                if loss is not None and not math.isfinite(loss):
-                    outer.diverged_epoch = epoch + 1
-                    self.model.stop_training = True
-                if on_epoch is not None:
-                    on_epoch(trial, epoch + 1, dict(logs))
-
-        self.diverged_epoch: int | None = None
-        self.callback = Callback()
-
-
-def _train_one(
-    trial: Trial, ctx: TrainContext, pack_size: int, on_epoch: Callable | None
-) -> TrialResult:
     keras = import_keras(ctx.debug)
-    sweep, spec = ctx.sweep, ctx.dataset.spec
-    p = _params.resolve(trial.params, None)
-    objective, direction = ctx.objective
-    row: dict[str, Any] = {
+    if len(trials) > 1 and any(t.params.get("patience") is not None for t in trials):
+        # Early stopping ends a whole fit, so such trials always train alone.
+        for trial in trials:
+            yield from train_pack([trial], ctx, on_epoch)
+        return
+    rows = {t.trial_id: _new_row(t, ctx, keras, len(trials)) for t in trials}
+    try:
+        results = _fit_pack(keras, list(trials), rows, ctx, on_epoch)
+    except Exception as exc:  # noqa: BLE001 - any error inside a fit belongs to its trials
+        if len(trials) == 1:
+            _fail(rows[trials[0].trial_id], _message(exc))
+            results = {trials[0].trial_id: TrialResult(rows[trials[0].trial_id])}
+        else:
+            _release(keras)
+            for trial in trials:
+                yield from train_pack([trial], ctx, on_epoch)
+            return
+    finally:
+        _release(keras)
+    for trial in trials:
+        result = results[trial.trial_id]
+        result.row["finished_at"] = _now()
+        yield result
+
+
+def _new_row(trial: Trial, ctx: TrainContext, keras: Any, pack_size: int) -> dict[str, Any]:
+    return {
         "trial_id": trial.trial_id,
         "config_id": trial.config_id,
         **{k: _params.format_value(v) for k, v in trial.params.items()},
@@ -128,78 +132,183 @@ def _train_one(
         "pack_size": pack_size,
         "worker": ctx.worker,
     }
-    history_rows: list[dict[str, Any]] = []
+
+
+def _fit_pack(
+    keras: Any,
+    trials: list[Trial],
+    rows: dict[str, dict[str, Any]],
+    ctx: TrainContext,
+    on_epoch: EpochHook | None,
+) -> dict[str, TrialResult]:
+    sweep, spec = ctx.sweep, ctx.dataset.spec
+    results: dict[str, TrialResult] = {}
     t0 = time.perf_counter()
-    try:
-        split = ctx.dataset.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
+    # Build each branch under its own seed, exactly as the trial would be built alone.
+    branches: list[tuple[Trial, Any]] = []
+    for trial in trials:
         keras.utils.set_random_seed(trial.seed)
-        model = build_model(sweep.model, trial.params, spec)
-        compile_for_task(model, trial.params, spec)
-        row["n_params"] = model.count_params()
-        watch = _Watch(keras, trial, on_epoch)
-        callbacks = [watch.callback]
-        if p["patience"] is not None:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor=objective,
-                    mode=direction,
-                    patience=p["patience"],
-                    restore_best_weights=True,
-                )
+        try:
+            branches.append((trial, build_model(sweep.model, trial.params, spec)))
+        except Exception as exc:  # noqa: BLE001 - a failing build fails only its own trial
+            _fail(rows[trial.trial_id], _message(exc))
+            rows[trial.trial_id]["fit_seconds"] = round(time.perf_counter() - t0, 3)
+            results[trial.trial_id] = TrialResult(rows[trial.trial_id])
+    if not branches:
+        return results
+    names = {trial.trial_id: f"t{i}" for i, (trial, _) in enumerate(branches)}
+    for trial, model in branches:
+        model.name = f"{names[trial.trial_id]}_{model.name}"  # names must be unique in a pack
+    inputs = keras.Input(shape=spec.input_shape)
+    outputs = {names[t.trial_id]: m(inputs) for t, m in branches}
+    packed = keras.Model(inputs, outputs, name="pack")
+    first = trials[0]
+    m = spec.metric
+    packed.compile(
+        optimizer=make_optimizer(first.params),
+        loss={n: spec.loss for n in outputs},
+        metrics={n: [m, _data_loss(keras, spec.task)] for n in outputs},
+        jit_compile=ctx.jit_compile,
+    )
+    split = ctx.dataset.split(sweep.validation_split, sweep.split_seed, sweep.cv, first.fold)
+    p = _params.resolve(first.params, None)
+    objective, direction = ctx.objective
+    watch = _Watch(keras, [(t, names[t.trial_id]) for t, _ in branches], on_epoch)
+    callbacks = [watch]
+    if p["patience"] is not None:  # packs of one only (see packing.pack_key)
+        name = names[first.trial_id]
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=objective,
+                mode=direction,
+                patience=p["patience"],
+                restore_best_weights=True,
             )
-        history = model.fit(
-            split.x_fit,
-            split.y_fit,
-            validation_data=(split.x_val, split.y_val),
-            batch_size=p["batch_size"],
-            epochs=p["epochs"],
-            verbose=2 if ctx.verbose else 0,
-            callbacks=callbacks,
-        ).history
-        row["fit_seconds"] = round(time.perf_counter() - t0, 3)
-        history_rows = _history_rows(trial, history, ctx.epoch_metrics)
-        row["epochs_run"] = len(history_rows)
-        row.update(_summarize(history_rows, ctx.epoch_metrics, objective, direction))
-        if watch.diverged_epoch is not None:
+        )
+    # Weights are drawn; now one shared batch order for every trial of this fold.
+    keras.utils.set_random_seed(ctx.shuffle_seed(first.fold))
+    history = packed.fit(
+        split.x_fit,
+        {n: split.y_fit for n in outputs},
+        validation_data=(split.x_val, {n: split.y_val for n in outputs}),
+        batch_size=p["batch_size"],
+        epochs=p["epochs"],
+        verbose=2 if ctx.verbose else 0,
+        callbacks=callbacks,
+    ).history
+    fit_seconds = time.perf_counter() - t0
+    live = [(t, mdl) for t, mdl in branches if t.trial_id not in watch.diverged]
+    scores: dict[str, float] = {}
+    if live and ctx.dataset.x_test is not None:
+        scores = packed.evaluate(
+            ctx.dataset.x_test,
+            {n: ctx.dataset.y_test for n in outputs},
+            batch_size=_EVAL_BATCH,
+            verbose=0,
+            return_dict=True,
+        )
+    total_params = sum(mdl.count_params() for _, mdl in branches) or 1
+    for trial, mdl in branches:
+        row, name = rows[trial.trial_id], names[trial.trial_id]
+        row["n_params"] = mdl.count_params()
+        row["pack_size"] = len(branches)
+        # The pack's time is shared in proportion to each branch's size.
+        row["fit_seconds"] = round(fit_seconds * row["n_params"] / total_params, 3)
+        epochs = _history_rows(trial, history, name, ctx.epoch_metrics)
+        row["epochs_run"] = len(epochs)
+        row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
+        if trial.trial_id in watch.diverged:
+            epoch, loss = watch.diverged[trial.trial_id]
             row["status"] = "diverged"
-            row["error"] = f"loss became {history['loss'][-1]} in epoch {watch.diverged_epoch}"
-        elif ctx.dataset.x_test is not None:
-            scores = model.evaluate(
-                ctx.dataset.x_test, ctx.dataset.y_test, batch_size=_EVAL_BATCH, verbose=0
-            )
-            row["test_loss"], row[f"test_{spec.metric}"] = (float(s) for s in scores[:2])
-    except TrialError as exc:
-        _fail(row, str(exc))
-    except Exception as exc:  # noqa: BLE001 - any error inside one trial is that trial's
-        _fail(row, f"{type(exc).__name__}: {exc}")
-    finally:
-        row.setdefault("fit_seconds", round(time.perf_counter() - t0, 3))
-        row["finished_at"] = _now()
-        # Free the graph and weights of this trial before the next one is built.
-        keras.backend.clear_session()
-        gc.collect()
-    return TrialResult(row, history_rows)
+            row["error"] = f"loss became {loss} in epoch {epoch}"
+            epochs = epochs[:epoch]
+            row["epochs_run"] = epoch
+            row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
+        elif scores:
+            test = _branch_logs(scores, name)
+            row["test_loss"], row[f"test_{m}"] = test["loss"], test[m]
+        results[trial.trial_id] = TrialResult(row, epochs)
+    return results
 
 
-def _fail(row: dict[str, Any], message: str) -> None:
-    row["status"] = "failed"
-    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    row["error"] = first[:500]
+def _data_loss(keras: Any, task: str) -> Any:
+    """The task's loss as a metric: sample-weighted, and without regularization penalties.
+
+    Keras's own per-output losses in a multi-output model weigh a short last batch like
+    a full one, and its total loss adds l1/l2 penalties; this metric is computed the same
+    way for a pack of one and a pack of many, so packing cannot change the table.
+    """
+    cls = {
+        "multiclass": keras.metrics.SparseCategoricalCrossentropy,
+        "binary": keras.metrics.BinaryCrossentropy,
+        "regression": keras.metrics.MeanSquaredError,
+    }[task]
+    return cls(name="data_loss")
 
 
-def _history_rows(trial: Trial, history: dict[str, list], metrics: list[str]) -> list[dict]:
+class _Watch:
+    """Stops a pack once every branch has diverged; reports each branch's epochs."""
+
+    def __new__(cls, keras: Any, named: list[tuple[Trial, str]], on_epoch: EpochHook | None):
+        class Watch(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.diverged: dict[str, tuple[int, float]] = {}
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = logs or {}
+                for trial, name in named:
+                    loss = _branch_logs(logs, name).get("loss")
+                    if (
+                        trial.trial_id not in self.diverged
+                        and loss is not None
+                        and not math.isfinite(loss)
+                    ):
+                        self.diverged[trial.trial_id] = (epoch + 1, loss)
+                    if on_epoch is not None:
+                        on_epoch(trial, epoch + 1, _branch_logs(logs, name))
+                if len(self.diverged) == len(named):
+                    self.model.stop_training = True
+
+        return Watch()
+
+
+def _branch_logs(logs: dict[str, float], name: str) -> dict[str, float]:
+    """One branch's metrics out of the pack's logs, under the plain Keras names.
+
+    ``loss`` is the data loss (see ``_data_loss``), not Keras's total.
+    """
+    single = f"{name}_data_loss" not in logs  # Keras does not prefix a single output
+    out = {}
+    for key, value in logs.items():
+        for prefix in ("val_", ""):
+            head = prefix if single else f"{prefix}{name}_"
+            if key.startswith(head) and (prefix or not key.startswith("val_")):
+                metric = key[len(head) :]
+                if metric == "loss":
+                    continue
+                out[prefix + ("loss" if metric == "data_loss" else metric)] = float(value)
+    return out
+
+
+def _history_rows(
+    trial: Trial, history: dict[str, list], name: str, metrics: list[str]
+) -> list[dict[str, Any]]:
     n = len(history.get("loss", []))
-    return [
-        {
-            "trial_id": trial.trial_id,
-            "config_id": trial.config_id,
-            "seed": trial.seed,
-            "fold": trial.fold,
-            "epoch": i + 1,
-            **{m: float(history[m][i]) for m in metrics if m in history},
-        }
-        for i in range(n)
-    ]
+    rows = []
+    for i in range(n):
+        epoch_logs = _branch_logs({k: v[i] for k, v in history.items()}, name)
+        rows.append(
+            {
+                "trial_id": trial.trial_id,
+                "config_id": trial.config_id,
+                "seed": trial.seed,
+                "fold": trial.fold,
+                "epoch": i + 1,
+                **{k: epoch_logs[k] for k in metrics if k in epoch_logs},
+            }
+        )
+    return rows
 
 
 def _summarize(rows: list[dict], metrics: list[str], objective: str, direction: str) -> dict:
@@ -214,3 +323,29 @@ def _summarize(rows: list[dict], metrics: list[str], objective: str, direction: 
         out[f"best_{objective}"] = value
         out["best_epoch"] = epoch
     return out
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, TrialError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _fail(row: dict[str, Any], message: str) -> None:
+    """Mark a row failed with the error's first informative line (a CSV cell, not a log)."""
+    row["status"] = "failed"
+    lines = [ln.strip() for ln in _ANSI.sub("", message).splitlines() if ln.strip()]
+    # Keras wraps layer errors in "Exception encountered when calling X.call()."
+    if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
+        head = lines[0].split(":", 1)[0] if ":" in lines[0] else ""
+        lines = [f"{head}: {lines[1]}" if head else lines[1]]
+    row["error"] = (lines[0] if lines else "unknown error")[:500]
+
+
+def _release(keras: Any) -> None:
+    # Free the graphs and weights of this pack before the next one is built.
+    keras.backend.clear_session()
+    gc.collect()

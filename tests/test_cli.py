@@ -106,12 +106,20 @@ def test_max_trials_then_resume(tmp_path, write_sweep, capsys):
         (["frob"], "No such command"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, write_sweep, capsys, args, match):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path, write_sweep, capsys, args, match
+):
     tiny = write_sweep(TINY_SWEEP)
-    bad = write_sweep("from nnsweep import Sweep\ns = Sweep(name='b', space={'dropout': 1.5})\n", "bad.py")
+    bad = write_sweep(
+        "from nnsweep import Sweep\ns = Sweep(name='b', space={'dropout': 1.5})\n", "bad.py"
+    )
     args = [a.format(tmp=tmp_path, tiny=tiny, bad=bad) for a in args]
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, out, err = _cli(capsys, *args, "--results", tmp_path / "results") if args[0] == "run" else _cli(capsys, *args)
+    code, out, err = (
+        _cli(capsys, *args, "--results", tmp_path / "results")
+        if args[0] == "run"
+        else _cli(capsys, *args)
+    )
     assert code == 2
     assert match in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -127,7 +135,8 @@ def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path, write_sweep):
     results = tmp_path / "results"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nnsweep", "run", str(sweep_file), "--results", str(results)],
+        [sys.executable, "-m", "nnsweep", "run", str(sweep_file), "--results", str(results)]
+        + ["--no-pack"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -42,7 +42,13 @@ def test_mlp_explicit_widths_dropout_batchnorm_and_regularizers():
 def test_cnn_on_images_and_refusal_on_vectors():
     model = build_model(
         "cnn",
-        {"conv_layers": 2, "filters": (4, 8), "kernel_size": 3, "padding": "same", "dense_units": 16},
+        {
+            "conv_layers": 2,
+            "filters": (4, 8),
+            "kernel_size": 3,
+            "padding": "same",
+            "dense_units": 16,
+        },
         IMAGES,
     )
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -65,7 +71,9 @@ def test_custom_build_function_and_its_failures():
 
 
 def test_optimizers_by_name_with_their_settings():
-    sgd = make_optimizer({"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "nesterov": True})
+    sgd = make_optimizer(
+        {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
+    )
     assert type(sgd).__name__ == "SGD" and sgd.nesterov and sgd.momentum == pytest.approx(0.9)
     assert float(sgd.learning_rate) == pytest.approx(0.01)
     adamw = make_optimizer({"optimizer": "adamw", "weight_decay": 0.01})

@@ -37,7 +37,8 @@ def test_run_writes_every_trial_once_and_resumes(tmp_path):
     first = run_sweep(sweep, results=tmp_path, max_trials=3, progress=rec)
     assert len(first.rows) == 3 and first.remaining == 1 and first.counts == {"ok": 3}
     assert rec.events[0] == ("start", 4, 0)
-    assert rec.events[1] == ("pack", 2)
+    assert rec.events[1] == ("pack", 3)  # the whole grid packs; --max-trials cut it to 3
+    assert [r["pack_size"] for r in first.rows] == [3, 3, 3]
     second = run_sweep(sweep, results=tmp_path)
     assert second.done_before == 3 and len(second.rows) == 1 and second.remaining == 0
     df = load_results("r", tmp_path)

@@ -52,7 +52,11 @@ BAD_SWEEPS = [
     ({"validation_split": 1.0}, "validation_split", "(0, 1)"),
     ({"validation_split": 0}, "validation_split", "(0, 1)"),
     ({"direction": "up"}, "direction", "'min' or 'max'"),
-    ({"model": "cnn", "space": {"conv_layers": 2, "filters": (8, 16, 32)}}, "filters", "conv_layers"),
+    (
+        {"model": "cnn", "space": {"conv_layers": 2, "filters": (8, 16, 32)}},
+        "filters",
+        "conv_layers",
+    ),
 ]
 
 

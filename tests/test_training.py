@@ -38,7 +38,7 @@ def test_rows_have_the_table_columns_and_real_metrics(digits):
         assert row["best_val_accuracy"] == max(h["val_accuracy"] for h in result.history)
         assert row["best_epoch"] in (1, 2)
         assert row["n_params"] == 64 * 8 + 8 + 8 * 10 + 10
-        assert row["pack_size"] == 1 and row["backend"] == "tensorflow"
+        assert row["pack_size"] == 2 and row["backend"] == "tensorflow"
     # Different seeds give different initial weights, hence different numbers.
     assert results[0].row["loss"] != results[1].row["loss"]
 
@@ -84,7 +84,9 @@ def test_a_failing_build_is_recorded_and_the_next_trial_runs(digits):
 def test_early_stopping_with_patience_and_a_regression_objective():
     x = np.random.default_rng(0).normal(size=(80, 3)).astype("float32")
     data = load_dataset(lambda: (x, x @ np.array([1.0, -2.0, 0.5])))
-    sweep = Sweep(name="r", data="digits", space={"epochs": 30, "patience": 0, "learning_rate": 0.5})
+    sweep = Sweep(
+        name="r", data="digits", space={"epochs": 30, "patience": 0, "learning_rate": 0.5}
+    )
     result = next(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
     row = result.row
     assert row["status"] == "ok" and "best_val_loss" in row and "test_mae" in row

@@ -14,8 +14,8 @@ class Strategy(Protocol):
     def planned(self) -> list[Trial] | None:
         """Every trial the strategy will run, if known in advance (a grid), else None."""
 
-    def packs(self, done: set[str]) -> Iterator[Sequence[Trial]]:
-        """Packs of trials whose ids are not in ``done``, in the order to train them."""
+    def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
+        """Trials whose ids are not in ``done``, in groups the runner may pack together."""
 
     def tell(self, results: Sequence[dict]) -> None:
         """The rows of a finished pack (search strategies learn from them)."""

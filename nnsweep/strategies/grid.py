@@ -8,7 +8,7 @@ from nnsweep.sweep import Sweep, Trial
 
 
 class GridStrategy:
-    """Every combination of the swept values; a configuration's seeds form one pack."""
+    """Every combination of the swept values, each with every seed and fold."""
 
     def __init__(self, sweep: Sweep) -> None:
         self._trials = sweep.grid_trials()
@@ -16,17 +16,11 @@ class GridStrategy:
     def planned(self) -> list[Trial]:
         return list(self._trials)
 
-    def packs(self, done: set[str]) -> Iterator[Sequence[Trial]]:
-        pack: list[Trial] = []
-        for trial in self._trials:
-            if trial.trial_id in done:
-                continue
-            if pack and pack[0].config_id != trial.config_id:
-                yield pack
-                pack = []
-            pack.append(trial)
-        if pack:
-            yield pack
+    def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
+        # The whole grid is known, so every pending trial may pack with any other.
+        pending = [t for t in self._trials if t.trial_id not in done]
+        if pending:
+            yield pending
 
     def tell(self, results: Sequence[dict]) -> None:
         """A grid does not adapt to results."""

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnsweep import Sweep
+from nnsweep.data import load_dataset
+from nnsweep.packing import make_packs, pack_key
+from nnsweep.training import TrainContext, train_pack
+
+keras = pytest.importorskip("keras")
+
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+
+def _trials(**space):
+    return Sweep(name="p", space=space, seeds=2).grid_trials()
+
+
+def test_seeds_of_a_configuration_always_pack_together():
+    trials = _trials(hidden_units=[4, 8, 16], epochs=1)
+    packs = make_packs(trials, max_size=4)
+    assert [len(p) for p in packs] == [4, 2]
+    for pack in packs:
+        assert len({pack_key(t) for t in pack}) == 1
+    assert make_packs(trials, max_size=1) == [[t] for t in trials]
+
+
+def test_different_training_settings_never_share_a_pack():
+    trials = _trials(hidden_units=8, learning_rate=[0.01, 0.001], batch_size=[32, 64])
+    packs = make_packs(trials, max_size=32)
+    assert len(packs) == 4 and all(len(p) == 2 for p in packs)
+    folds = Sweep(name="f", space={"epochs": 1}, seeds=2, cv=3).grid_trials()
+    assert sorted(len(p) for p in make_packs(folds)) == [2, 2, 2]  # a fold is its own data
+    alone = _trials(hidden_units=8, patience=2)
+    assert make_packs(alone) == [[t] for t in alone]
+
+
+def test_memory_budget_splits_a_pack():
+    trials = _trials(hidden_units=[64, 128], epochs=1)
+    assert len(make_packs(trials, input_size=64, memory_budget=10**9)) == 1
+    assert [len(p) for p in make_packs(trials, input_size=64, memory_budget=1)] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_packed_training_gives_the_same_numbers_as_one_by_one(optimizer):
+    data = load_dataset("digits")
+    sweep = Sweep(
+        name="p",
+        space={
+            "hidden_units": [8, 32],
+            "dropout": 0.2,
+            "epochs": 2,
+            "batch_size": 64,
+            "optimizer": optimizer,
+            "learning_rate": 0.05 if optimizer == "sgd" else 0.005,
+        },
+        seeds=2,
+    )
+    ctx = TrainContext(sweep, data)
+    trials = sweep.grid_trials()
+    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
+    for trial in trials:
+        a, b = packed[trial.trial_id].row, alone[trial.trial_id].row
+        assert a["pack_size"] == 4 and b["pack_size"] == 1
+        assert a["n_params"] == b["n_params"]
+        for key in METRICS:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (trial.trial_id, key)
+        ha = [h["val_loss"] for h in packed[trial.trial_id].history]
+        hb = [h["val_loss"] for h in alone[trial.trial_id].history]
+        np.testing.assert_allclose(ha, hb, rtol=1e-4)
+    # and the seeds really differ from each other
+    losses = [packed[t.trial_id].row["loss"] for t in trials]
+    assert len(set(losses)) == len(losses)
+
+
+def test_one_diverging_branch_does_not_spoil_its_pack_mates():
+    data = load_dataset("digits")
+
+    def build(params, spec):
+        inputs = keras.Input(spec.input_shape)
+        x = keras.layers.Flatten()(inputs)
+        # "scale" blows the logits up so that one branch's loss overflows
+        x = keras.layers.Dense(10, kernel_initializer="ones")(x)
+        x = keras.layers.Lambda(lambda t: t * params["scale"])(x)
+        return keras.Model(inputs, keras.layers.Softmax()(x))
+
+    sweep = Sweep(
+        name="d",
+        model=build,
+        space={"scale": [1.0, 1e38], "epochs": 2, "optimizer": "sgd", "learning_rate": 0.01},
+    )
+    ok, bad = list(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
+    assert bad.status == "diverged" and "in epoch 1" in bad.row["error"]
+    assert ok.status == "ok" and np.isfinite(ok.row["test_loss"])
+    assert ok.row["epochs_run"] == 2 and ok.row["pack_size"] == 2
+
+
+def test_a_failing_pack_falls_back_to_one_by_one():
+    data = load_dataset("digits")
+
+    class FailsInFit(keras.layers.Layer):
+        def call(self, x, training=None):
+            if training:
+                raise RuntimeError("cannot train this branch")
+            return x
+
+    def build(params, spec):
+        inputs = keras.Input(spec.input_shape)
+        x = keras.layers.Flatten()(inputs)
+        if params["broken"]:
+            x = FailsInFit()(x)  # builds fine; fails only once fit traces it
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    sweep = Sweep(name="f", model=build, space={"broken": [False, True], "epochs": 1})
+    good, broken = list(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
+    assert broken.status == "failed"
+    assert broken.row["error"] == "RuntimeError: cannot train this branch"
+    assert good.status == "ok" and good.row["pack_size"] == 1

@@ -1,0 +1,271 @@
+"""Aggregation over seeds: exact numbers on hand-made tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnsweep.errors import ResultsError
+from nnsweep.stats import (
+    check_metric,
+    default_metric,
+    describe,
+    failures,
+    flag_unstable,
+    fmt_num,
+    fmt_value,
+    metric_direction,
+    p_text,
+    param_columns,
+    summarize,
+    verdict,
+    welch,
+    welch_arrays,
+)
+
+T975_DOF2 = 4.302652729749462  # Student t, 97.5 % quantile, 2 degrees of freedom
+
+
+def trials(rows: list[tuple]) -> pd.DataFrame:
+    """(config_id, hidden_units, seed, status, test_accuracy) rows as a trials table."""
+    df = pd.DataFrame(
+        rows, columns=["config_id", "hidden_units", "seed", "status", "test_accuracy"]
+    )
+    df.insert(0, "trial_id", df["config_id"] + "-s" + df["seed"].astype(str))
+    df["fold"] = 0
+    df["error"] = np.where(df["status"] == "ok", "", "ValueError: boom")
+    return df
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    return trials(
+        [
+            ("a", 4, 0, "ok", 0.80),
+            ("a", 4, 1, "ok", 0.90),
+            ("a", 4, 2, "ok", 1.00),
+            ("b", 16, 0, "ok", 0.95),
+            ("b", 16, 1, "failed", np.nan),
+            ("b", 16, 2, "diverged", np.nan),
+            ("c", 64, 0, "ok", 0.50),
+            ("c", 64, 1, "ok", 0.60),
+            ("c", 64, 2, "ok", np.nan),  # an ok row without the value is not counted
+        ]
+    )
+
+
+def test_summarize_mean_std_and_t_interval_exactly(table: pd.DataFrame) -> None:
+    s = summarize(table, "test_accuracy", by=["hidden_units"])
+    assert list(s.columns) == [
+        "config_id",
+        "hidden_units",
+        "n",
+        "mean",
+        "std",
+        "ci_low",
+        "ci_high",
+    ]
+    a = s.set_index("config_id").loc["a"]
+    assert a["n"] == 3
+    assert a["mean"] == pytest.approx(0.9, abs=1e-12)
+    assert a["std"] == pytest.approx(0.1, abs=1e-12)
+    half = T975_DOF2 * 0.1 / math.sqrt(3)
+    assert a["ci_low"] == pytest.approx(0.9 - half, abs=1e-9)
+    assert a["ci_high"] == pytest.approx(0.9 + half, abs=1e-9)
+
+
+def test_summarize_counts_only_ok_runs_with_a_value(table: pd.DataFrame) -> None:
+    s = summarize(table, "test_accuracy", by=["hidden_units"]).set_index("config_id")
+    assert s.loc["b", "n"] == 1 and s.loc["b", "mean"] == pytest.approx(0.95)
+    assert math.isnan(s.loc["b", "std"]) and math.isnan(s.loc["b", "ci_low"])
+    assert s.loc["c", "n"] == 2 and s.loc["c", "mean"] == pytest.approx(0.55)
+    assert list(s.index) == ["a", "b", "c"]  # first appearance, as in the table
+
+
+def test_summarize_default_by_uses_param_columns(table: pd.DataFrame) -> None:
+    assert param_columns(table) == ["hidden_units"]
+    pd.testing.assert_frame_equal(
+        summarize(table, "test_accuracy"),
+        summarize(table, "test_accuracy", by=["hidden_units"]),
+    )
+
+
+def test_summarize_without_keys_is_one_group() -> None:
+    df = pd.DataFrame({"status": ["ok", "ok"], "val_loss": [1.0, 3.0]})
+    s = summarize(df, "val_loss", by=[])
+    assert len(s) == 1 and s["n"].iloc[0] == 2 and s["mean"].iloc[0] == 2.0
+
+
+def test_welch_matches_hand_computation() -> None:
+    r = welch([1, 2, 3], [4, 5, 6, 7])
+    # se^2 = 1/3 + (5/3)/4 = 0.75; t = -3.5 / sqrt(0.75)
+    assert r.t == pytest.approx(-3.5 / math.sqrt(0.75), rel=1e-12)
+    dof = 0.75**2 / ((1 / 3) ** 2 / 2 + (5 / 12) ** 2 / 3)
+    assert r.dof == pytest.approx(dof, rel=1e-12)
+    assert r.p == pytest.approx(0.01007694334798886, rel=1e-9)
+
+
+def test_welch_edge_cases() -> None:
+    assert welch([1, 1], [1, 1]).p == 1.0  # identical runs: no difference
+    assert welch([1, 1], [2, 2]).p == 0.0  # no spread, different means: certain
+    assert math.isnan(welch([1.0], [2.0, 3.0]).p)  # one run: cannot tell
+    _, _, p = welch_arrays([1.0, 1.0], [0.0, 0.1], [3, 3], 1.0, 0.1, 3)
+    assert p[0] == pytest.approx(1.0)
+
+
+def test_describe_ranks_and_tests_against_the_best() -> None:
+    df = trials(
+        [
+            ("a", 4, 0, "ok", 0.80),
+            ("a", 4, 1, "ok", 0.81),
+            ("a", 4, 2, "ok", 0.82),
+            ("b", 16, 0, "ok", 0.95),
+            ("b", 16, 1, "ok", 0.96),
+            ("b", 16, 2, "ok", 0.97),
+            ("c", 64, 0, "ok", 0.96),
+            ("c", 64, 1, "ok", 0.97),
+            ("c", 64, 2, "ok", 0.98),
+            ("d", 128, 0, "ok", 0.5),
+        ]
+    )
+    t = describe(df, "test_accuracy", ["hidden_units"], "max")
+    assert list(t["config_id"]) == ["c", "b", "a", "d"]
+    assert list(t["rank"]) == [1, 2, 3, 4]
+    # b vs c: equal std 0.01, n=3: t = 0.01 / sqrt(2e-4/3), dof = 4
+    expected = welch([0.95, 0.96, 0.97], [0.96, 0.97, 0.98]).p
+    assert t["p_vs_best"].iloc[1] == pytest.approx(expected, rel=1e-9)
+    assert t["within_noise"].tolist()[:3] == [True, True, False]
+    assert t["within_noise"].iloc[3] is pd.NA  # one run
+    assert t["min"].iloc[0] == 0.96 and t["max"].iloc[0] == 0.98
+    low = describe(df, "test_accuracy", ["hidden_units"], "min")
+    assert list(low["config_id"]) == ["d", "a", "b", "c"]
+
+
+def test_unstable_flags_seeds_that_disagree_wildly() -> None:
+    df = trials(
+        [
+            ("a", 4, 0, "ok", 0.77),
+            ("a", 4, 1, "ok", 0.96),
+            ("a", 4, 2, "ok", 0.95),
+            ("b", 16, 0, "ok", 0.90),
+            ("b", 16, 1, "ok", 0.91),
+            ("b", 16, 2, "ok", 0.905),
+        ]
+    )
+    t = describe(df, "test_accuracy", ["hidden_units"], "max")
+    assert dict(zip(t["config_id"], t["unstable"], strict=True)) == {"a": True, "b": False}
+    # An unstable configuration is neither within nor beyond noise of the best.
+    assert t.set_index("config_id").loc["a", "within_noise"] is pd.NA
+    assert not describe(df, "test_accuracy", ["hidden_units"], flag=False)["unstable"].any()
+
+
+def test_unstable_relative_rule_for_unbounded_metrics() -> None:
+    t = pd.DataFrame(
+        {
+            "n": [3, 3, 3, 3, 3, 1],
+            "mean": [2.5, 2.6, 2.7, 2.5, 2.6, 9.0],
+            "std": [0.1, 0.1, 0.1, 0.35, 0.41, np.nan],
+            "min": [2.4, 2.5, 2.6, 2.2, 2.2, 9.0],
+            "max": [2.6, 2.7, 2.8, 2.8, 3.0, 9.0],
+        }
+    )
+    # median std 0.1: 0.41 > 4 x 0.1 is flagged, 0.35 is not, a single run never is.
+    assert flag_unstable(t, "test_mae").tolist() == [False, False, False, False, True, False]
+    # A span of 0.8 in MAE is no absolute problem: that rule is for [0, 1] metrics.
+    t2 = t.assign(std=[0.1, 0.1, 0.1, 0.1, 0.1, np.nan])
+    assert not flag_unstable(t2, "test_mae").any()
+
+
+def test_unstable_ignores_rounding_in_near_deterministic_sweeps() -> None:
+    t = pd.DataFrame(
+        {
+            "n": [3, 3, 3],
+            "mean": [1.0, 1.0, 1.0],
+            "std": [0.0, 0.0, 1e-7],
+            "min": [1.0, 1.0, 1.0],
+            "max": [1.0, 1.0, 1.0 + 2e-7],
+        }
+    )
+    assert not flag_unstable(t, "val_loss").any()
+
+
+def test_verdict_in_plain_words() -> None:
+    beyond = trials(
+        [("a", 4, s, "ok", v) for s, v in enumerate([0.80, 0.81, 0.82])]
+        + [("b", 16, s, "ok", v) for s, v in enumerate([0.95, 0.96, 0.97])]
+    )
+    v = verdict(
+        describe(beyond, "test_accuracy", ["hidden_units"]),
+        "test_accuracy",
+        ["hidden_units"],
+        "max",
+        "test accuracy",
+    )
+    assert v.best == "hidden_units=16" and v.runner_up == "hidden_units=4"
+    assert v.difference == pytest.approx(0.15)
+    assert v.p == pytest.approx(welch([0.80, 0.81, 0.82], [0.95, 0.96, 0.97]).p)
+    assert v.beyond_noise is True
+    assert "beyond seed noise" in v.text and "hidden_units=16, 0.960" in v.text
+
+    within = trials(
+        [("a", 4, s, "ok", v) for s, v in enumerate([0.95, 0.96, 0.97])]
+        + [("b", 16, s, "ok", v) for s, v in enumerate([0.955, 0.965, 0.975])]
+    )
+    v = verdict(
+        describe(within, "test_accuracy", ["hidden_units"]),
+        "test_accuracy",
+        ["hidden_units"],
+        "max",
+    )
+    assert v.beyond_noise is False and "within seed noise" in v.text
+
+    single = trials([("a", 4, 0, "ok", 0.9), ("b", 16, 0, "ok", 0.8)])
+    v = verdict(
+        describe(single, "test_accuracy", ["hidden_units"]),
+        "test_accuracy",
+        ["hidden_units"],
+        "max",
+    )
+    assert v.beyond_noise is None and "cannot tell" in v.text
+
+    none = trials([("a", 4, 0, "failed", np.nan)])
+    v = verdict(
+        describe(none, "test_accuracy", ["hidden_units"]), "test_accuracy", ["hidden_units"], "max"
+    )
+    assert v.text == "no successful runs"
+
+
+def test_failures_are_listed_not_dropped(table: pd.DataFrame) -> None:
+    f = failures(table, ["hidden_units"])
+    assert list(f["trial_id"]) == ["b-s1", "b-s2"]
+    assert list(f["status"]) == ["failed", "diverged"]
+    assert list(f.columns) == ["trial_id", "hidden_units", "seed", "fold", "status", "error"]
+
+
+def test_metric_choice_and_direction() -> None:
+    df = pd.DataFrame(columns=["val_loss", "val_mae", "best_val_loss", "test_loss", "test_mae"])
+    info = {"objective": "val_loss", "direction": "min", "metric": "mae"}
+    assert default_metric(df, info) == "test_mae"
+    no_test = df.drop(columns=["test_mae", "test_loss"])
+    assert default_metric(no_test, info) == "val_loss"
+    assert (
+        metric_direction("val_accuracy", {"objective": "val_accuracy", "direction": "max"}) == "max"
+    )
+    assert metric_direction("test_mae") == "min"
+    assert metric_direction("test_accuracy") == "max"
+    assert metric_direction("fit_seconds") == "min"
+    with pytest.raises(ResultsError, match=r"'test_f1'.*val_loss, val_mae, best_val_loss"):
+        check_metric(df, "test_f1")
+
+
+def test_formatting_helpers() -> None:
+    assert fmt_num(0.95999) == "0.960"
+    assert fmt_num(2.534) == "2.53"
+    assert fmt_num(1234.4) == "1,234"
+    assert fmt_num(0.00321) == "0.0032"
+    assert fmt_num(float("nan")) == "n/a"
+    assert fmt_value(64.0) == "64" and fmt_value(0.001) == "0.001" and fmt_value("adam") == "adam"
+    assert p_text(0.0004) == "p<0.001" and p_text(0.0123) == "p=0.012"
