@@ -67,12 +67,28 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Split:
-    """The arrays one trial trains and validates on."""
+    """Which rows of the training data one trial fits on and validates on."""
 
-    x_fit: np.ndarray
-    y_fit: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
+    fit_idx: np.ndarray
+    val_idx: np.ndarray
+    x_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+
+    @property
+    def x_fit(self) -> np.ndarray:
+        return self.x_train[self.fit_idx]
+
+    @property
+    def y_fit(self) -> np.ndarray:
+        return self.y_train[self.fit_idx]
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.x_train[self.val_idx]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y_train[self.val_idx]
 
 
 @dataclass
@@ -87,7 +103,7 @@ class Dataset:
     _splits: dict[tuple, Split] = field(default_factory=dict, repr=False)
 
     def split(self, validation_split: float, split_seed: int, cv: int | None, fold: int) -> Split:
-        """The seeded validation split (or the ``fold``-th of ``cv`` folds), cached."""
+        """The seeded validation split (or the ``fold``-th of ``cv`` folds), as row indices."""
         key = (validation_split, split_seed, cv, fold)
         if key not in self._splits:
             n = len(self.x_train)
@@ -103,10 +119,7 @@ class Dataset:
                 raise DataError(f"{self.spec.name}: too few rows ({n}) to hold out validation")
             # Sorted indices keep the original row order, which makes splits easy to audit.
             fit_idx, val_idx = np.sort(fit_idx), np.sort(val_idx)
-            self._splits[key] = Split(
-                self.x_train[fit_idx], self.y_train[fit_idx],
-                self.x_train[val_idx], self.y_train[val_idx],
-            )  # fmt: skip
+            self._splits[key] = Split(fit_idx, val_idx, self.x_train, self.y_train)
         return self._splits[key]
 
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
+from nnsweep import _stacked
 from nnsweep import params as _params
 from nnsweep._keras import import_keras
 from nnsweep.data import Dataset
@@ -159,24 +162,54 @@ def _fit_pack(
     names = {trial.trial_id: f"t{i}" for i, (trial, _) in enumerate(branches)}
     for trial, model in branches:
         model.name = f"{names[trial.trial_id]}_{model.name}"  # names must be unique in a pack
-    inputs = keras.Input(shape=spec.input_shape)
-    outputs = {names[t.trial_id]: m(inputs) for t, m in branches}
-    packed = keras.Model(inputs, outputs, name="pack")
     first = trials[0]
-    m = spec.metric
+    split = ctx.dataset.split(sweep.validation_split, sweep.split_seed, sweep.cv, first.fold)
+    # Each seed has its own batch order (a seeded permutation of the fit rows), so seeds
+    # differ in order as well as in weights; branches of one seed share their input.
+    seeds = sorted({t.seed for t, _ in branches})
+    orders = np.stack(
+        [split.fit_idx[batch_order(s, first.fold, len(split.fit_idx))] for s in seeds], 1
+    )
+    column = {s: i for i, s in enumerate(seeds)}
+    # One table holds the training rows and then the test rows, gathered by index.
+    x_test, y_test = ctx.dataset.x_test, ctx.dataset.y_test
+    n_train = len(ctx.dataset.x_train)
+    table_np = (
+        ctx.dataset.x_train if x_test is None else np.concatenate([ctx.dataset.x_train, x_test])
+    )
+    y_all = ctx.dataset.y_train if y_test is None else np.concatenate([ctx.dataset.y_train, y_test])
+    table = keras.Variable(table_np, trainable=False, name="data")
+    stacks = _stacked.group(sweep.model, [t for t, _ in branches])
+    if stacks is not None:
+        packed, members = _stacked.build(keras, branches, names, stacks, column, table, spec)
+        losses = {g: _stacked.loss_fn(keras, spec.task) for g in members}
+        metrics = None
+
+        def targets(cols_rows: np.ndarray) -> dict[str, np.ndarray]:
+            by_name = {names[t.trial_id]: cols_rows[:, column[t.seed]] for t, _ in branches}
+            return {g: np.stack([y_all[by_name[n]] for n in ns], 1) for g, ns in members.items()}
+    else:
+        rows_in = keras.Input(shape=(len(seeds),), dtype="int32", name="rows")
+        views = _RowGather(keras, table, len(seeds))(rows_in)
+        outputs = {names[t.trial_id]: mdl(views[column[t.seed]]) for t, mdl in branches}
+        packed = keras.Model(rows_in, outputs, name="pack")
+        losses = {n: spec.loss for n in outputs}
+        metrics = {n: [spec.metric, _data_loss(keras, spec.task)] for n in outputs}
+
+        def targets(cols_rows: np.ndarray) -> dict[str, np.ndarray]:
+            return {names[t.trial_id]: y_all[cols_rows[:, column[t.seed]]] for t, _ in branches}
+
     packed.compile(
         optimizer=make_optimizer(first.params),
-        loss={n: spec.loss for n in outputs},
-        metrics={n: [m, _data_loss(keras, spec.task)] for n in outputs},
+        loss=losses,
+        metrics=metrics,
         jit_compile=ctx.jit_compile,
     )
-    split = ctx.dataset.split(sweep.validation_split, sweep.split_seed, sweep.cv, first.fold)
     p = _params.resolve(first.params, None)
     objective, direction = ctx.objective
     watch = _Watch(keras, [(t, names[t.trial_id]) for t, _ in branches], on_epoch)
     callbacks = [watch]
     if p["patience"] is not None:  # packs of one only (see packing.pack_key)
-        name = names[first.trial_id]
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=objective,
@@ -185,27 +218,28 @@ def _fit_pack(
                 restore_best_weights=True,
             )
         )
-    # Weights are drawn; now one shared batch order for every trial of this fold.
+    val_rows = np.repeat(split.val_idx[:, None], len(seeds), axis=1).astype("int32")
+    # Weights are drawn; the epochs' reshuffling is seeded by the fold alone, so a trial
+    # sees the same batches whether it trains alone or in a pack.
     keras.utils.set_random_seed(ctx.shuffle_seed(first.fold))
     history = packed.fit(
-        split.x_fit,
-        {n: split.y_fit for n in outputs},
-        validation_data=(split.x_val, {n: split.y_val for n in outputs}),
+        orders.astype("int32"),
+        targets(orders),
+        validation_data=(val_rows, targets(val_rows)),
         batch_size=p["batch_size"],
         epochs=p["epochs"],
         verbose=2 if ctx.verbose else 0,
         callbacks=callbacks,
+        shuffle=True,
     ).history
     fit_seconds = time.perf_counter() - t0
     live = [(t, mdl) for t, mdl in branches if t.trial_id not in watch.diverged]
     scores: dict[str, float] = {}
-    if live and ctx.dataset.x_test is not None:
+    if live and x_test is not None:
+        test_rows = np.repeat(np.arange(n_train, len(table_np))[:, None], len(seeds), 1)
+        test_rows = test_rows.astype("int32")
         scores = packed.evaluate(
-            ctx.dataset.x_test,
-            {n: ctx.dataset.y_test for n in outputs},
-            batch_size=_EVAL_BATCH,
-            verbose=0,
-            return_dict=True,
+            test_rows, targets(test_rows), batch_size=_EVAL_BATCH, verbose=0, return_dict=True
         )
     total_params = sum(mdl.count_params() for _, mdl in branches) or 1
     for trial, mdl in branches:
@@ -226,9 +260,33 @@ def _fit_pack(
             row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
         elif scores:
             test = _branch_logs(scores, name)
+            m = spec.metric
             row["test_loss"], row[f"test_{m}"] = test["loss"], test[m]
         results[trial.trial_id] = TrialResult(row, epochs)
     return results
+
+
+def batch_order(seed: int, fold: int, n: int) -> np.ndarray:
+    """A trial's own permutation of its fit rows, from its seed and fold alone."""
+    return np.random.RandomState((seed * 7919 + fold) % 2**32).permutation(n)
+
+
+def _RowGather(keras: Any, table: Any, views: int) -> Any:
+    """A layer reading the data table once, returning one batch per seed's rows."""
+
+    class RowGather(keras.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__(name="row_gather")
+            self.table = table
+
+        def call(self, rows: Any) -> list[Any]:
+            return [keras.ops.take(self.table, rows[:, i], axis=0) for i in range(views)]
+
+        def compute_output_spec(self, rows: Any) -> list[Any]:
+            shape = (rows.shape[0], *table.shape[1:])
+            return [keras.KerasTensor(shape, dtype="float32") for _ in range(views)]
+
+    return RowGather()
 
 
 def _data_loss(keras: Any, task: str) -> Any:

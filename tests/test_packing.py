@@ -42,14 +42,26 @@ def test_memory_budget_splits_a_pack():
     assert [len(p) for p in make_packs(trials, input_size=64, memory_budget=1)] == [1, 1, 1, 1]
 
 
+def _compare(packed, alone, trials, rel):
+    for trial in trials:
+        a, b = packed[trial.trial_id].row, alone[trial.trial_id].row
+        assert a["n_params"] == b["n_params"]
+        for key in METRICS:
+            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (trial.trial_id, key)
+        ha = [h["val_loss"] for h in packed[trial.trial_id].history]
+        hb = [h["val_loss"] for h in alone[trial.trial_id].history]
+        np.testing.assert_allclose(ha, hb, rtol=rel)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_packed_training_gives_the_same_numbers_as_one_by_one(optimizer):
+def test_stacked_mlps_train_as_they_would_alone(optimizer):
     data = load_dataset("digits")
     sweep = Sweep(
         name="p",
         space={
             "hidden_units": [8, 32],
-            "dropout": 0.2,
+            "depth": 2,
+            "l2": 1e-3,
             "epochs": 2,
             "batch_size": 64,
             "optimizer": optimizer,
@@ -61,18 +73,44 @@ def test_packed_training_gives_the_same_numbers_as_one_by_one(optimizer):
     trials = sweep.grid_trials()
     packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
     alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
-    for trial in trials:
-        a, b = packed[trial.trial_id].row, alone[trial.trial_id].row
-        assert a["pack_size"] == 4 and b["pack_size"] == 1
-        assert a["n_params"] == b["n_params"]
-        for key in METRICS:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (trial.trial_id, key)
-        ha = [h["val_loss"] for h in packed[trial.trial_id].history]
-        hb = [h["val_loss"] for h in alone[trial.trial_id].history]
-        np.testing.assert_allclose(ha, hb, rtol=1e-4)
-    # and the seeds really differ from each other
+    assert {r.row["pack_size"] for r in packed.values()} == {4}
+    assert {r.row["pack_size"] for r in alone.values()} == {1}
+    # Batched products round differently from single ones: equal up to float rounding.
+    _compare(packed, alone, trials, rel=1e-4)
     losses = [packed[t.trial_id].row["loss"] for t in trials]
-    assert len(set(losses)) == len(losses)
+    assert len(set(losses)) == len(losses)  # and the seeds really differ
+
+
+def test_stacked_and_branch_packs_agree(monkeypatch):
+    from nnsweep import _stacked
+
+    data = load_dataset("digits")
+    sweep = Sweep(name="p", space={"hidden_units": [8, 16], "epochs": 2, "l1": 1e-4}, seeds=2)
+    ctx = TrainContext(sweep, data)
+    trials = sweep.grid_trials()
+    stacked = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    monkeypatch.setattr(_stacked, "group", lambda model, trials: None)
+    branches = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    _compare(stacked, branches, trials, rel=1e-4)
+
+
+def test_custom_models_pack_exactly_even_with_dropout():
+    data = load_dataset("digits")
+
+    def build(params, spec):
+        inputs = keras.Input(spec.input_shape)
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(params["units"], activation="relu")(x)
+        x = keras.layers.Dropout(0.3)(x)
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    sweep = Sweep(name="c", model=build, space={"units": [8, 16], "epochs": 2}, seeds=2)
+    ctx = TrainContext(sweep, data)
+    trials = sweep.grid_trials()
+    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
+    # Each branch keeps its own layers and dropout seeds: the very same numbers.
+    _compare(packed, alone, trials, rel=1e-7)
 
 
 def test_one_diverging_branch_does_not_spoil_its_pack_mates():
