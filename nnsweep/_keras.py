@@ -51,6 +51,38 @@ def _muted_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def custom_gradients() -> frozenset[str]:
+    """The ``tf.custom_gradient`` entries in TensorFlow's gradient registry so far."""
+    registry = _gradient_registry()
+    return frozenset(k for k in registry if k.startswith("CustomGradient-"))
+
+
+def forget_custom_gradients(keep: frozenset[str]) -> None:
+    """Drop the ``tf.custom_gradient`` entries registered since ``keep`` was taken.
+
+    TensorFlow registers one for every traced call of a custom-gradient function and never
+    removes it, and each holds its whole graph. Keras's optimizer step is one (its gradient
+    all-reduce), so every model that trains keeps its train step alive after it is gone:
+    about 4 MB per model, which ``clear_session`` does not free (tensorflow#61791,
+    keras#20245). Call this only once the models traced since ``keep`` are discarded.
+    """
+    registry = _gradient_registry()
+    for name in [k for k in registry if k.startswith("CustomGradient-") and k not in keep]:
+        del registry[name]
+
+
+def _gradient_registry() -> dict[str, Any]:
+    if "tensorflow" not in sys.modules:
+        return {}  # no TensorFlow, nothing registered
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # a TensorFlow laid out otherwise: leave it be
+        return {}
+    return registry if isinstance(registry, dict) else {}
+
+
 def backend_name() -> str:
     """The Keras backend in use, without importing Keras if it is not loaded yet."""
     if "keras" in sys.modules:

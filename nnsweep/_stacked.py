@@ -115,7 +115,7 @@ def make_layers(keras: Any) -> dict[str, Any]:
                     ops.equal(ops.argmax(y_pred, axis=-1), ops.cast(y_true, "int64")), "float32"
                 )
             elif self.task == "binary":
-                guess = ops.cast(ops.greater(y_pred[..., 0], 0.5), "float32")
+                guess = ops.cast(ops.greater(y_pred[..., 0], 0.5), "float32")  # (b, k, 1) here
                 hits = ops.cast(ops.equal(guess, ops.cast(y_true, "float32")), "float32")
             else:
                 hits = ops.abs(y_pred[..., 0] - ops.cast(y_true, "float32"))
@@ -160,9 +160,11 @@ def per_slice_loss(keras: Any, task: str, y_true: Any, y_pred: Any) -> Any:
     ops = keras.ops
     if task == "multiclass":
         return ops.sparse_categorical_crossentropy(ops.cast(y_true, "int64"), y_pred)
+    if len(y_pred.shape) == len(y_true.shape) + 1:
+        y_pred = y_pred[..., 0]  # (batch, k, 1); Keras's loss wrapper may have squeezed it
     if task == "binary":
-        return ops.binary_crossentropy(ops.cast(y_true, "float32"), y_pred[..., 0])
-    return ops.square(ops.cast(y_true, "float32") - y_pred[..., 0])
+        return ops.binary_crossentropy(ops.cast(y_true, "float32"), y_pred)
+    return ops.square(ops.cast(y_true, "float32") - y_pred)
 
 
 def build(

@@ -21,6 +21,8 @@ from nnsweep.packing import DEFAULT_PACK_SIZE
 
 _state = {"debug": False}
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+# click >= 8.2 raises this for a bare group or command; older versions print help themselves.
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
@@ -88,6 +90,11 @@ def cli() -> None:
     help="Train up to N trials with the same training settings together, as one model.",
 )
 @click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="A quick look: train every trial for N epochs, into results/<name>-epochsN.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show Keras's per-epoch output.")
 @debug_option
 def run(
@@ -99,6 +106,7 @@ def run(
     results: Path,
     pack_size: int,
     no_pack: bool,
+    epochs: int | None,
     verbose: bool,
 ) -> None:
     """Train every trial of SWEEP_FILE that is not in its results yet.
@@ -109,16 +117,18 @@ def run(
     from nnsweep.sweep import load_sweep
 
     sweep = load_sweep(sweep_file)
+    if epochs is not None:
+        from dataclasses import replace
+
+        from nnsweep.sweep import with_overrides
+
+        # Its own folder, so a quick look never mixes with (or blocks) the real results.
+        sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
     if dry_run:
         _print_plan(sweep, results)
         return
     from nnsweep.runner import run_sweep
 
-    question = sweep.description.splitlines()[0] if sweep.description else ""
-    click.echo(
-        f"sweep {sweep.name}: {question}".rstrip(": "),
-        err=True,
-    )
     summary = run_sweep(
         sweep,
         results=results,
@@ -180,6 +190,10 @@ class _ProgressLine:
     def start(self, sweep: Any, total: int | None, done: int) -> None:
         self.total, self.done, self.swept = total, done, sweep.swept
         self.t0 = time.monotonic()
+        # Printed once the sweep, its data and its results folder have passed every check,
+        # so that bad input gives one line: the error.
+        question = sweep.description.splitlines()[0] if sweep.description else ""
+        click.echo(f"sweep {sweep.name}: {question}".rstrip(": "), err=True)
         todo = f"{total - done} to train" if total is not None else "searching"
         click.echo(f"{done} of {total if total is not None else '?'} trials done; {todo}", err=True)
 
@@ -279,7 +293,11 @@ def list_(sweeps_dir: Path, results: Path) -> None:
             continue
         planned = sweep.grid_trials() if sweep.strategy == "grid" else None
         trials_path = results / sweep.name / TRIALS
-        rows = _read_rows(trials_path) if trials_path.exists() else []
+        try:
+            rows = _read_rows(trials_path)
+        except errors.ResultsError as exc:
+            click.echo(f"{path}  {sweep.name}: (cannot read results: {exc})")
+            continue
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -403,6 +421,71 @@ def report(
         click.echo(f"comparison: {path}")
 
 
+@cli.command()
+@click.argument("name")
+@results_option
+@click.option("--metric", help="Column to choose by (default: the sweep's validation objective).")
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Train the best configuration once more on all training data and save it (.keras).",
+)
+@click.option(
+    "--sweep",
+    "sweep_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sweep file, for --export (default: sweeps/NAME.py).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="NNSWEEP_DATA_DIR",
+    help="Folder with dataset files named as Keras names them. [env: NNSWEEP_DATA_DIR]",
+)
+@debug_option
+def best(
+    name: str,
+    results: Path,
+    metric: str | None,
+    export: Path | None,
+    sweep_file: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """The best configuration of sweep NAME (mean and 95 % interval over seeds and folds).
+
+    Chosen by the validation objective, not the test split. With --export PATH.keras, trains
+    it once more on the whole training split and saves the model in Keras's format, with
+    its summary (and a diagram beside it where pydot and graphviz are installed).
+    """
+    from nnsweep.best import best_configuration, params_of, train_best
+
+    chosen = best_configuration(name, results=results, metric=metric)
+    click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
+    if export is None:
+        return
+    if export.suffix != ".keras":
+        raise errors.ResultsError(f"--export must name a .keras file, got {export}")
+    from nnsweep.sweep import load_sweep
+
+    sweep = load_sweep(sweep_file or Path("sweeps") / f"{name}.py")
+    params = params_of(sweep, chosen.config_id)
+    click.echo("training it on the whole training split...", err=True)
+    model = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
+    export.parent.mkdir(parents=True, exist_ok=True)
+    model.save(export)
+    model.summary(print_fn=lambda line, **kw: click.echo(line))
+    try:
+        import keras
+
+        diagram = export.with_suffix(".png")
+        keras.utils.plot_model(model, to_file=str(diagram), show_shapes=True)
+        click.echo(f"diagram: {diagram}")
+    except (ImportError, OSError, AttributeError):  # pydot or graphviz missing
+        pass
+    click.echo(f"saved: {export}")
+
+
 # -- entry point ----------------------------------------------------------------------
 
 
@@ -410,12 +493,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI, turning errors into one line on stderr and an exit code."""
     _state["debug"] = False
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="nnsweep",
+            standalone_mode=False,
+        )
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except _NoArgsIsHelp as exc:
+        exc.show()  # a bare command prints its help
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other error: what is wrong, and where to read more.
+        where = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            where = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"error: {exc.format_message()}{where}", err=True)
         sys.exit(exc.exit_code)
     except errors.SweepInterrupted as exc:
         sys.stderr.write("\n")

@@ -14,6 +14,7 @@ from nnsweep.errors import DataError, TrialError
 
 _OPTIMIZER_CLASSES = {
     "sgd": "SGD",
+    "nesterov": "SGD",
     "rmsprop": "RMSprop",
     "adam": "Adam",
     "adamw": "AdamW",
@@ -134,9 +135,13 @@ def make_optimizer(params: Mapping[str, Any]) -> Any:
 
     p = _params.resolve({k: v for k, v in params.items() if k in _params.TRAINING_PARAMS}, None)
     name = p["optimizer"]
-    kwargs: dict[str, Any] = {"learning_rate": p["learning_rate"]}
+    kwargs: dict[str, Any] = {}
+    if p["learning_rate"] is not None:
+        kwargs["learning_rate"] = p["learning_rate"]
     if name == "sgd":
         kwargs.update(momentum=p["momentum"], nesterov=p["nesterov"])
+    elif name == "nesterov":
+        kwargs.update(momentum=p["momentum"] or 0.9, nesterov=True)
     elif name == "rmsprop":
         kwargs.update(momentum=p["momentum"])
     if p["weight_decay"] is not None:

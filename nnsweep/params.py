@@ -15,6 +15,7 @@ from nnsweep.errors import SweepDefinitionError
 
 OPTIMIZERS = (
     "sgd",
+    "nesterov",  # SGD with Nesterov momentum 0.9, the classic tutorials' setting
     "rmsprop",
     "adam",
     "adamw",
@@ -116,7 +117,8 @@ TRAINING_PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
         _p("optimizer", "str", "adam", allowed=OPTIMIZERS),
-        _p("learning_rate", "float", 1e-3, "must be > 0", lambda v: v > 0),
+        # None: the optimizer's own Keras default (0.01 for SGD, 0.001 for Adam, ...).
+        _p("learning_rate", "float", None, "must be > 0", lambda v: v > 0, optional=True),
         _p("momentum", "float", 0.0, *_unit),
         _p("nesterov", "bool", False),
         _p("weight_decay", "float", None, *_nonneg, optional=True),
@@ -190,7 +192,7 @@ def check_combination(params: Mapping[str, Any], model: str | None) -> None:
                 filters,
             )
     optimizer = params.get("optimizer", TRAINING_PARAMS["optimizer"].default)
-    if params.get("momentum") and optimizer not in ("sgd", "rmsprop"):
+    if params.get("momentum") and optimizer not in ("sgd", "nesterov", "rmsprop"):
         raise SweepDefinitionError(
             "space['momentum']", "applies only to optimizers 'sgd' and 'rmsprop'", optimizer
         )

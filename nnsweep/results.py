@@ -2,7 +2,8 @@
 
 A trial's history rows are written before its trials.csv row, and each write is flushed
 and fsynced: a row in trials.csv means the trial is complete. On open, a torn last line
-(a kill mid-write) is cut off and history rows without a trial row are dropped.
+(a kill mid-write) is cut off and history rows without a trial row are dropped. Readers
+(``load_results``, ``nnsweep show``) skip a torn last line and change nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import fcntl
 import io
 import json
 import os
+import signal
 import socket
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +77,7 @@ class ResultsStore:
         self._lock_fd: int | None = None
         self._trial_columns: list[str] | None = None
         self._history_columns: list[str] | None = None
+        self.appended = 0  # trials written since open(): what an interrupted run reports
 
     @property
     def trials_path(self) -> Path:
@@ -102,13 +107,22 @@ class ResultsStore:
         *,
         fresh: bool = False,
     ) -> set[str]:
-        """Lock the folder, check it matches the sweep, repair it; return done trial ids."""
+        """Lock the folder, check it matches the sweep, repair it; return done trial ids.
+
+        Every check that can refuse (an incompatible sweep, corrupt or foreign tables, a
+        live holder of the lock) runs before anything in the folder changes. ``fresh``
+        moves an existing folder aside instead of checking it.
+        """
         self.check_writable()
-        old = self._read_sweep_json()
-        if old is not None and not fresh:
-            _check_compatible(old, sweep_json, self.dir)
+        self._trial_columns = trial_columns
+        self._history_columns = history_columns
+        if not fresh:
+            old = self._read_sweep_json()
+            if old is not None:
+                _check_compatible(old, sweep_json, self.dir)
+            # Read-only: a concurrent writer only appends, and a torn last line is skipped.
+            self._check_tables()
         if self.dir.exists():
-            # Validate existing tables before anything moves or changes.
             self._lock()
             if fresh:
                 self._unlock()
@@ -116,8 +130,6 @@ class ResultsStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._lock_fd is None:
             self._lock()
-        self._trial_columns = trial_columns
-        self._history_columns = history_columns
         done = self._repair()
         _atomic_write(
             self.dir / SWEEP_JSON,
@@ -141,9 +153,12 @@ class ResultsStore:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise CorruptResultsError(f"{path} cannot be read: {exc}; use --fresh") from exc
+        if not isinstance(data, dict):
+            raise CorruptResultsError(f"{path} does not hold a sweep (a JSON object); use --fresh")
+        return data
 
     def _lock(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -179,21 +194,40 @@ class ResultsStore:
 
     # -- repair and resume ------------------------------------------------------------
 
-    def _repair(self) -> set[str]:
-        _cut_torn_line(self.trials_path)
-        _cut_torn_line(self.history_path)
-        trials = _read_rows(self.trials_path)
-        if trials and list(trials[0].keys()) != self._trial_columns:
-            header = list(trials[0].keys())
-            missing = [c for c in self._trial_columns if c not in header]
+    def _check_tables(self) -> tuple[list[str], list[dict[str, str]], list[str], list[dict]]:
+        """Parse both tables (a torn last line skipped) and refuse foreign columns."""
+        header, trials = _read_table(self.trials_path)
+        if trials and header != self._trial_columns:
+            missing = [c for c in self._trial_columns or [] if c not in header]
+            extra = [c for c in header if c not in (self._trial_columns or [])]
             raise ResultsMismatchError(
                 f"{self.trials_path} has other columns than this sweep writes "
-                f"(missing: {', '.join(missing) or 'none'}); use --fresh to start over"
+                f"(missing: {', '.join(missing) or 'none'}; extra: {', '.join(extra) or 'none'})"
+                "; use --fresh to move the old results aside and start over"
             )
+        hist_header, history = _read_table(self.history_path)
         done = {r["trial_id"] for r in trials}
-        history = _read_rows(self.history_path)
+        if hist_header != self._history_columns and any(r["trial_id"] in done for r in history):
+            raise ResultsMismatchError(
+                f"{self.history_path} has other columns than this sweep writes "
+                f"({', '.join(hist_header)}); use --fresh to move the old results aside"
+            )
+        return header, trials, hist_header, history
+
+    def _repair(self) -> set[str]:
+        """Under the lock: undo what a kill left half done; return the completed trial ids."""
+        for name in (TRIALS, HISTORY, SWEEP_JSON):
+            # A kill inside _atomic_write leaves its temporary file; the original is intact.
+            (self.dir / (name + ".tmp")).unlink(missing_ok=True)
+        header, trials, hist_header, history = self._check_tables()
+        _cut_torn_line(self.trials_path)
+        _cut_torn_line(self.history_path)
+        if header and not trials and header != self._trial_columns:
+            # Only a header (its first row was torn off): nothing to keep, start it anew.
+            self.trials_path.unlink()
+        done = {r["trial_id"] for r in trials}
         kept = [r for r in history if r["trial_id"] in done]
-        if len(kept) != len(history):
+        if len(kept) != len(history) or (hist_header and hist_header != self._history_columns):
             # Orphan epochs belong to a trial that did not finish: it will run again.
             _rewrite(self.history_path, self._history_columns, kept)
         return done
@@ -203,19 +237,67 @@ class ResultsStore:
     def append(self, row: dict[str, Any], history: Iterable[dict[str, Any]]) -> None:
         """Write one finished trial: its epochs first, then its row (the commit marker)."""
         assert self._trial_columns is not None, "open() the store first"
-        _append(self.history_path, self._history_columns, list(history))
-        _append(self.trials_path, self._trial_columns, [row])
+        # Ctrl-C (or a polite kill) waits until the trial is written whole: its epochs
+        # without its row would be dropped on resume, and the finished trial trained again.
+        with _signals_deferred():
+            _append(self.history_path, self._history_columns, list(history))
+            _append(self.trials_path, self._trial_columns, [row])
+            self.appended += 1
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back during a block; they take effect as soon as it ends.
+
+    Python runs signal handlers in the main thread whichever thread the kernel picked, so
+    swapping the handlers (not masking this thread) is what defers them.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    for sig in _DEFERRED:
+        handler = signal.getsignal(sig)
+        if handler is None:  # installed outside Python: leave it alone
+            continue
+        previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(received):
+            signal.raise_signal(sig)
 
 
 def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> None:
     before, after = old.get("fingerprint", {}), new.get("fingerprint", {})
-    changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    changed = list(_differences(before, after))
     if changed:
-        details = "; ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in changed)
+        details = "; ".join(changed)
         raise ResultsMismatchError(
             f"the sweep changed what every trial depends on since {where} was written "
             f"({details}); run with --fresh to move the old results aside and start over"
         )
+
+
+def _differences(before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]:
+    """``name: old -> new`` for each fingerprint entry that changed; dicts entry by entry."""
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            name = "space" if key == "fixed" else key  # as the user wrote it: space['epochs']
+            for sub in sorted(set(old) | set(new)):
+                if old.get(sub) != new.get(sub):
+                    yield f"{name}[{sub!r}]: {old.get(sub)!r} -> {new.get(sub)!r}"
+        else:
+            yield f"{key}: {old!r} -> {new!r}"
 
 
 def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -235,6 +317,8 @@ def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
         fh.write(buf.getvalue())
         fh.flush()
         os.fsync(fh.fileno())
+    if new:
+        _fsync_dir(path.parent)  # the new file's name, too, outlives a power cut
 
 
 def _rewrite(path: Path, columns: list[str] | None, rows: list[dict[str, Any]]) -> None:
@@ -252,6 +336,21 @@ def _atomic_write(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a new or renamed file) durable, where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _cut_torn_line(path: Path) -> None:
@@ -268,15 +367,38 @@ def _cut_torn_line(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists() or path.stat().st_size == 0:
-        return []
+def _complete_text(path: Path) -> str:
+    """A table's text up to its last newline: a torn last line (a kill mid-write) is left
+    out, as a resume would cut it. Reading never changes the file."""
+    if not path.exists():
+        return ""
+    if not path.is_file():
+        raise CorruptResultsError(f"{path} is not a file; use --fresh to start over")
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            header = reader.fieldnames or []
-    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+        return data[: data.rfind(b"\n") + 1].decode("utf-8")
+    except OSError as exc:
+        raise CorruptResultsError(f"{path} cannot be read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CorruptResultsError(
+            f"{path} cannot be parsed: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            "; use --fresh to start over"
+        ) from exc
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and complete rows of a results table (empty when there is none)."""
+    return _parse_table(path, _complete_text(path))
+
+
+def _parse_table(path: Path, text: str) -> tuple[list[str], list[dict[str, str]]]:
+    if not text:
+        return [], []
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
+    except csv.Error as exc:
         raise CorruptResultsError(f"{path} cannot be parsed: {exc}; use --fresh") from exc
     if "trial_id" not in header:
         raise CorruptResultsError(f"{path} has no trial_id column; use --fresh to start over")
@@ -288,7 +410,12 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
                 f"{path}:{i}: row has {fields} fields, header has "
                 f"{len(header)}; use --fresh to start over"
             )
-    return rows
+    return header, rows
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a results table, checked (see ``_read_table``)."""
+    return _read_table(path)[1]
 
 
 def results_dir_for(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Path:
@@ -302,24 +429,43 @@ def results_dir_for(name_or_path: str | Path, results: str | Path = DEFAULT_RESU
 
 
 def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
-    """``trials.csv`` of a sweep (by name, folder or file) as a pandas DataFrame."""
-    import pandas as pd
+    """``trials.csv`` of a sweep (by name, folder or file) as a pandas DataFrame.
 
+    Safe while a run appends or after a kill: a torn last line is left out.
+    """
     path = results_dir_for(name_or_path, results) / TRIALS
     if not path.exists():
         raise ResultsError(f"no results at {path}")
-    _read_rows(path)  # a clear error for a malformed file, rather than pandas's
-    return pd.read_csv(path, keep_default_na=True)
+    text = _complete_text(path)
+    _parse_table(path, text)  # a clear error for a malformed file, rather than pandas's
+    if not text:
+        raise ResultsError(f"no trials in {path} yet")
+    return _frame(text, keep_default_na=True)
 
 
 def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
-    """``history.csv`` of a sweep as a DataFrame (one row per trial and epoch)."""
-    import pandas as pd
+    """``history.csv`` of a sweep as a DataFrame (one row per trial and epoch).
 
-    path = results_dir_for(name_or_path, results) / HISTORY
+    Only completed trials (those with a row in trials.csv) are included: epochs of a trial
+    still running, or cut short by a kill, are left out.
+    """
+    folder = results_dir_for(name_or_path, results)
+    path = folder / HISTORY
     if not path.exists():
         raise ResultsError(f"no history at {path}")
-    return pd.read_csv(path)
+    text = _complete_text(path)
+    _parse_table(path, text)
+    if not text:
+        raise ResultsError(f"no history in {path} yet")
+    df = _frame(text)
+    done = {r["trial_id"] for r in _read_rows(folder / TRIALS)}
+    return df[df["trial_id"].astype(str).isin(done)].reset_index(drop=True)
+
+
+def _frame(text: str, **kw: Any) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(io.StringIO(text), **kw)
 
 
 def load_sweep_json(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> dict:

@@ -157,7 +157,8 @@ def run_sweep(
                 strategy.tell(rows)
         except KeyboardInterrupt:
             summary.seconds = time.perf_counter() - t0
-            raise SweepInterrupted(done_before + len(summary.rows), summary.planned) from None
+            # Counted by the store: a Ctrl-C held back during a write arrives just after it.
+            raise SweepInterrupted(done_before + store.appended, summary.planned) from None
     summary.seconds = time.perf_counter() - t0
     if summary.rows and all(r["status"] == "failed" for r in summary.rows):
         first = summary.rows[0]["error"]

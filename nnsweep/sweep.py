@@ -312,7 +312,9 @@ def load_sweep(path: str | Path) -> Sweep:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise SweepFileError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    except SweepDefinitionError:
+    except SweepDefinitionError as exc:
+        # Same error, now saying where: the file and the line of the Sweep(...) call.
+        exc.args = (f"{path}{_user_line(exc, path)}: {exc}",)
         raise
     except Exception as exc:
         line = _user_line(exc, path)
@@ -334,8 +336,10 @@ def load_sweep(path: str | Path) -> Sweep:
 def _user_line(exc: BaseException, path: Path) -> str:
     tb = exc.__traceback__
     line = ""
+    target = path.resolve()
     while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename) == path:
+        # The import machinery names the file by its absolute path.
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == target:
             line = f":{tb.tb_lineno}"
         tb = tb.tb_next
     return line

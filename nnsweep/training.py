@@ -23,7 +23,7 @@ import numpy as np
 
 from nnsweep import _stacked
 from nnsweep import params as _params
-from nnsweep._keras import import_keras
+from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
 from nnsweep.data import Dataset
 from nnsweep.errors import TrialError
 from nnsweep.models import build_model, make_optimizer
@@ -101,6 +101,7 @@ def train_pack(
             yield from train_pack([trial], ctx, on_epoch)
         return
     rows = {t.trial_id: _new_row(t, ctx, keras, len(trials)) for t in trials}
+    gradients = custom_gradients()
     try:
         results = _fit_pack(keras, list(trials), rows, ctx, on_epoch)
     except Exception as exc:  # noqa: BLE001 - any error inside a fit belongs to its trials
@@ -108,12 +109,12 @@ def train_pack(
             _fail(rows[trials[0].trial_id], _message(exc))
             results = {trials[0].trial_id: TrialResult(rows[trials[0].trial_id])}
         else:
-            _release(keras)
+            _release(keras, gradients)
             for trial in trials:
                 yield from train_pack([trial], ctx, on_epoch)
             return
     finally:
-        _release(keras)
+        _release(keras, gradients)
     for trial in trials:
         result = results[trial.trial_id]
         result.row["finished_at"] = _now()
@@ -196,8 +197,11 @@ def _fit_pack(
         losses = {n: spec.loss for n in outputs}
         metrics = {n: [spec.metric, _data_loss(keras, spec.task)] for n in outputs}
 
+        # One-unit outputs get (n, 1) targets: Keras's cross-entropy metric will not squeeze.
+        y_cols = y_all if spec.task == "multiclass" else y_all[:, None]
+
         def targets(cols_rows: np.ndarray) -> dict[str, np.ndarray]:
-            return {names[t.trial_id]: y_all[cols_rows[:, column[t.seed]]] for t, _ in branches}
+            return {names[t.trial_id]: y_cols[cols_rows[:, column[t.seed]]] for t, _ in branches}
 
     packed.compile(
         optimizer=make_optimizer(first.params),
@@ -403,7 +407,9 @@ def _fail(row: dict[str, Any], message: str) -> None:
     row["error"] = (lines[0] if lines else "unknown error")[:500]
 
 
-def _release(keras: Any) -> None:
-    # Free the graphs and weights of this pack before the next one is built.
+def _release(keras: Any, gradients: frozenset[str]) -> None:
+    # Free the graphs and weights of this pack before the next one is built; TensorFlow's
+    # gradient registry would otherwise keep every pack's train step (see _keras).
     keras.backend.clear_session()
+    forget_custom_gradients(keep=gradients)
     gc.collect()

@@ -156,3 +156,24 @@ def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path, write_sweep):
     assert "interrupted:" in err and "of 4 trials done; run the same command to resume" in err
     done = pd.read_csv(trials)
     assert 1 <= len(done) < 4 and done["trial_id"].is_unique
+
+
+def test_best_and_export_then_a_quick_look_with_fewer_epochs(tmp_path, write_sweep, capsys):
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "results"
+    assert _cli(capsys, "run", sweep_file, "--results", results)[0] == 0
+    code, out, err = _cli(capsys, "best", "tiny", "--results", results)
+    assert code == 0 and out.startswith("best of tiny by val_accuracy: hidden_units=")
+    model_path = tmp_path / "out" / "best.keras"
+    code, out, err = _cli(
+        capsys, "best", "tiny", "--results", results, "--export", model_path, "--sweep", sweep_file
+    )
+    assert code == 0, err
+    assert model_path.exists() and "Total params" in out and f"saved: {model_path}" in out
+    code, _, err = _cli(capsys, "best", "tiny", "--results", results, "--export", "x.h5")
+    assert code == 2 and ".keras" in err
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", results, "--epochs", "2")
+    assert code == 0, err
+    quick = pd.read_csv(results / "tiny-epochs2" / "trials.csv")
+    assert set(quick["epochs"]) == {2} and set(quick["epochs_run"]) == {2}
+    assert len(pd.read_csv(results / "tiny" / "trials.csv")) == 4  # the real results untouched

@@ -88,3 +88,11 @@ def test_compile_uses_the_task_loss_and_metric():
         np.zeros((4, 13), "float32"), np.zeros(4, "float32"), epochs=1, verbose=0
     ).history
     assert set(history) == {"loss", "mae"}
+
+
+def test_default_learning_rate_is_the_optimizers_own_and_nesterov_is_a_name():
+    assert float(make_optimizer({"optimizer": "sgd"}).learning_rate) == pytest.approx(0.01)
+    assert float(make_optimizer({"optimizer": "adam"}).learning_rate) == pytest.approx(0.001)
+    nesterov = make_optimizer({"optimizer": "nesterov"})
+    assert type(nesterov).__name__ == "SGD" and nesterov.nesterov
+    assert nesterov.momentum == pytest.approx(0.9)

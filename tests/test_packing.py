@@ -156,3 +156,24 @@ def test_a_failing_pack_falls_back_to_one_by_one():
     assert broken.status == "failed"
     assert broken.row["error"] == "RuntimeError: cannot train this branch"
     assert good.status == "ok" and good.row["pack_size"] == 1
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_stacked_single_output_tasks_match_branch_packs(task, monkeypatch):
+    from nnsweep import _stacked
+
+    x = np.random.default_rng(0).normal(size=(240, 5)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) if task == "binary" else x @ np.arange(1.0, 6.0)
+    data = load_dataset(lambda: (x, y))
+    sweep = Sweep(name="s", space={"hidden_units": [4, 8], "epochs": 2, "batch_size": 32}, seeds=2)
+    ctx = TrainContext(sweep, data)
+    trials = sweep.grid_trials()
+    stacked = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    assert {r.status for r in stacked.values()} == {"ok"}
+    monkeypatch.setattr(_stacked, "group", lambda model, trials: None)
+    branches = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    metric = "accuracy" if task == "binary" else "mae"
+    for t in trials:
+        a, b = stacked[t.trial_id].row, branches[t.trial_id].row
+        for key in ("loss", "val_loss", metric, f"test_{metric}"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (t.trial_id, key)

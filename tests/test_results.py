@@ -90,7 +90,7 @@ def test_changed_fingerprint_is_refused_and_fresh_moves_old_results_aside(tmp_pa
     store.append(_row("aaa-s0-f0"), [])
     store.close()
     changed = {"name": "s", "fingerprint": {"data": "digits", "fixed": {"epochs": 5}}}
-    with pytest.raises(ResultsMismatchError, match=r"fixed: .*epochs.*1.*5.*--fresh"):
+    with pytest.raises(ResultsMismatchError, match=r"space\['epochs'\]: 1 -> 5.*--fresh"):
         _open(tmp_path, changed)
     store, done = _open(tmp_path, changed, fresh=True)
     store.close()

@@ -1,0 +1,117 @@
+"""The best configuration of a sweep, and training it once more on all training data.
+
+``best_configuration`` reads the results table only; ``train_best`` needs the sweep
+(its file) and trains one model on the full training split, validation rows included,
+for export in Keras's own format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnsweep.errors import ResultsError
+from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
+from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
+from nnsweep.sweep import Sweep
+
+
+@dataclass(frozen=True)
+class BestConfig:
+    """The winning configuration: its id, swept values and score over seeds and folds."""
+
+    config_id: str
+    values: dict[str, Any]
+    metric: str
+    direction: str
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+
+    def describe(self) -> str:
+        values = ", ".join(f"{k}={v}" for k, v in self.values.items()) or "(no swept values)"
+        spread = f" ± {self.std:.4f}" if self.n > 1 else ""
+        ci = f", 95 % CI [{self.ci_low:.4f}, {self.ci_high:.4f}]" if self.n > 1 else ""
+        return f"{values}: {self.metric} {self.mean:.4f}{spread} (n={self.n}{ci})"
+
+
+def best_configuration(
+    name_or_path: str | Path, *, results: str | Path = DEFAULT_RESULTS, metric: str | None = None
+) -> BestConfig:
+    """The configuration with the best mean ``metric`` over its successful trials.
+
+    By default the sweep's validation objective chooses: picking by the test split would
+    make the test score an optimistic estimate.
+    """
+    df = load_results(name_or_path, results)
+    folder = results_dir_for(name_or_path, results)
+    info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
+    if metric is None:
+        objective = info.get("objective")
+        metric = objective if objective in df.columns else default_metric(df, info)
+    check_metric(df, metric)
+    direction = metric_direction(metric, info)
+    swept = [c for c in info.get("swept", []) if c in df.columns]
+    table = summarize(df, metric, by=swept).dropna(subset=["mean"])
+    if table.empty:
+        raise ResultsError(f"no successful trials in {folder}; nothing to rank")
+    table = table.sort_values("mean", ascending=direction == "min")
+    top = table.iloc[0]
+    return BestConfig(
+        config_id=str(top["config_id"]),
+        values={k: top[k] for k in swept},
+        metric=metric,
+        direction=direction,
+        n=int(top["n"]),
+        mean=float(top["mean"]),
+        std=float(top["std"]),
+        ci_low=float(top["ci_low"]),
+        ci_high=float(top["ci_high"]),
+    )
+
+
+def params_of(sweep: Sweep, config_id: str) -> dict[str, Any]:
+    """The exact parameters of a configuration, recomputed from the sweep definition."""
+    for trial in sweep.grid_trials():
+        if trial.config_id == config_id:
+            return dict(trial.params)
+    raise ResultsError(
+        f"configuration {config_id} is not in sweep {sweep.name!r} as it is defined now; "
+        "was the sweep file changed since the run?"
+    )
+
+
+def train_best(
+    sweep: Sweep,
+    params: dict[str, Any],
+    *,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    debug: bool = False,
+) -> Any:
+    """Train one model with ``params`` on the whole training split and return it."""
+    from nnsweep import params as _params
+    from nnsweep._keras import import_keras
+    from nnsweep.data import load_dataset
+    from nnsweep.models import build_model, check_compatible, compile_for_task
+
+    keras = import_keras(debug)
+    dataset = load_dataset(
+        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
+    )
+    check_compatible(sweep.model, dataset.spec)
+    p = _params.resolve(params, None)
+    keras.utils.set_random_seed(seed)
+    model = build_model(sweep.model, params, dataset.spec)
+    compile_for_task(model, params, dataset.spec)
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=p["batch_size"],
+        epochs=p["epochs"],
+        verbose=0,
+    )
+    return model

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nnsweep import Sweep, run_sweep
+from nnsweep.best import best_configuration, params_of, train_best
+from nnsweep.errors import ResultsError
+
+pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    sweep = Sweep(
+        name="b",
+        space={"hidden_units": [2, 32], "epochs": 3, "learning_rate": 0.01, "batch_size": 64},
+        seeds=2,
+    )
+    run_sweep(sweep, results=results)
+    return sweep, results
+
+
+def test_best_is_chosen_by_the_validation_objective(finished):
+    sweep, results = finished
+    best = best_configuration("b", results=results)
+    df = pd.read_csv(results / "b" / "trials.csv")
+    means = df.groupby("hidden_units")["val_accuracy"].mean()
+    assert best.metric == "val_accuracy" and best.direction == "max"
+    assert best.values == {"hidden_units": means.idxmax()}
+    assert best.mean == pytest.approx(means.max())
+    assert best.n == 2 and best.ci_low <= best.mean <= best.ci_high
+    assert "hidden_units=" in best.describe() and "n=2" in best.describe()
+    by_loss = best_configuration("b", results=results, metric="val_loss")
+    assert by_loss.direction == "min"
+
+
+def test_best_params_retrain_and_export(finished, tmp_path):
+    import keras
+
+    sweep, results = finished
+    best = best_configuration("b", results=results)
+    params = params_of(sweep, best.config_id)
+    assert params["hidden_units"] == best.values["hidden_units"]
+    model = train_best(sweep, params)
+    path = tmp_path / "best.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.count_params() == model.count_params()
+    with pytest.raises(ResultsError, match="not in sweep"):
+        params_of(sweep, "0000000000")
+
+
+def test_no_results_is_an_error(tmp_path):
+    with pytest.raises(ResultsError, match="no results"):
+        best_configuration("none", results=tmp_path)

@@ -1,0 +1,40 @@
+"""The sweep files in sweeps/: each loads, and IMDB and Reuters run end to end on tiny files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO
+from test_data import write_imdb, write_reuters
+
+from nnsweep import load_sweep
+from nnsweep.cli import main
+
+SWEEPS = sorted((REPO / "sweeps").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_sweep_file_loads_and_asks_a_question(path: Path):
+    sweep = load_sweep(path)
+    assert sweep.name == path.stem
+    assert sweep.description and sweep.description.endswith((".", "?"))
+    assert sweep.grid_trials()
+
+
+@pytest.mark.parametrize("name, write", [("imdb", write_imdb), ("reuters", write_reuters)])
+def test_text_sweeps_run_end_to_end_on_small_keras_files(tmp_path, capsys, name, write):
+    data = tmp_path / "data"
+    data.mkdir()
+    write(data)
+    results = tmp_path / "results"
+    args = ["run", str(REPO / "sweeps" / f"{name}.py"), "--epochs", "1"]
+    args += ["--data-dir", str(data), "--results", str(results)]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    _, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    df = pd.read_csv(results / f"{name}-epochs1" / "trials.csv")
+    assert len(df) == len(load_sweep(REPO / "sweeps" / f"{name}.py").grid_trials())
+    assert (df["status"] == "ok").all() and df["test_accuracy"].between(0, 1).all()
