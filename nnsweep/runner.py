@@ -7,9 +7,12 @@ The library entry point behind ``nnsweep run``; it reports progress through a
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -66,6 +69,36 @@ def _versions() -> dict[str, str]:
 
     out["python"] = platform.python_version()
     return out
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the running pack to stop at its next batch; a second one
+    interrupts at once. A KeyboardInterrupt raised inside TensorFlow's tracing can come
+    out as an unrelated error, so the first is only a request."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _until_stopped(batches: Iterable[Sequence[Trial]], stop: threading.Event) -> Iterator:
+    for batch in batches:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        yield batch
+    if stop.is_set():
+        raise KeyboardInterrupt
 
 
 def plan(sweep: Sweep) -> list[Trial] | None:
@@ -131,13 +164,13 @@ def run_sweep(
     planned = strategy.planned()
     input_size = int(math.prod(spec.input_shape))
     t0 = time.perf_counter()
-    with store:
+    with store, _ctrl_c_sets(ctx.stop):
         done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
         done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
         summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
         progress.start(sweep, summary.planned, done_before)
         try:
-            for batch in strategy.batches(done):
+            for batch in _until_stopped(strategy.batches(done), ctx.stop):
                 if max_trials is not None:
                     room = max_trials - len(summary.rows)
                     if room <= 0:
@@ -145,6 +178,8 @@ def run_sweep(
                     batch = batch[:room]
                 rows = []
                 for pack in make_packs(batch, max_size=pack_size, input_size=input_size):
+                    if ctx.stop.is_set():
+                        raise KeyboardInterrupt
                     progress.pack_start(pack)
                     # Each result is saved the moment it comes back, so a crash loses only
                     # the trials still in flight.

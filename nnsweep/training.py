@@ -13,6 +13,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class TrainContext:
     # XLA made packs slower on CPU (benchmarks/packing.py measures it): off by default.
     jit_compile: bool | str = False
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Set by the runner on Ctrl-C: packs stop at the next batch and nothing half-done is kept.
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property
     def objective(self) -> tuple[str, str]:
@@ -211,7 +214,7 @@ def _fit_pack(
     )
     p = _params.resolve(first.params, None)
     objective, direction = ctx.objective
-    watch = _Watch(keras, [(t, names[t.trial_id]) for t, _ in branches], on_epoch)
+    watch = _Watch(keras, [(t, names[t.trial_id]) for t, _ in branches], on_epoch, ctx.stop)
     callbacks = [watch]
     if p["patience"] is not None:  # packs of one only (see packing.pack_key)
         callbacks.append(
@@ -236,6 +239,8 @@ def _fit_pack(
         callbacks=callbacks,
         shuffle=True,
     ).history
+    if ctx.stop.is_set():
+        raise KeyboardInterrupt  # a stopped pack is unfinished: none of its trials is kept
     fit_seconds = time.perf_counter() - t0
     live = [(t, mdl) for t, mdl in branches if t.trial_id not in watch.diverged]
     scores: dict[str, float] = {}
@@ -311,11 +316,21 @@ def _data_loss(keras: Any, task: str) -> Any:
 class _Watch:
     """Stops a pack once every branch has diverged; reports each branch's epochs."""
 
-    def __new__(cls, keras: Any, named: list[tuple[Trial, str]], on_epoch: EpochHook | None):
+    def __new__(
+        cls,
+        keras: Any,
+        named: list[tuple[Trial, str]],
+        on_epoch: EpochHook | None,
+        stop: threading.Event,
+    ):
         class Watch(keras.callbacks.Callback):
             def __init__(self) -> None:
                 super().__init__()
                 self.diverged: dict[str, tuple[int, float]] = {}
+
+            def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                if stop.is_set():
+                    self.model.stop_training = True
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 logs = logs or {}
