@@ -324,7 +324,7 @@ def list_(sweeps_dir: Path, results: Path) -> None:
 def show(name: str, results: Path, metric: str | None, top: int) -> None:
     """Trials by status and the best configurations (mean ± std over seeds and folds)."""
     from nnsweep.results import load_results, load_sweep_json, results_dir_for
-    from nnsweep.stats import summarize
+    from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
 
     df = load_results(name, results)
     folder = results_dir_for(name, results)
@@ -337,20 +337,9 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     )
     if info.get("description"):
         click.echo(info["description"].splitlines()[0])
-    task_metric = info.get("metric", "accuracy")
-    if metric is None:
-        metric = f"test_{task_metric}" if f"test_{task_metric}" in df else info.get("objective")
-    if metric not in df.columns:
-        choices = [c for c in df.columns if c.startswith(("val_", "test_", "best_"))]
-        raise errors.ResultsError(
-            f"--metric must be a column of trials.csv, got {metric!r} "
-            f"(metric columns: {', '.join(choices)})"
-        )
-    direction = (
-        info.get("direction", "max")
-        if metric == info.get("objective")
-        else ("min" if any(k in metric for k in ("loss", "mae", "mse")) else "max")
-    )
+    metric = metric or default_metric(df, info)
+    check_metric(df, metric)
+    direction = metric_direction(metric, info)
     swept = info.get("swept") or []
     table = summarize(df, metric, by=[c for c in swept if c in df.columns])
     if table.empty:

@@ -101,6 +101,22 @@ class Dataset:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     _splits: dict[tuple, Split] = field(default_factory=dict, repr=False)
+    _table: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows then test rows, inputs and targets, as one array each (cached).
+
+        Packs read every split from this table by row index, so it is built once per sweep.
+        """
+        if self._table is None:
+            if self.x_test is None:
+                self._table = (self.x_train, self.y_train)
+            else:
+                self._table = (
+                    np.concatenate([self.x_train, self.x_test]),
+                    np.concatenate([self.y_train, self.y_test]),
+                )
+        return self._table
 
     def split(self, validation_split: float, split_seed: int, cv: int | None, fold: int) -> Split:
         """The seeded validation split (or the ``fold``-th of ``cv`` folds), as row indices."""

@@ -176,12 +176,8 @@ def _fit_pack(
     )
     column = {s: i for i, s in enumerate(seeds)}
     # One table holds the training rows and then the test rows, gathered by index.
-    x_test, y_test = ctx.dataset.x_test, ctx.dataset.y_test
     n_train = len(ctx.dataset.x_train)
-    table_np = (
-        ctx.dataset.x_train if x_test is None else np.concatenate([ctx.dataset.x_train, x_test])
-    )
-    y_all = ctx.dataset.y_train if y_test is None else np.concatenate([ctx.dataset.y_train, y_test])
+    table_np, y_all = ctx.dataset.table()
     table = keras.Variable(table_np, trainable=False, name="data")
     stacks = _stacked.group(sweep.model, [t for t, _ in branches])
     if stacks is not None:
@@ -244,7 +240,7 @@ def _fit_pack(
     fit_seconds = time.perf_counter() - t0
     live = [(t, mdl) for t, mdl in branches if t.trial_id not in watch.diverged]
     scores: dict[str, float] = {}
-    if live and x_test is not None:
+    if live and ctx.dataset.x_test is not None:
         test_rows = np.repeat(np.arange(n_train, len(table_np))[:, None], len(seeds), 1)
         test_rows = test_rows.astype("int32")
         scores = packed.evaluate(
