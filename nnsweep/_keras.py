@@ -88,3 +88,26 @@ def backend_name() -> str:
     if "keras" in sys.modules:
         return sys.modules["keras"].backend.backend()
     return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def set_threads(threads: int) -> None:
+    """Cap the threads TensorFlow computes with (before its runtime starts), so several
+    workers can share one machine without fighting over its cores."""
+    from nnsweep.errors import SweepDefinitionError
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SweepDefinitionError("--threads", "must be an integer >= 1", threads)
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as import_keras does
+    with _muted_stderr():
+        import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as exc:  # the runtime already started in this process
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            raise SweepDefinitionError(
+                "--threads", f"must be set before TensorFlow starts ({exc})", threads
+            ) from None

@@ -1,7 +1,8 @@
 """The ``nnsweep`` command line: the only place that prints for users and picks exit codes.
 
-Exit codes: 0 success, 1 a sweep whose every trial failed (or an internal error),
-2 bad input (sweep file, data, results folder, usage), 130 interrupted by Ctrl-C.
+Exit codes: 0 success, 1 a sweep whose every trial failed, a chief that cannot be reached
+(or an internal error), 2 bad input (sweep file, data, results folder, usage), 130
+interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -96,6 +97,41 @@ def cli() -> None:
     help="A quick look: train every trial for N epochs, into results/<name>-epochsN.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show Keras's per-epoch output.")
+@click.option(
+    "--chief",
+    is_flag=True,
+    help="Serve this sweep's trials to workers on other machines (trains nothing itself).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="With --chief: the port workers connect to.")  # fmt: skip
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="With --chief: the address to listen on.")  # fmt: skip
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    help="With --chief: seconds a worker may stay silent before its trial goes to another.",
+)
+@click.option(
+    "--worker",
+    "chief_address",
+    metavar="HOST:PORT",
+    help="Train trials handed out by the chief at HOST:PORT, into the shared results folder.",
+)
+@click.option("--worker-id", help="With --worker: a stable name (a restart resumes its trial).")
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0),
+    default=120,
+    show_default=True,
+    help="With --worker: how long to keep trying to reach the chief.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads TensorFlow may use (e.g. 1 per worker when workers share a machine).",
+)
 @debug_option
 def run(
     sweep_file: Path,
@@ -108,11 +144,21 @@ def run(
     no_pack: bool,
     epochs: int | None,
     verbose: bool,
+    chief: bool,
+    port: int,
+    host: str,
+    worker_timeout: float,
+    chief_address: str | None,
+    worker_id: str | None,
+    connect_timeout: float,
+    threads: int | None,
 ) -> None:
     """Train every trial of SWEEP_FILE that is not in its results yet.
 
     Writes results/<name>/trials.csv (one row per trial), history.csv (one row per trial
-    and epoch) and sweep.json. Running it again resumes where it stopped.
+    and epoch) and sweep.json. Running it again resumes where it stopped. On many
+    machines: `--chief --port 8000` on one, `--worker HOST:8000` on each of the others,
+    all with the same results folder (a shared filesystem).
     """
     from nnsweep.sweep import load_sweep
 
@@ -127,6 +173,23 @@ def run(
     if dry_run:
         _print_plan(sweep, results)
         return
+    if chief and chief_address:
+        raise click.UsageError("--chief and --worker are two different machines' roles")
+    if chief:
+        _serve(sweep, results, data_dir, fresh, port, host, worker_timeout)
+        return
+    worker = None
+    if chief_address:
+        if max_trials is not None:
+            raise click.UsageError("--max-trials is the sweep's (max_trials) on many machines")
+        from nnsweep.distributed import Worker, default_worker_id
+
+        worker = Worker(
+            chief_address,
+            worker_id or default_worker_id(),
+            connect_timeout=connect_timeout,
+            log=lambda message: click.echo(message, err=True),
+        )
     from nnsweep.runner import run_sweep
 
     summary = run_sweep(
@@ -139,6 +202,8 @@ def run(
         verbose=verbose,
         debug=_state["debug"],
         progress=_ProgressLine(),
+        worker=worker,
+        threads=threads,
     )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
     click.echo(
@@ -148,6 +213,36 @@ def run(
     )
     if summary.remaining:
         click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+
+
+def _serve(
+    sweep: Any,
+    results: Path,
+    data_dir: Path | None,
+    fresh: bool,
+    port: int,
+    host: str,
+    worker_timeout: float,
+) -> None:
+    from nnsweep.distributed import serve_chief
+
+    def log(message: str) -> None:
+        click.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
+
+    summary = serve_chief(
+        sweep,
+        port=port,
+        host=host,
+        results=results,
+        data_dir=data_dir,
+        fresh=fresh,
+        worker_timeout=worker_timeout,
+        log=log,
+    )
+    click.echo(
+        f"search done: {summary.ended} tuner trials ended in {_clock(summary.seconds)}", err=True
+    )
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
@@ -507,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except errors.SweepFailedError as exc:
+    except (errors.SweepFailedError, errors.ChiefError) as exc:
         _report(exc)
         sys.exit(EXIT_FAILED)
     except errors.NnsweepError as exc:

@@ -54,7 +54,12 @@ class SweepFailedError(NnsweepError):
     """The sweep ran but no trial succeeded."""
 
 
+class ChiefError(NnsweepError):
+    """A distributed sweep's chief cannot be reached, or cannot serve (exit code 1)."""
+
+
 __all__ = [
+    "ChiefError",
     "CorruptResultsError",
     "DataError",
     "NnsweepError",

@@ -33,6 +33,7 @@ TRIALS = "trials.csv"
 HISTORY = "history.csv"
 SWEEP_JSON = "sweep.json"
 LOCK = ".lock"
+APPEND_LOCK = ".append.lock"
 DEFAULT_RESULTS = "results"
 BASE_COLUMNS = ("trial_id", "config_id")
 RUN_COLUMNS = ("seed", "fold", "status", "error", "epochs_run")
@@ -71,9 +72,11 @@ def history_columns(metric: str) -> list[str]:
 class ResultsStore:
     """One sweep's results folder, held under an exclusive lock while a run writes to it."""
 
-    def __init__(self, root: str | Path, name: str) -> None:
+    def __init__(self, root: str | Path, name: str, *, shared: bool = False) -> None:
         self.root = Path(root)
         self.dir = self.root / name
+        # Shared: a chief and its workers hold the folder together and append in turns.
+        self.shared = shared
         self._lock_fd: int | None = None
         self._trial_columns: list[str] | None = None
         self._history_columns: list[str] | None = None
@@ -130,11 +133,13 @@ class ResultsStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._lock_fd is None:
             self._lock()
-        done = self._repair()
-        _atomic_write(
-            self.dir / SWEEP_JSON,
-            json.dumps(sweep_json, indent=2, default=str, ensure_ascii=False) + "\n",
-        )
+        with self._appending():
+            done = self._repair()
+            if not (self.shared and (self.dir / SWEEP_JSON).exists()):
+                _atomic_write(
+                    self.dir / SWEEP_JSON,
+                    json.dumps(sweep_json, indent=2, default=str, ensure_ascii=False) + "\n",
+                )
         return done
 
     def move_aside(self) -> Path:
@@ -164,7 +169,7 @@ class ResultsStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
@@ -173,8 +178,22 @@ class ResultsStore:
             ) from None
         # The kernel drops a flock when its process dies, so a dead holder never blocks.
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        who = "a distributed run (chief and workers)" if self.shared else "pid"
+        os.write(fd, f"{who} {os.getpid()} on {socket.gethostname()}".encode())
         self._lock_fd = fd
+
+    @contextmanager
+    def _appending(self) -> Iterator[None]:
+        """In a shared folder, one writer at a time (others wait their turn)."""
+        if not self.shared:
+            yield
+            return
+        fd = os.open(self.dir / APPEND_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -234,15 +253,32 @@ class ResultsStore:
 
     # -- appending --------------------------------------------------------------------
 
-    def append(self, row: dict[str, Any], history: Iterable[dict[str, Any]]) -> None:
-        """Write one finished trial: its epochs first, then its row (the commit marker)."""
+    def append(self, row: dict[str, Any], history: Iterable[dict[str, Any]]) -> bool:
+        """Write one finished trial: its epochs first, then its row (the commit marker).
+
+        False (nothing written) in a shared folder where another worker already wrote
+        that trial: a trial taken over from a silent worker may finish twice.
+        """
         assert self._trial_columns is not None, "open() the store first"
         # Ctrl-C (or a polite kill) waits until the trial is written whole: its epochs
         # without its row would be dropped on resume, and the finished trial trained again.
-        with _signals_deferred():
+        with _signals_deferred(), self._appending():
+            if self.shared:
+                # A worker killed mid-write leaves a torn line; the next writer cuts it.
+                _cut_torn_line(self.trials_path)
+                _cut_torn_line(self.history_path)
+                if row["trial_id"] in {r["trial_id"] for r in _read_rows(self.trials_path)}:
+                    return False
             _append(self.history_path, self._history_columns, list(history))
             _append(self.trials_path, self._trial_columns, [row])
             self.appended += 1
+        return True
+
+    def completed_rows(self, trial_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The rows already written for these trials (by this run, an earlier one, or a
+        fellow worker), by trial id."""
+        wanted = set(trial_ids)
+        return {r["trial_id"]: r for r in _read_rows(self.trials_path) if r["trial_id"] in wanted}
 
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)

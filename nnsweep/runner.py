@@ -16,12 +16,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
 from nnsweep.packing import DEFAULT_PACK_SIZE, make_packs
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, history_columns, trial_columns
+from nnsweep.strategies import GridStrategy, Strategy
+from nnsweep.strategies.tuner import (
+    TunerStrategy,
+    make_oracle,
+    open_local_oracle,
+    param_names,
+)
 from nnsweep.sweep import Sweep, Trial
+
+if TYPE_CHECKING:
+    from nnsweep.distributed import Worker
 
 
 class Progress:
@@ -103,9 +113,11 @@ def _until_stopped(batches: Iterable[Sequence[Trial]], stop: threading.Event) ->
 
 def plan(sweep: Sweep) -> list[Trial] | None:
     """The trials a run would train (None when a search strategy decides as it goes)."""
-    from nnsweep.strategies import make_strategy
+    if sweep.strategy != "grid":
+        return None
+    from nnsweep.strategies import GridStrategy
 
-    return make_strategy(sweep).planned()
+    return GridStrategy(sweep).planned()
 
 
 def run_sweep(
@@ -119,16 +131,20 @@ def run_sweep(
     verbose: bool = False,
     debug: bool = False,
     progress: Progress | None = None,
+    worker: Worker | None = None,
+    threads: int | None = None,
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
     Trials that share their training settings train ``pack_size`` at a time as one
-    Keras model (1 trains them one by one); the rows are the same either way.
+    Keras model (1 trains them one by one); the rows are the same either way. Search
+    strategies ask a Keras Tuner oracle for each configuration: a local one, or with
+    ``worker`` a chief's (see ``nnsweep.distributed``), writing into the shared folder.
     Bad input (sweep, data, results folder) raises before anything is written.
     """
+    from nnsweep._keras import set_threads
     from nnsweep.data import load_dataset
     from nnsweep.models import check_compatible
-    from nnsweep.strategies import make_strategy
     from nnsweep.training import TrainContext, train_pack
 
     progress = progress or Progress()
@@ -136,48 +152,43 @@ def run_sweep(
         raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
     if pack_size < 1:
         raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
-    strategy = make_strategy(sweep)
-    store = ResultsStore(results, sweep.name)
+    if worker is not None and fresh:
+        raise SweepDefinitionError("--fresh", "is for the chief, not a worker", True)
+    store = ResultsStore(results, sweep.name, shared=worker is not None)
     store.check_writable()
+    if threads is not None:
+        set_threads(threads)
+    client = worker.connect(sweep) if worker is not None else None
     dataset = load_dataset(
         sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
     )
     check_compatible(sweep.model, dataset.spec)
     ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug)
-    objective, direction = ctx.objective
-    if objective not in ctx.epoch_metrics:
-        raise SweepDefinitionError(
-            "objective", f"must be one of {', '.join(ctx.epoch_metrics)}", objective
-        )
+    objective, direction = checked_objective(ctx)
+    sweep_json = sweep_record(sweep, dataset.spec, objective, direction)
     spec = dataset.spec
-    sweep_json = {
-        **sweep.to_json(),
-        "objective": objective,
-        "direction": direction,
-        "task": spec.task,
-        "metric": spec.metric,
-        "input_shape": list(spec.input_shape),
-        "n_classes": spec.n_classes,
-        "versions": _versions(),
-    }
-    columns = trial_columns(list(sweep.space), spec.metric, objective)
-    planned = strategy.planned()
+    columns = trial_columns(param_names(sweep), spec.metric, objective)
     input_size = int(math.prod(spec.input_shape))
     t0 = time.perf_counter()
     with store, _ctrl_c_sets(ctx.stop):
         done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
+        strategy = _strategy(sweep, store, client, worker, objective, direction, ctx)
+        planned = strategy.planned()
         done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
         summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
         progress.start(sweep, summary.planned, done_before)
         try:
             for batch in _until_stopped(strategy.batches(done), ctx.stop):
+                # Rows written before (an earlier run, a fellow worker) are not trained again.
+                have = store.completed_rows(t.trial_id for t in batch)
+                pending = [t for t in batch if t.trial_id not in have]
+                whole = True
                 if max_trials is not None:
                     room = max_trials - len(summary.rows)
-                    if room <= 0:
-                        break
-                    batch = batch[:room]
-                rows = []
-                for pack in make_packs(batch, max_size=pack_size, input_size=input_size):
+                    whole = room >= len(pending)
+                    pending = pending[: max(room, 0)]
+                rows = dict(have)
+                for pack in make_packs(pending, max_size=pack_size, input_size=input_size):
                     if ctx.stop.is_set():
                         raise KeyboardInterrupt
                     progress.pack_start(pack)
@@ -185,11 +196,13 @@ def run_sweep(
                     # the trials still in flight.
                     trained = train_pack(pack, ctx, progress.epoch_end)
                     for trial, result in zip(pack, trained, strict=True):
-                        store.append(result.row, result.history)
-                        rows.append(result.row)
-                        summary.rows.append(result.row)
-                        progress.trial_end(trial, result.row)
-                strategy.tell(rows)
+                        if store.append(result.row, result.history):
+                            summary.rows.append(result.row)
+                            progress.trial_end(trial, result.row)
+                        rows[trial.trial_id] = result.row
+                if not whole:
+                    break  # --max-trials reached; a tuner trial left open resumes next run
+                strategy.tell([rows[t.trial_id] for t in batch if t.trial_id in rows])
         except KeyboardInterrupt:
             summary.seconds = time.perf_counter() - t0
             # Counted by the store: a Ctrl-C held back during a write arrives just after it.
@@ -202,3 +215,52 @@ def run_sweep(
             f"(rows in {store.trials_path})"
         )
     return summary
+
+
+def checked_objective(ctx: Any) -> tuple[str, str]:
+    """The sweep's objective and direction, refused unless training logs that metric."""
+    objective, direction = ctx.objective
+    if objective not in ctx.epoch_metrics:
+        raise SweepDefinitionError(
+            "objective", f"must be one of {', '.join(ctx.epoch_metrics)}", objective
+        )
+    return objective, direction
+
+
+def sweep_record(sweep: Sweep, spec: Any, objective: str, direction: str) -> dict[str, Any]:
+    """What sweep.json holds: the definition, what the data turned out to be, versions."""
+    return {
+        **sweep.to_json(),
+        "objective": objective,
+        "direction": direction,
+        "task": spec.task,
+        "metric": spec.metric,
+        "input_shape": list(spec.input_shape),
+        "n_classes": spec.n_classes,
+        "versions": _versions(),
+    }
+
+
+def _strategy(
+    sweep: Sweep,
+    store: ResultsStore,
+    client: Any,
+    worker: Worker | None,
+    objective: str,
+    direction: str,
+    ctx: Any,
+) -> Strategy:
+    """The grid loop, a local Keras Tuner oracle (kept in the results folder) or a chief."""
+    if client is not None and worker is not None:
+        return TunerStrategy(
+            sweep,
+            client,
+            objective,
+            tuner_id=worker.worker_id,
+            heartbeat_seconds=worker.heartbeat_seconds,
+            stop=ctx.stop,
+        )
+    if sweep.strategy == "grid":
+        return GridStrategy(sweep)
+    oracle = open_local_oracle(make_oracle(sweep, objective, direction), store.dir)
+    return TunerStrategy(sweep, oracle, objective, stop=ctx.stop)

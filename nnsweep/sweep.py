@@ -196,6 +196,16 @@ class Sweep:
         if self.strategy == "grid":
             for params in _space.expand_grid(self.space):
                 _params.check_combination(params, builtin)
+        elif not any(_space.is_swept(v) for v in self.space.values()):
+            raise SweepDefinitionError(
+                "space", f"has nothing to search for strategy {self.strategy!r}", dict(self.space)
+            )
+        if self.strategy == "hyperband" and _space.is_swept(self.space.get("epochs")):
+            raise SweepDefinitionError(
+                "space['epochs']",
+                "must be fixed for hyperband (it is the largest epoch budget)",
+                self.space["epochs"],
+            )
 
     # -- derived --------------------------------------------------------------------
 
@@ -224,7 +234,10 @@ class Sweep:
     @property
     def swept(self) -> tuple[str, ...]:
         """Names of the hyperparameters that vary between trials."""
-        return tuple(n for n, v in self.space.items() if _space.is_swept(v))
+        names = [n for n, v in self.space.items() if _space.is_swept(v)]
+        if self.strategy == "hyperband" and "epochs" not in names:
+            names.append("epochs")  # hyperband's epoch budgets differ between its trials
+        return tuple(names)
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check one concrete configuration (e.g. sampled by a tuner) and normalise it."""

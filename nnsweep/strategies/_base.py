@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from nnsweep.sweep import Trial
 
@@ -15,7 +15,7 @@ class Strategy(Protocol):
         """Every trial the strategy will run, if known in advance (a grid), else None."""
 
     def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
-        """Trials whose ids are not in ``done``, in groups the runner may pack together."""
+        """Groups of trials the runner may pack together (it skips those already written)."""
 
-    def tell(self, results: Sequence[dict]) -> None:
-        """The rows of a finished pack (search strategies learn from them)."""
+    def tell(self, results: Sequence[Mapping[str, Any]]) -> None:
+        """Every row of the group just finished (search strategies learn from them)."""

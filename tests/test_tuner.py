@@ -1,0 +1,156 @@
+"""Search strategies through Keras Tuner's oracles: mapping, rows per seed, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nnsweep import Choice, Float, Int, Sweep, load_history, load_results, run_sweep
+from nnsweep.errors import SweepDefinitionError
+from nnsweep.strategies.tuner import (
+    TUNER_DIR,
+    hyperparameters,
+    objective_value,
+    params_from_values,
+)
+
+
+def _search(strategy: str, max_trials: int = 3, **space) -> Sweep:
+    base = {
+        "hidden_units": Int(8, 32, step=8),
+        "depth": Int(1, 2),
+        "dropout": Float(0.0, 0.5),
+        "learning_rate": Float(1e-3, 3e-2, log=True),
+        "epochs": 2,
+        "batch_size": 128,
+    }
+    base.update(space)
+    return Sweep(
+        name=strategy,
+        data="digits",
+        model="mlp",
+        space=base,
+        seeds=2,
+        strategy=strategy,
+        max_trials=max_trials,
+    )
+
+
+def test_the_space_maps_to_keras_tuner_and_back():
+    sweep = _search("random", widths=Choice([(16,), (32, 16)]), activation=["relu", "tanh"])
+    hp = hyperparameters(sweep)
+    names = {p.name for p in hp.space}
+    # Fixed entries stay out of the tuner's space; tuples travel as an index.
+    assert names == {"hidden_units", "depth", "dropout", "learning_rate", "widths__index",
+                     "activation"}  # fmt: skip
+    lr = next(p for p in hp.space if p.name == "learning_rate")
+    assert (lr.min_value, lr.max_value, lr.sampling) == (1e-3, 3e-2, "log")
+    values = {"hidden_units": 24, "depth": 2, "dropout": 0.1, "learning_rate": 0.01,
+              "widths__index": 1, "activation": "tanh"}  # fmt: skip
+    params = params_from_values(sweep, values)
+    assert params["widths"] == (32, 16) and params["activation"] == "tanh"
+    assert params["epochs"] == 2 and params["hidden_units"] == 24
+
+
+def test_objective_value_is_the_mean_best_over_trained_rows():
+    rows = [
+        {"status": "ok", "best_val_accuracy": "0.5"},
+        {"status": "ok", "best_val_accuracy": 0.7},
+        {"status": "failed", "best_val_accuracy": ""},
+        {"status": "diverged", "best_val_accuracy": 0.99},
+    ]
+    assert objective_value(rows, "val_accuracy") == pytest.approx(0.6)
+    assert objective_value(rows[2:3], "val_accuracy") != objective_value(rows[2:3], "val_accuracy")
+
+
+def test_hyperband_needs_a_fixed_epoch_budget_and_a_search_something_to_search():
+    with pytest.raises(SweepDefinitionError, match=r"space\['epochs'\] must be fixed"):
+        _search("hyperband", epochs=[2, 4])
+    with pytest.raises(SweepDefinitionError, match="nothing to search for strategy 'random'"):
+        Sweep(name="x", space={"hidden_units": 8}, strategy="random", max_trials=2)
+
+
+@pytest.mark.parametrize("strategy", ["random", "bayesian"])
+def test_a_search_runs_to_max_trials_with_one_row_per_seed(tmp_path, strategy):
+    sweep = _search(strategy, max_trials=3)
+    summary = run_sweep(sweep, results=tmp_path)
+    df = load_results(strategy, results=tmp_path)
+    assert len(df) == 3 * 2 and (df["status"] == "ok").all()
+    assert all(sorted(g) == [0, 1] for _, g in df.groupby("config_id")["seed"])
+    assert df["config_id"].nunique() == 3
+    # Same columns as a grid sweep, and per-epoch history for every row.
+    grid = Sweep(name="g", data="digits", space={"hidden_units": [8], "epochs": 2}, seeds=1)
+    run_sweep(grid, results=tmp_path)
+    shared = [c for c in load_results("g", results=tmp_path).columns if c != "hidden_units"]
+    assert set(shared) <= set(df.columns)
+    hist = load_history(strategy, results=tmp_path)
+    assert len(hist) == 6 * 2
+    # The oracle heard one score per configuration: the mean best validation accuracy.
+    folder = tmp_path / strategy / TUNER_DIR
+    states = [json.loads(p.read_text()) for p in folder.glob("*/trial.json")]
+    assert len(states) == 3 and {s["status"] for s in states} == {"COMPLETED"}
+    for state in states:
+        values = state["hyperparameters"]["values"]
+        rows = df[(df["dropout"] - values["dropout"]).abs() < 1e-12]
+        assert len(rows) == 2 and (rows["hidden_units"] == values["hidden_units"]).all()
+        assert state["score"] == pytest.approx(rows["best_val_accuracy"].mean())
+    assert summary.remaining is None
+    # Done means done: a second run trains nothing.
+    assert run_sweep(sweep, results=tmp_path).rows == []
+
+
+def test_hyperband_rows_show_their_epoch_budgets(tmp_path):
+    sweep = _search("hyperband", max_trials=6, epochs=4)
+    run_sweep(sweep, results=tmp_path)
+    df = load_results("hyperband", results=tmp_path)
+    assert len(df) == 6 * 2
+    assert set(df["epochs"]) <= {1, 2, 4} and len(set(df["epochs"])) > 1
+    assert (df["epochs_run"] == df["epochs"]).all()
+    info = json.loads((tmp_path / "hyperband" / "sweep.json").read_text())
+    assert "epochs" in info["swept"]
+
+
+def test_an_interrupted_search_resumes_without_duplicates_or_losses(tmp_path):
+    sweep = _search("random", max_trials=3)
+    # Stop in the middle of the second tuner trial: one of its two seeds is written.
+    first = run_sweep(sweep, results=tmp_path, max_trials=3)
+    assert len(first.rows) == 3
+    oracle = json.loads((tmp_path / "random" / TUNER_DIR / "oracle.json").read_text())
+    assert oracle["ongoing_trials"]  # the half-done tuner trial is still open
+    second = run_sweep(sweep, results=tmp_path)
+    df = load_results("random", results=tmp_path)
+    assert len(second.rows) == 3 and len(df) == 6
+    assert not df["trial_id"].duplicated().any()
+    assert df.groupby("config_id").size().eq(2).all()
+    # The interrupted configuration was finished, not replaced by a new one.
+    first_ids = {r["config_id"] for r in first.rows}
+    assert first_ids <= set(df["config_id"]) and df["config_id"].nunique() == 3
+
+
+def test_a_failing_configuration_is_recorded_and_the_search_goes_on(tmp_path, write_sweep):
+    path = write_sweep(
+        """
+        from nnsweep import Sweep, Choice
+        from nnsweep.models import build_model
+
+        def build(params, spec):
+            if params["units"] == 13:
+                raise ValueError("13 is unlucky")
+            return build_model("mlp", {"hidden_units": params["units"]}, spec)
+
+        sweep = Sweep(name="unlucky", data="digits", model=build, seeds=1,
+                      space={"units": Choice([8, 13, 16]), "epochs": 1},
+                      strategy="random", max_trials=3)
+        """
+    )
+    from nnsweep import load_sweep
+
+    run_sweep(load_sweep(path), results=tmp_path)
+    df = load_results("unlucky", results=tmp_path)
+    assert sorted(df["units"]) == [8, 13, 16]
+    failed = df[df["status"] == "failed"]
+    assert list(failed["units"]) == [13] and "unlucky" in failed["error"].iloc[0]
+    folder = tmp_path / "unlucky" / TUNER_DIR
+    states = [json.loads(p.read_text()) for p in folder.glob("*/trial.json")]
+    assert sorted(s["status"] for s in states) == ["COMPLETED", "COMPLETED", "FAILED"]
