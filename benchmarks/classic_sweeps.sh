@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 sweeps=("$@")
-[ ${#sweeps[@]} -gt 0 ] || sweeps=(hidden_units depth optimizers batch_lr dropout boston_housing "cnn_vs_mlp --epochs 3")
+[ ${#sweeps[@]} -gt 0 ] || sweeps=(hidden_units depth optimizers batch_lr dropout boston_housing cnn_vs_mlp)
 for entry in "${sweeps[@]}"; do
     read -r name extra <<<"$entry"
     start=$(date +%s)

@@ -14,7 +14,8 @@ Keras Tuner ``RandomSearch``: trials per minute and RSS after the last trial.
 
     NNSWEEP_DATA_DIR=../shared/datasets python benchmarks/sweep_speed.py [--quick]
 
-``--quick`` runs case 1 with 1 epoch and two widths, to check that the script works.
+``--quick`` runs case 1 with 1 epoch and two widths, to check that the script works;
+``--only nnsweep nnsweep-jax kt-grid`` compares the TensorFlow and JAX backends too.
 """
 
 from __future__ import annotations
@@ -234,11 +235,16 @@ CONTENDERS = {
 
 
 def _spawn(name: str, cfg: dict) -> dict:
+    # "NAME-jax" runs contender NAME on Keras's JAX backend (TensorFlow otherwise).
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    if name.endswith("-jax"):
+        env["KERAS_BACKEND"] = "jax"
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", name, json.dumps(cfg)],
+        [sys.executable, __file__, "--child", name.removesuffix("-jax"), json.dumps(cfg)],
         capture_output=True,
         text=True,
         timeout=3600,
+        env=env,
     )
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -256,7 +262,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 epoch, 2 widths: a smoke run")
     parser.add_argument("--skip-tiny", action="store_true", help="only case 1")
-    parser.add_argument("--only", nargs="*", help="run only these case-1 contenders")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        help="run only these case-1 contenders (nnsweep, keras-loop, kt-grid; "
+        "NAME-jax runs one on Keras's JAX backend, e.g. nnsweep-jax)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -283,8 +294,8 @@ def main() -> None:
               f"{gflops / ceiling:6.1%} of matmul  RSS {r['rss_mb']:.0f} MB")  # fmt: skip
     for a in names:
         for b in names:
-            if a != b and a == "nnsweep":
-                print(f"  nnsweep is {out[b]['seconds'] / out[a]['seconds']:.2f}x faster than {b}")
+            if a.startswith("nnsweep") and not b.startswith("nnsweep"):
+                print(f"  {a} is {out[b]['seconds'] / out[a]['seconds']:.2f}x faster than {b}")
     print("\n  test accuracy per width (mean ± std over seeds; kt-grid: its one kept checkpoint)")
     print("  " + f"{'units':>6} " + " ".join(f"{n:>18}" for n in names))
     for units in cfg["widths"]:

@@ -133,7 +133,7 @@ def make_layers(keras: Any) -> dict[str, Any]:
 
         def reset_state(self):
             for v in (self.loss_sum, self.hit_sum, self.count):
-                v.assign(keras.ops.zeros_like(v))
+                v.assign(keras.ops.zeros(v.shape, v.dtype))
 
     class StackedPack(keras.Model):
         """A pack whose outputs are stacks; slice metrics come from ``StackMetrics``."""

@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import ResultsError
-from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
+from nnsweep.results import (
+    DEFAULT_RESULTS,
+    TRIALS,
+    _read_rows,
+    load_results,
+    load_sweep_json,
+    results_dir_for,
+)
 from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
 from nnsweep.sweep import Sweep
+from nnsweep.sweep import config_id as config_id_of
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,48 @@ def best_configuration(
     )
 
 
-def params_of(sweep: Sweep, config_id: str) -> dict[str, Any]:
-    """The exact parameters of a configuration, recomputed from the sweep definition."""
-    for trial in sweep.grid_trials():
-        if trial.config_id == config_id:
-            return dict(trial.params)
+def params_of(
+    sweep: Sweep, config_id: str, results: str | Path = DEFAULT_RESULTS
+) -> dict[str, Any]:
+    """The exact parameters of a configuration, recomputed from the sweep definition (a
+    grid) or from its row in the results (a search, whose values the oracle chose)."""
+    if sweep.strategy == "grid":
+        for trial in sweep.grid_trials():
+            if trial.config_id == config_id:
+                return dict(trial.params)
+    else:
+        path = results_dir_for(sweep.name, results) / TRIALS
+        row = next((r for r in _read_rows(path) if r["config_id"] == config_id), None)
+        if row is not None:
+            params = sweep.validate_params(_values_from_row(sweep, row))
+            if config_id_of(params) == config_id:
+                return params
     raise ResultsError(
         f"configuration {config_id} is not in sweep {sweep.name!r} as it is defined now; "
         "was the sweep file changed since the run?"
     )
+
+
+def _values_from_row(sweep: Sweep, row: dict[str, str]) -> dict[str, Any]:
+    """A configuration's values from the text of its row (exact: no float rounding)."""
+    from nnsweep import space as _space
+    from nnsweep.params import format_value
+
+    params: dict[str, Any] = {}
+    for name, value in sweep.space.items():
+        text = row.get(name, "")
+        if isinstance(value, _space.Int):
+            params[name] = int(text)
+        elif isinstance(value, _space.Float):
+            params[name] = float(text)
+        elif _space.is_swept(value):
+            candidates = _space.candidate_values(name, value)
+            params[name] = next((c for c in candidates if str(format_value(c)) == text), text)
+        else:
+            params[name] = value
+    if "epochs" in sweep.swept and "epochs" not in params:
+        params["epochs"] = int(row["epochs"])  # hyperband's budget
+    return params
 
 
 def train_best(
@@ -92,7 +133,8 @@ def train_best(
     seed: int = 0,
     debug: bool = False,
 ) -> Any:
-    """Train one model with ``params`` on the whole training split and return it."""
+    """Train one model with ``params`` on the whole training split; return it and its
+    test-split scores (None without a test split)."""
     from nnsweep import params as _params
     from nnsweep._keras import import_keras
     from nnsweep.data import load_dataset
@@ -114,4 +156,8 @@ def train_best(
         epochs=p["epochs"],
         verbose=0,
     )
-    return model
+    test = None
+    if dataset.x_test is not None:
+        scores = model.evaluate(dataset.x_test, dataset.y_test, verbose=0, return_dict=True)
+        test = {f"test_{k}": float(v) for k, v in scores.items()}
+    return model, test

@@ -7,7 +7,6 @@ interrupted by Ctrl-C.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import traceback
@@ -18,6 +17,8 @@ from typing import Any
 import click
 
 from nnsweep import errors
+from nnsweep._progress import ProgressLine as _ProgressLine
+from nnsweep._progress import clock as _clock
 from nnsweep.packing import DEFAULT_PACK_SIZE
 
 _state = {"debug": False}
@@ -270,91 +271,6 @@ def _print_plan(sweep: Any, results: Path) -> None:
         click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
 
 
-class _ProgressLine:
-    """A one-line progress display: count, elapsed, ETA and the running trial."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.total: int | None = None
-        self.done = 0
-        self.new = 0
-        self.t0 = time.monotonic()
-        self.current = ""
-        self.swept: tuple[str, ...] = ()
-
-    def start(self, sweep: Any, total: int | None, done: int) -> None:
-        self.total, self.done, self.swept = total, done, sweep.swept
-        self.t0 = time.monotonic()
-        # Printed once the sweep, its data and its results folder have passed every check,
-        # so that bad input gives one line: the error.
-        question = sweep.description.splitlines()[0] if sweep.description else ""
-        click.echo(f"sweep {sweep.name}: {question}".rstrip(": "), err=True)
-        todo = f"{total - done} to train" if total is not None else "searching"
-        click.echo(f"{done} of {total if total is not None else '?'} trials done; {todo}", err=True)
-
-    def pack_start(self, pack: Sequence[Any]) -> None:
-        configs = {t.config_id: t for t in pack}
-        t = next(iter(configs.values()))
-        params = " ".join(f"{k}={t.params[k]}" for k in self.swept)
-        if len(configs) == 1:
-            seeds = ",".join(str(x.seed) for x in pack)
-            self.current = f"{params} seed={seeds}".strip()
-        else:
-            self.current = f"{len(pack)} trials as one pack ({params}, ...)"
-        self._draw("")
-
-    def epoch_end(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
-        if self.tty:
-            self._draw(f"epoch {epoch}")
-
-    def trial_end(self, trial: Any, row: dict[str, Any]) -> None:
-        self.done += 1
-        self.new += 1
-        status = row["status"]
-        if status == "ok":
-            keys = [k for k in row if k.startswith("test_") and k != "test_loss"]
-            what = (
-                f"{keys[0]}={row[keys[0]]:.4f}" if keys and row.get(keys[0]) is not None else "ok"
-            )
-        else:
-            what = f"{status}: {row['error']}"
-        params = " ".join(f"{k}={trial.params[k]}" for k in self.swept)
-        line = f"{params} seed={trial.seed}".strip()
-        if self.tty:
-            sys.stderr.write("\r\033[K")
-        click.echo(f"{self._counter()} {line} -> {what}", err=True)
-        if self.tty:
-            self._draw("")
-
-    def _counter(self) -> str:
-        elapsed = time.monotonic() - self.t0
-        if self.total:
-            width = len(str(self.total))
-            left = self.total - self.done
-            eta = elapsed / self.new * left if self.new else None
-            pct = 100 * self.done / self.total
-            return (
-                f"[{self.done:>{width}}/{self.total}] {pct:3.0f}% {_clock(elapsed)} elapsed, "
-                f"eta {_clock(eta) if eta is not None else '?'} |"
-            )
-        return f"[{self.done}] {_clock(elapsed)} elapsed |"
-
-    def _draw(self, extra: str) -> None:
-        if not self.tty:
-            return
-        text = f"{self._counter()} training {self.current} {extra}".rstrip()
-        width = os.get_terminal_size(sys.stderr.fileno()).columns if self.tty else 120
-        sys.stderr.write("\r\033[K" + text[: width - 1])
-        sys.stderr.flush()
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 # -- list and show --------------------------------------------------------------------
 
 
@@ -553,9 +469,12 @@ def best(
     from nnsweep.sweep import load_sweep
 
     sweep = load_sweep(sweep_file or Path("sweeps") / f"{name}.py")
-    params = params_of(sweep, chosen.config_id)
+    params = params_of(sweep, chosen.config_id, results)
     click.echo("training it on the whole training split...", err=True)
-    model = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
+    model, test = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
+    if test:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+        click.echo(f"the exported model on the test split: {scores}")
     export.parent.mkdir(parents=True, exist_ok=True)
     model.save(export)
     model.summary(print_fn=lambda line, **kw: click.echo(line))
@@ -564,7 +483,8 @@ def best(
 
         diagram = export.with_suffix(".png")
         keras.utils.plot_model(model, to_file=str(diagram), show_shapes=True)
-        click.echo(f"diagram: {diagram}")
+        if diagram.exists():  # without pydot, Keras prints a hint and returns
+            click.echo(f"diagram: {diagram}")
     except (ImportError, OSError, AttributeError):  # pydot or graphviz missing
         pass
     click.echo(f"saved: {export}")

@@ -76,7 +76,9 @@ class Worker:
         host, port = parse_address(self.chief)
         if not self.worker_id or "chief" in self.worker_id:
             # Keras Tuner takes any id containing "chief" for the chief itself.
-            raise SweepDefinitionError("--worker-id", "must be non-empty, without 'chief'", "")
+            raise SweepDefinitionError(
+                "--worker-id", "must be non-empty, without 'chief'", self.worker_id
+            )
         _set_keras_tuner_env(self.worker_id, host, port)
         t0 = time.monotonic()
         while True:

@@ -41,9 +41,10 @@ def test_best_params_retrain_and_export(finished, tmp_path):
 
     sweep, results = finished
     best = best_configuration("b", results=results)
-    params = params_of(sweep, best.config_id)
+    params = params_of(sweep, best.config_id, results)
     assert params["hidden_units"] == best.values["hidden_units"]
-    model = train_best(sweep, params)
+    model, test = train_best(sweep, params)
+    assert 0.5 < test["test_accuracy"] <= 1.0 and test["test_loss"] > 0
     path = tmp_path / "best.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -55,3 +56,23 @@ def test_best_params_retrain_and_export(finished, tmp_path):
 def test_no_results_is_an_error(tmp_path):
     with pytest.raises(ResultsError, match="no results"):
         best_configuration("none", results=tmp_path)
+
+
+def test_the_best_of_a_search_is_rebuilt_exactly_from_its_row(tmp_path):
+    from nnsweep import Choice, Float
+
+    sweep = Sweep(
+        name="s",
+        space={"widths": Choice([(8,), (16, 8)]), "dropout": Float(0.0, 0.4), "epochs": 1},
+        strategy="random",
+        max_trials=3,
+    )
+    run_sweep(sweep, results=tmp_path)
+    best = best_configuration("s", results=tmp_path)
+    params = params_of(sweep, best.config_id, tmp_path)
+    # The oracle's float survives the trip through the CSV bit for bit, and the tuple
+    # comes back from its "16-8" text: the same configuration id, recomputed.
+    assert params["widths"] in [(8,), (16, 8)] and 0.0 <= params["dropout"] <= 0.4
+    row = pd.read_csv(tmp_path / "s" / "trials.csv", dtype=str)
+    row = row[row["config_id"] == best.config_id].iloc[0]
+    assert repr(params["dropout"]) == row["dropout"]

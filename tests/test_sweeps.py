@@ -20,7 +20,12 @@ def test_every_sweep_file_loads_and_asks_a_question(path: Path):
     sweep = load_sweep(path)
     assert sweep.name == path.stem
     assert sweep.description and sweep.description.endswith((".", "?"))
-    assert sweep.grid_trials()
+    if sweep.strategy == "grid":
+        assert sweep.grid_trials()
+    else:  # a search: its space must map onto Keras Tuner's hyperparameters
+        from nnsweep.strategies.tuner import hyperparameters
+
+        assert sweep.max_trials and hyperparameters(sweep).space
 
 
 @pytest.mark.parametrize("name, write", [("imdb", write_imdb), ("reuters", write_reuters)])

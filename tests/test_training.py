@@ -103,3 +103,30 @@ def test_epoch_callback_sees_every_epoch(digits):
     ctx = _ctx(digits)
     list(train_pack(ctx.sweep.grid_trials(), ctx, on_epoch=lambda t, e, logs: seen.append(e)))
     assert seen == [1, 2]
+
+
+def test_packs_train_on_the_jax_backend_too(tmp_path):
+    # The backend is chosen at import, so this runs in its own process.
+    pytest.importorskip("jax", reason="the optional jax extra is not installed")
+    import os
+    import subprocess
+    import sys
+
+    code = "\n".join(
+        [
+            "import sys",
+            "from nnsweep import Sweep, run_sweep",
+            "s = Sweep(name='j', data='digits', seeds=2,",
+            "          space={'hidden_units': [8, 16], 'dropout': 0.1, 'epochs': 2})",
+            "rows = run_sweep(s, results=sys.argv[1]).rows",
+            "import keras",
+            "print(keras.backend.backend(), sorted({r['status'] for r in rows}), len(rows),",
+            "      min(r['test_accuracy'] for r in rows))",
+        ]
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    args = [sys.executable, "-c", code, str(tmp_path)]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("jax ['ok'] 4"), out.stdout
+    assert float(out.stdout.split()[-1]) > 0.5  # two epochs on digits learn something

@@ -1,0 +1,96 @@
+"""What ``nnsweep run`` shows while it trains: one progress line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+
+class ProgressLine:
+    """A one-line progress display: count, elapsed, ETA and the running trial."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.total: int | None = None
+        self.done = 0
+        self.new = 0
+        self.t0 = time.monotonic()
+        self.current = ""
+        self.swept: tuple[str, ...] = ()
+
+    def start(self, sweep: Any, total: int | None, done: int) -> None:
+        self.total, self.done, self.swept = total, done, sweep.swept
+        self.t0 = time.monotonic()
+        # Printed once the sweep, its data and its results folder have passed every check,
+        # so that bad input gives one line: the error.
+        question = sweep.description.splitlines()[0] if sweep.description else ""
+        click.echo(f"sweep {sweep.name}: {question}".rstrip(": "), err=True)
+        todo = f"{total - done} to train" if total is not None else "searching"
+        click.echo(f"{done} of {total if total is not None else '?'} trials done; {todo}", err=True)
+
+    def pack_start(self, pack: Sequence[Any]) -> None:
+        configs = {t.config_id: t for t in pack}
+        t = next(iter(configs.values()))
+        params = " ".join(f"{k}={t.params[k]}" for k in self.swept)
+        if len(configs) == 1:
+            seeds = ",".join(str(x.seed) for x in pack)
+            self.current = f"{params} seed={seeds}".strip()
+        else:
+            self.current = f"{len(pack)} trials as one pack ({params}, ...)"
+        self._draw("")
+
+    def epoch_end(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self.tty:
+            self._draw(f"epoch {epoch}")
+
+    def trial_end(self, trial: Any, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.new += 1
+        status = row["status"]
+        if status == "ok":
+            keys = [k for k in row if k.startswith("test_") and k != "test_loss"]
+            what = (
+                f"{keys[0]}={row[keys[0]]:.4f}" if keys and row.get(keys[0]) is not None else "ok"
+            )
+        else:
+            what = f"{status}: {row['error']}"
+        params = " ".join(f"{k}={trial.params[k]}" for k in self.swept)
+        line = f"{params} seed={trial.seed}".strip()
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        click.echo(f"{self._counter()} {line} -> {what}", err=True)
+        if self.tty:
+            self._draw("")
+
+    def _counter(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        if self.total:
+            width = len(str(self.total))
+            left = self.total - self.done
+            eta = elapsed / self.new * left if self.new else None
+            pct = 100 * self.done / self.total
+            return (
+                f"[{self.done:>{width}}/{self.total}] {pct:3.0f}% {clock(elapsed)} elapsed, "
+                f"eta {clock(eta) if eta is not None else '?'} |"
+            )
+        return f"[{self.done}] {clock(elapsed)} elapsed |"
+
+    def _draw(self, extra: str) -> None:
+        if not self.tty:
+            return
+        text = f"{self._counter()} training {self.current} {extra}".rstrip()
+        width = os.get_terminal_size(sys.stderr.fileno()).columns if self.tty else 120
+        sys.stderr.write("\r\033[K" + text[: width - 1])
+        sys.stderr.flush()
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
