@@ -60,6 +60,9 @@ def _mlp_params(units: int, inputs: int = 784, classes: int = 10) -> int:
 
 
 def run_nnsweep(cfg: dict) -> dict:
+    # TensorFlow is imported before the clock starts, as for the other contenders; loading
+    # MNIST stays inside the timed run (the others load it before their clocks start).
+    _quiet_keras()
     from nnsweep import Sweep, run_sweep
 
     sweep = Sweep(
@@ -151,6 +154,7 @@ def run_kt_grid(cfg: dict) -> dict:
 
 
 def run_tiny_nnsweep(cfg: dict) -> dict:
+    _quiet_keras()  # as for Keras Tuner, whose import is outside its clock
     from nnsweep import Sweep, run_sweep
 
     sweep = Sweep(
@@ -322,8 +326,10 @@ def main() -> None:
         rate = r["trials"] / r["seconds"] * 60
         print(f"  {n:<15} {r['trials']} trials in {r['seconds']:6.1f} s = {rate:7.1f} trials/min"
               f"  RSS after the last trial {r['rss_mb']:.0f} MB")  # fmt: skip
-    ratio = tiny["tiny-kt-random"]["seconds"] / tiny["tiny-nnsweep"]["seconds"]
-    print(f"  nnsweep is {ratio:.2f}x faster than Keras Tuner RandomSearch")
+    # Per trial: RandomSearch may stop short of 100 when its draws repeat a configuration.
+    rate = {n: r["trials"] / r["seconds"] for n, r in tiny.items()}
+    ratio = rate["tiny-nnsweep"] / rate["tiny-kt-random"]
+    print(f"  nnsweep trains {ratio:.2f}x more trials per minute than Keras Tuner RandomSearch")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,13 @@ class Dataset:
     _splits: dict[tuple, Split] = field(default_factory=dict, repr=False)
     _table: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_table(cls, spec: DataSpec, x: np.ndarray, y: np.ndarray, n_train: int) -> Dataset:
+        """Training rows then test rows of one array each, kept as the table (no copy)."""
+        ds = cls(spec, x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+        ds._table = (x, y)
+        return ds
+
     def table(self) -> tuple[np.ndarray, np.ndarray]:
         """Training rows then test rows, inputs and targets, as one array each (cached).
 
@@ -232,15 +239,20 @@ def _mnist_like(name: str, filename: str, keras_name: str):
             with _open_npz(path) as f:
                 x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         spec = DataSpec(name, "multiclass", tuple(x_tr.shape[1:]), 10)
-        return Dataset(
-            spec,
-            (x_tr / 255.0).astype("float32"),
-            y_tr.astype("int64"),
-            (x_te / 255.0).astype("float32"),
-            y_te.astype("int64"),
-        )
+        x = _unit_scale(np.concatenate([x_tr, x_te]))
+        return Dataset.from_table(spec, x, np.concatenate([y_tr, y_te]).astype("int64"), len(x_tr))
 
     return load
+
+
+# Each byte's value in [0, 1], as float32 of the float64 quotient (what x / 255.0 gives).
+_UNIT = (np.arange(256) / 255.0).astype("float32")
+
+
+def _unit_scale(pixels: np.ndarray) -> np.ndarray:
+    """Bytes to [0, 1] floats by table look-up: the values x / 255.0 gives, without a
+    float64 copy of the whole set (a tenth of the time on MNIST)."""
+    return _UNIT[pixels]
 
 
 def _read_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep import _stacked
+from nnsweep import _optimizers, _stacked
 from nnsweep import params as _params
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
 from nnsweep.data import Dataset
@@ -203,7 +203,7 @@ def _fit_pack(
             return {names[t.trial_id]: y_cols[cols_rows[:, column[t.seed]]] for t, _ in branches}
 
     packed.compile(
-        optimizer=make_optimizer(first.params),
+        optimizer=_optimizers.fused(keras, make_optimizer(first.params)),
         loss=losses,
         metrics=metrics,
         jit_compile=ctx.jit_compile,
@@ -229,6 +229,7 @@ def _fit_pack(
         orders.astype("int32"),
         targets(orders),
         validation_data=(val_rows, targets(val_rows)),
+        validation_batch_size=max(_EVAL_BATCH, p["batch_size"]),
         batch_size=p["batch_size"],
         epochs=p["epochs"],
         verbose=2 if ctx.verbose else 0,

@@ -177,3 +177,65 @@ def test_stacked_single_output_tasks_match_branch_packs(task, monkeypatch):
         a, b = stacked[t.trial_id].row, branches[t.trial_id].row
         for key in ("loss", "val_loss", metric, f"test_{metric}"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (t.trial_id, key)
+
+
+def test_mlps_of_one_seed_share_a_stack_and_seeds_stack_on_top():
+    from nnsweep import _stacked
+
+    trials = _trials(hidden_units=[32, 8, 16], epochs=1)  # seeds 0 and 1
+    stacks = _stacked.group("mlp", trials)
+    assert len(stacks) == 1
+    (stack,) = stacks
+    assert stack.seeds == (0, 1) and stack.widths == ((8,), (16,), (32,))
+    # Every trial once, blocks ordered by width, each seed's row from its own trials.
+    assert sorted(stack.order) == list(range(len(trials)))
+    for seed, row in zip(stack.seeds, stack.blocks, strict=True):
+        assert [trials[i].params["hidden_units"] for i in row] == [8, 16, 32]
+        assert {trials[i].seed for i in row} == {seed}
+    # Different depths or dropouts are different layers: separate stacks.
+    mixed = _trials(depth=[1, 2], dropout=[0.0, 0.2], epochs=1)
+    assert len(_stacked.group("mlp", mixed)) == 4
+    # clipnorm clips a whole stacked gradient at once, so such trials keep their branches.
+    assert _stacked.group("mlp", _trials(hidden_units=8, clipnorm=1.0)) is None
+
+
+def test_stacked_kernels_combine_side_by_side_batched_or_block_diagonal():
+    from nnsweep._stacked import _combine
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 4))
+    mode, k, mask = _combine([[a, b]], first=True)
+    assert mode == "dense" and k.shape == (1, 3, 6) and mask is None
+    np.testing.assert_array_equal(k[0], np.concatenate([a, b], 1))
+    c, d = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
+    mode, k, mask = _combine([[c, d]], first=False)
+    assert mode == "batched" and k.shape == (1, 2, 2, 5)
+    e, f = rng.normal(size=(2, 3)), rng.normal(size=(4, 1))
+    mode, k, mask = _combine([[e, f]], first=False)
+    assert mode == "masked" and k.shape == (1, 6, 4)
+    np.testing.assert_allclose(k[0][:2, :3], e)
+    np.testing.assert_allclose(k[0][2:, 3:], f)
+    assert mask.sum() == e.size + f.size and (k[0] * (1 - mask) == 0).all()
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        # equal widths: the hidden layer is a batched product
+        {"hidden_units": 16, "depth": 2, "kernel_initializer": ["glorot_uniform", "he_normal"]},
+        # no hidden layer: the output layers side by side
+        {"depth": 0, "kernel_initializer": ["glorot_uniform", "he_normal"]},
+        # widths by tuple, different depths' blocks masked apart
+        {"widths": [(8, 4), (16, 12)], "activation": "tanh"},
+    ],
+    ids=["batched", "depth0", "masked"],
+)
+def test_every_stack_layout_trains_as_alone(space):
+    data = load_dataset("digits")
+    sweep = Sweep(name="p", space={**space, "epochs": 2, "batch_size": 64}, seeds=2)
+    ctx = TrainContext(sweep, data)
+    trials = sweep.grid_trials()
+    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
+    assert {r.row["pack_size"] for r in packed.values()} == {4}
+    _compare(packed, alone, trials, rel=1e-4)
