@@ -244,6 +244,9 @@ def make_layers(keras: Any) -> dict[str, Any]:
                     loss = loss + ops.sum(self.losses)
             variables = self.trainable_variables
             self.optimizer.apply(tape.gradient(loss, variables), variables)
+            tracker = getattr(self, "_loss_tracker", None)  # Keras's "loss" (--verbose shows it)
+            if tracker is not None:
+                tracker.update_state(loss, sample_weight=ops.shape(x)[0])
             for m in self.stack_metrics:
                 m.update_state(y[m.name], y_pred[m.name], losses=losses[m.name])
             return {"rows": self.stack_metrics[0].count}

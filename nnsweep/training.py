@@ -56,7 +56,7 @@ class TrainContext:
     dataset: Dataset
     verbose: bool = False
     debug: bool = False
-    # XLA made packs slower on CPU (benchmarks/packing.py measures it): off by default.
+    # XLA made packs no faster on CPU and costs seconds of compiling: off by default.
     jit_compile: bool | str = False
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     # Set by the runner on Ctrl-C: packs stop at the next batch and nothing half-done is kept.
