@@ -214,9 +214,10 @@ def make_layers(keras: Any) -> dict[str, Any]:
             super().__init__(*args, **kw)
             self.stack_metrics = list(stack_metrics)
 
-        def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        def compute_metrics(self, x, y, y_pred, sample_weight=None, losses=None):
             for metric in self.stack_metrics:
-                metric.update_state(y[metric.name], y_pred[metric.name])
+                given = None if losses is None else losses[metric.name]
+                metric.update_state(y[metric.name], y_pred[metric.name], losses=given)
             # One value per step, not two per trial: Keras converts every logged value to a
             # Python float after each step, which cost more than a small pack's arithmetic.
             return {"rows": self.stack_metrics[0].count}
@@ -247,9 +248,7 @@ def make_layers(keras: Any) -> dict[str, Any]:
             tracker = getattr(self, "_loss_tracker", None)  # Keras's "loss" (--verbose shows it)
             if tracker is not None:
                 tracker.update_state(loss, sample_weight=ops.shape(x)[0])
-            for m in self.stack_metrics:
-                m.update_state(y[m.name], y_pred[m.name], losses=losses[m.name])
-            return {"rows": self.stack_metrics[0].count}
+            return self.compute_metrics(x, y, y_pred, losses=losses)
 
         StackedPack.train_step = train_step
 
