@@ -1,26 +1,35 @@
 """How much faster is nnsweep than a plain Keras loop and Keras Tuner? Run side by side.
 
-Case 1, the hidden-units sweep: MNIST (from the data directory), one hidden layer of 8..512
-units, 3 seeds each, 2 epochs, batch 128, RMSprop: 21 models, trained three ways, each in a
-fresh subprocess, one after another:
-  nnsweep     ``run_sweep`` with its defaults (packing on);
-  keras-loop  one ``fit`` per model, as a user would write it;
-  kt-grid     Keras Tuner ``GridSearch(executions_per_trial=3)``.
-For each: wall seconds, useful GFLOP/s (6 x params x samples x epochs / seconds), that as a
-fraction of this machine's float32 matmul throughput, ratios, and test accuracy per width.
+Four MNIST sweeps (from the data directory), each trained three ways, every way in a
+fresh subprocess with TensorFlow imported before its clock starts, one after another:
+  nnsweep     ``run_sweep`` with its defaults (packing on; loading MNIST inside the clock);
+  keras-loop  one ``fit`` per model and seed, as a user would write it;
+  kt          Keras Tuner ``GridSearch(executions_per_trial=seeds)`` over the same grid,
+              batch size and early stopping through a ``HyperModel.fit``.
 
-Case 2, many tiny trials: 100 configurations of a digits MLP, 1 epoch each, nnsweep vs
-Keras Tuner ``RandomSearch``: trials per minute and RSS after the last trial.
+  hidden-units  one hidden layer of 8..512 units, RMSprop, batch 128, 2 epochs, 3 seeds
+  arch-mix      width {64, 256} x depth {1, 2} x dropout {0, 0.2}, Adam, 2 epochs, 3 seeds
+  training      optimizer {adam, rmsprop, sgd} x learning rate {1e-3, 1e-2} x batch size
+                {64, 128, 256}, 128 units, 1 epoch, 2 seeds
+  early-stop    width {64, 256} x patience {2, 5} x learning rate {1e-3, 1e-2}, batch 128,
+                at most 20 epochs (early stopping on val_accuracy, best weights kept), 3 seeds
 
-    NNSWEEP_DATA_DIR=../shared/datasets python benchmarks/sweep_speed.py [--quick]
+For each: wall seconds from after the imports to the end of training, the whole
+process's wall seconds (Python's start, imports, data, training, exit), ratios of both,
+and the test accuracy of each configuration (mean over seeds) next to the plain loop's.
+Then, many tiny trials: 100 configurations of a digits MLP, 1 epoch each, nnsweep vs
+Keras Tuner ``RandomSearch``: trials per minute, RSS.
 
-``--quick`` runs case 1 with 1 epoch and two widths, to check that the script works;
-``--only nnsweep nnsweep-jax kt-grid`` compares the TensorFlow and JAX backends too.
+    NNSWEEP_DATA_DIR=../shared/datasets python benchmarks/sweep_speed.py [--cases ...] [--quick]
+
+``--quick`` runs every case with 1 epoch and fewer values, to check that the script works;
+``--only nnsweep nnsweep-jax kt`` picks contenders (``-jax``: Keras's JAX backend).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -29,13 +38,67 @@ import tempfile
 import time
 from pathlib import Path
 
-WIDTHS = [8, 16, 32, 64, 128, 256, 512]
-SEEDS = 3
-EPOCHS = 2
-BATCH = 128
-LR = 1e-3
 TINY_UNITS = [4, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 TINY_LRS = [3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2]
+
+# Each case: the swept values (a grid), the fixed ones, and the seeds.
+CASES = {
+    "hidden-units": {
+        "swept": {"hidden_units": [8, 16, 32, 64, 128, 256, 512]},
+        "fixed": {"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 128, "epochs": 2},
+        "seeds": 3,
+    },
+    "arch-mix": {
+        "swept": {"hidden_units": [64, 256], "depth": [1, 2], "dropout": [0.0, 0.2]},
+        "fixed": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 2},
+        "seeds": 3,
+    },
+    "training": {
+        "swept": {
+            "optimizer": ["adam", "rmsprop", "sgd"],
+            "learning_rate": [1e-3, 1e-2],
+            "batch_size": [64, 128, 256],
+        },
+        "fixed": {"hidden_units": 128, "epochs": 1},
+        "seeds": 2,
+    },
+    "early-stop": {
+        "swept": {"hidden_units": [64, 256], "patience": [2, 5], "learning_rate": [1e-3, 1e-2]},
+        "fixed": {"optimizer": "adam", "batch_size": 128, "epochs": 20},
+        "seeds": 3,
+    },
+}
+DEFAULTS = {
+    "hidden_units": 64,
+    "depth": 1,
+    "dropout": 0.0,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "batch_size": 32,
+    "epochs": 1,
+    "patience": None,
+}
+
+
+def _quick(case: dict) -> dict:
+    swept = {k: v[:2] for k, v in case["swept"].items()}
+    fixed = {
+        **case["fixed"],
+        "epochs": min(case["fixed"]["epochs"], 2 if "patience" in swept else 1),
+    }
+    return {"swept": swept, "fixed": fixed, "seeds": 2}
+
+
+def _configs(case: dict) -> list[dict]:
+    names = list(case["swept"])
+    return [
+        {**DEFAULTS, **case["fixed"], **dict(zip(names, values, strict=True))}
+        for values in itertools.product(*case["swept"].values())
+    ]
+
+
+def _label(config: dict, case: dict) -> str:
+    return " ".join(f"{k}={config[k]}" for k in case["swept"])
 
 
 def _quiet_keras():
@@ -52,10 +115,6 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _mlp_params(units: int, inputs: int = 784, classes: int = 10) -> int:
-    return inputs * units + units + units * classes + classes
-
-
 # -- the contenders (each runs in its own subprocess) --------------------------------------
 
 
@@ -65,91 +124,121 @@ def run_nnsweep(cfg: dict) -> dict:
     _quiet_keras()
     from nnsweep import Sweep, run_sweep
 
+    case = cfg["case"]
     sweep = Sweep(
         name="bench",
         data="mnist",
         model="mlp",
-        space={
-            "hidden_units": cfg["widths"],
-            "depth": 1,
-            "optimizer": "rmsprop",
-            "learning_rate": LR,
-            "batch_size": BATCH,
-            "epochs": cfg["epochs"],
-        },
-        seeds=SEEDS,
+        space={**case["fixed"], **case["swept"]},
+        seeds=case["seeds"],
     )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        summary = run_sweep(sweep, results=tmp, **cfg.get("run_kwargs", {}))
+        summary = run_sweep(sweep, results=tmp)
         seconds = time.perf_counter() - t0
-    acc = {}
+    acc: dict[str, list[float]] = {}
     for row in summary.rows:
-        acc.setdefault(str(row["hidden_units"]), []).append(row["test_accuracy"])
-    return {"seconds": seconds, "test_accuracy": acc, "rss_mb": _rss_mb()}
+        config = {**DEFAULTS, **case["fixed"], **{k: row[k] for k in case["swept"]}}
+        acc.setdefault(_label(config, case), []).append(row["test_accuracy"])
+    packs = sorted({row["pack_size"] for row in summary.rows})
+    return {"seconds": seconds, "test_accuracy": acc, "rss_mb": _rss_mb(), "packs": packs}
 
 
-def _mnist(keras):
+def _mnist():
     from nnsweep.data import load_dataset
 
     ds = load_dataset("mnist")
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
 
-def _build(keras, units: int):
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(units, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+def _build(keras, config: dict):
+    layers = [keras.Input((28, 28)), keras.layers.Flatten()]
+    for _ in range(config["depth"]):
+        layers.append(keras.layers.Dense(config["hidden_units"], activation="relu"))
+        if config["dropout"]:
+            layers.append(keras.layers.Dropout(config["dropout"]))
+    model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
+    optimizer = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[config["optimizer"]]
     model.compile(
-        keras.optimizers.RMSprop(LR), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        getattr(keras.optimizers, optimizer)(config["learning_rate"]),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
     return model
 
 
+def _callbacks(keras, config: dict) -> list:
+    if config["patience"] is None:
+        return []
+    early = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", patience=config["patience"], restore_best_weights=True
+    )
+    return [early]
+
+
 def run_keras_loop(cfg: dict) -> dict:
     keras = _quiet_keras()
-    x, y, xt, yt = _mnist(keras)
+    x, y, xt, yt = _mnist()
+    case = cfg["case"]
     t0 = time.perf_counter()
-    acc = {}
-    for units in cfg["widths"]:
-        for seed in range(SEEDS):
+    acc: dict[str, list[float]] = {}
+    for config in _configs(case):
+        for seed in range(case["seeds"]):
             keras.utils.set_random_seed(seed)
-            model = _build(keras, units)
-            model.fit(x, y, validation_split=0.2, epochs=cfg["epochs"], batch_size=BATCH, verbose=0)
+            model = _build(keras, config)
+            model.fit(
+                x,
+                y,
+                validation_split=0.2,
+                epochs=config["epochs"],
+                batch_size=config["batch_size"],
+                callbacks=_callbacks(keras, config),
+                verbose=0,
+            )
             _, a = model.evaluate(xt, yt, batch_size=1024, verbose=0)
-            acc.setdefault(str(units), []).append(a)
+            acc.setdefault(_label(config, case), []).append(a)
             keras.backend.clear_session()
     return {"seconds": time.perf_counter() - t0, "test_accuracy": acc, "rss_mb": _rss_mb()}
 
 
-def run_kt_grid(cfg: dict) -> dict:
+def run_kt(cfg: dict) -> dict:
     keras = _quiet_keras()
     import keras_tuner as kt
 
-    x, y, xt, yt = _mnist(keras)
+    x, y, xt, yt = _mnist()
+    case = cfg["case"]
+    configs = _configs(case)
+
+    class Grid(kt.HyperModel):
+        """One trial per configuration, chosen by index (the grid in a fixed order)."""
+
+        def build(self, hp):
+            return _build(keras, configs[hp.Choice("config", list(range(len(configs))))])
+
+        def fit(self, hp, model, *args, **kwargs):
+            config = configs[hp.get("config")]
+            kwargs["callbacks"] = kwargs.get("callbacks", []) + _callbacks(keras, config)
+            return model.fit(*args, batch_size=config["batch_size"], **kwargs)
+
     with tempfile.TemporaryDirectory() as tmp:
         tuner = kt.GridSearch(
-            lambda hp: _build(keras, hp.Choice("units", cfg["widths"])),
+            Grid(),
             objective="val_accuracy",
-            executions_per_trial=SEEDS,
+            executions_per_trial=case["seeds"],
             directory=tmp,
             project_name="bench",
             overwrite=True,
         )
+        epochs = max(c["epochs"] for c in configs)
         t0 = time.perf_counter()
-        tuner.search(x, y, validation_split=0.2, epochs=cfg["epochs"], batch_size=BATCH, verbose=0)
+        tuner.search(x, y, validation_split=0.2, epochs=epochs, verbose=0)
         seconds = time.perf_counter() - t0
         # Keras Tuner keeps one checkpoint per trial, not per execution: test that one.
         acc = {}
         for trial in tuner.oracle.trials.values():
             model = tuner.load_model(trial)
             _, a = model.evaluate(xt, yt, batch_size=1024, verbose=0)
-            acc[str(trial.hyperparameters.get("units"))] = [a]
+            acc[_label(configs[trial.hyperparameters.get("config")], case)] = [a]
     return {"seconds": seconds, "test_accuracy": acc, "rss_mb": _rss_mb()}
 
 
@@ -228,7 +317,7 @@ def run_matmul(cfg: dict) -> dict:
 CONTENDERS = {
     "nnsweep": run_nnsweep,
     "keras-loop": run_keras_loop,
-    "kt-grid": run_kt_grid,
+    "kt": run_kt,
     "tiny-nnsweep": run_tiny_nnsweep,
     "tiny-kt-random": run_tiny_kt_random,
     "matmul": run_matmul,
@@ -243,6 +332,7 @@ def _spawn(name: str, cfg: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     if name.endswith("-jax"):
         env["KERAS_BACKEND"] = "jax"
+    t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name.removesuffix("-jax"), json.dumps(cfg)],
         capture_output=True,
@@ -250,9 +340,11 @@ def _spawn(name: str, cfg: dict) -> dict:
         timeout=3600,
         env=env,
     )
+    process_seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # The whole process: Python's start, imports (TensorFlow's ~9 s), data, training, exit.
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process": process_seconds}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -262,15 +354,49 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+def _case(name: str, case: dict, contenders: list[str]) -> dict[str, float]:
+    n = len(_configs(case)) * case["seeds"]
+    print(f"\n{name}: {n} models ({', '.join(f'{k} {v}' for k, v in case['swept'].items())}; "
+          f"{case['seeds']} seeds)")  # fmt: skip
+    out = {c: _spawn(c, {"case": case}) for c in contenders}
+    for c, r in out.items():
+        packs = f"  packs of {r['packs']}" if "packs" in r else ""
+        print(f"  {c:<12} {r['seconds']:7.1f} s  (whole process {r['process']:6.1f} s)  "
+              f"RSS {r['rss_mb']:.0f} MB{packs}")  # fmt: skip
+    ratios = {}
+    for a in contenders:
+        for b in contenders:
+            if a.startswith("nnsweep") and not b.startswith("nnsweep"):
+                ratios[f"{a}/{b}"] = out[b]["seconds"] / out[a]["seconds"]
+                whole = out[b]["process"] / out[a]["process"]
+                ratios[f"{a}/{b} whole"] = whole
+                print(f"  {a} is {ratios[f'{a}/{b}']:.2f}x faster than {b} "
+                      f"({whole:.2f}x as whole processes)")  # fmt: skip
+    if "nnsweep" in out and "keras-loop" in out:
+        print("  test accuracy per configuration, mean ± std over seeds (nnsweep | plain loop)")
+        off = 0
+        for label, values in out["nnsweep"]["test_accuracy"].items():
+            m1, s1 = _mean_std(values)
+            m2, s2 = _mean_std(out["keras-loop"]["test_accuracy"][label])
+            flag = ""
+            if abs(m1 - m2) > 2 * max(s1, s2, 2e-3):
+                off += 1
+                flag = "  <- beyond two seed std"
+            print(f"    {label:<48} {m1:.4f} ± {s1:.4f} | {m2:.4f} ± {s2:.4f}{flag}")
+        total = len(out["nnsweep"]["test_accuracy"])
+        print(f"  configurations whose means differ beyond two seed std: {off} of {total}")
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 epoch, 2 widths: a smoke run")
-    parser.add_argument("--skip-tiny", action="store_true", help="only case 1")
+    parser.add_argument("--cases", nargs="*", choices=list(CASES), help="default: all")
+    parser.add_argument("--quick", action="store_true", help="1 epoch, fewer values: a smoke run")
+    parser.add_argument("--skip-tiny", action="store_true", help="leave out the tiny trials")
     parser.add_argument(
         "--only",
         nargs="*",
-        help="run only these case-1 contenders (nnsweep, keras-loop, kt-grid; "
-        "NAME-jax runs one on Keras's JAX backend, e.g. nnsweep-jax)",
+        help="contenders (nnsweep, keras-loop, kt; NAME-jax runs one on Keras's JAX backend)",
     )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -279,48 +405,22 @@ def main() -> None:
         print(json.dumps(CONTENDERS[name](json.loads(cfg))))
         return
 
-    cfg = {"widths": [8, 512] if args.quick else WIDTHS, "epochs": 1 if args.quick else EPOCHS}
-    samples = 48_000  # MNIST's 60,000 training rows less the 20 % validation split
-    flops = sum(6 * _mlp_params(u) * samples * cfg["epochs"] * SEEDS for u in cfg["widths"])
     python = sys.version.split()[0]
     print(f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; python {python}")
     ceiling = _spawn("matmul", {})["gflops"]
     print(f"float32 matmul (2048x2048, TensorFlow): {ceiling:.1f} GFLOP/s")
-    print(f"\ncase 1: {len(cfg['widths'])} widths x {SEEDS} seeds, {cfg['epochs']} epochs, "
-          f"MNIST; useful work {flops / 1e9:.1f} GFLOP")  # fmt: skip
-    names = args.only or ["nnsweep", "keras-loop", "kt-grid"]
-    out = {}
-    for name in names:
-        out[name] = _spawn(name, cfg)
-        r = out[name]
-        gflops = flops / r["seconds"] / 1e9
-        print(f"  {name:<11} {r['seconds']:7.1f} s  {gflops:6.2f} GFLOP/s  "
-              f"{gflops / ceiling:6.1%} of matmul  RSS {r['rss_mb']:.0f} MB")  # fmt: skip
-    for a in names:
-        for b in names:
-            if a.startswith("nnsweep") and not b.startswith("nnsweep"):
-                print(f"  {a} is {out[b]['seconds'] / out[a]['seconds']:.2f}x faster than {b}")
-    print("\n  test accuracy per width (mean ± std over seeds; kt-grid: its one kept checkpoint)")
-    print("  " + f"{'units':>6} " + " ".join(f"{n:>18}" for n in names))
-    for units in cfg["widths"]:
-        cells = []
-        for n in names:
-            m, s = _mean_std(out[n]["test_accuracy"][str(units)])
-            cells.append(f"{m:.4f} ± {s:.4f}".rjust(18))
-        print(f"  {units:>6} " + " ".join(cells))
-    if "nnsweep" in out and "keras-loop" in out:
-        ok = True
-        for units in cfg["widths"]:
-            m1, s1 = _mean_std(out["nnsweep"]["test_accuracy"][str(units)])
-            m2, s2 = _mean_std(out["keras-loop"]["test_accuracy"][str(units)])
-            if abs(m1 - m2) > 2 * max(s1, s2, 1e-3):
-                ok = False
-                print(f"  width {units}: nnsweep {m1:.4f} vs loop {m2:.4f} differ beyond 2 std")
-        print(f"  per-width means within two seed std of the plain loop: {'yes' if ok else 'NO'}")
+    contenders = args.only or ["nnsweep", "keras-loop", "kt"]
+    summary = {}
+    for name in args.cases or list(CASES):
+        case = _quick(CASES[name]) if args.quick else CASES[name]
+        summary[name] = _case(name, case, contenders)
+    print("\nsummary (wall-time ratios):")
+    for name, ratios in summary.items():
+        print(f"  {name:<13} " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
 
     if args.skip_tiny or args.quick:
         return
-    print(f"\ncase 2: {len(TINY_UNITS) * len(TINY_LRS)} digits MLP trials, 1 epoch each")
+    print(f"\ntiny: {len(TINY_UNITS) * len(TINY_LRS)} digits MLP trials, 1 epoch each")
     tiny = {n: _spawn(n, {}) for n in ("tiny-nnsweep", "tiny-kt-random")}
     for n, r in tiny.items():
         rate = r["trials"] / r["seconds"] * 60

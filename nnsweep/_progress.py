@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ import click
 class ProgressLine:
     """A one-line progress display: count, elapsed, ETA and the running trial."""
 
-    def __init__(self) -> None:
+    def __init__(self, verbose: bool = False, debug: bool = False) -> None:
+        self.verbose, self.debug = verbose, debug
         self.tty = sys.stderr.isatty()
         self.total: int | None = None
         self.done = 0
@@ -45,8 +47,29 @@ class ProgressLine:
         self._draw("")
 
     def epoch_end(self, trial: Any, epoch: int, logs: dict[str, float]) -> None:
-        if self.tty:
+        if self.verbose:
+            params = " ".join(f"{k}={trial.params[k]}" for k in self.swept)
+            values = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+            self._print(f"  epoch {epoch}: {params} seed={trial.seed}: {values}")
+        elif self.tty:
             self._draw(f"epoch {epoch}")
+
+    def pack_fallback(self, pack: Sequence[Any], error: BaseException) -> None:
+        from nnsweep.training import first_line
+
+        if self.debug:
+            traceback.print_exception(error)
+        self._print(
+            f"warning: a pack of {len(pack)} trials failed as a whole "
+            f"({type(error).__name__}: {first_line(str(error))}); training them one by one"
+        )
+
+    def _print(self, line: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+        click.echo(line, err=True)
+        if self.tty:
+            self._draw("")
 
     def trial_end(self, trial: Any, row: dict[str, Any]) -> None:
         self.done += 1

@@ -19,7 +19,7 @@ import click
 from nnsweep import errors
 from nnsweep._progress import ProgressLine as _ProgressLine
 from nnsweep._progress import clock as _clock
-from nnsweep.packing import DEFAULT_PACK_SIZE
+from nnsweep.packing import DEFAULT_PACK_SIZE, input_size
 
 _state = {"debug": False}
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -67,7 +67,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="List the trials and train nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="List the trials and the packs they train in; train nothing."
+)
 @click.option(
     "--max-trials",
     type=click.IntRange(min=1),
@@ -97,7 +99,7 @@ def cli() -> None:
     type=click.IntRange(min=1),
     help="A quick look: train every trial for N epochs, into results/<name>-epochsN.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Show Keras's per-epoch output.")
+@click.option("--verbose", "-v", is_flag=True, help="Show every trial's metrics after each epoch.")
 @click.option(
     "--chief",
     is_flag=True,
@@ -172,7 +174,7 @@ def run(
         # Its own folder, so a quick look never mixes with (or blocks) the real results.
         sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
     if dry_run:
-        _print_plan(sweep, results)
+        _print_plan(sweep, results, 1 if no_pack else pack_size)
         return
     if chief and chief_address:
         raise click.UsageError("--chief and --worker are two different machines' roles")
@@ -191,8 +193,15 @@ def run(
             connect_timeout=connect_timeout,
             log=lambda message: click.echo(message, err=True),
         )
+    from nnsweep._keras import backend_name
     from nnsweep.runner import run_sweep
 
+    if backend_name() != "tensorflow" and not no_pack and pack_size > 1:
+        click.echo(
+            f"warning: packs need TensorFlow; on the {backend_name()} backend every trial "
+            "trains alone, through Keras's fit",
+            err=True,
+        )
     summary = run_sweep(
         sweep,
         results=results,
@@ -202,14 +211,21 @@ def run(
         pack_size=1 if no_pack else pack_size,
         verbose=verbose,
         debug=_state["debug"],
-        progress=_ProgressLine(),
+        progress=_ProgressLine(verbose=verbose, debug=_state["debug"]),
         worker=worker,
         threads=threads,
     )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
+    packs = f" in {summary.packs} pack{'s' if summary.packs != 1 else ''}" if summary.packs else ""
+    fallbacks = ""
+    if summary.fallbacks:
+        fallbacks = (
+            f"; {summary.fallbacks} of them failed as a whole and trained one by one "
+            "(see the warnings above)"
+        )
     click.echo(
-        f"trained {len(summary.rows)} trials in {_clock(summary.seconds)} ({counts}); "
-        f"{summary.done_before} were already done",
+        f"trained {len(summary.rows)} trials{packs} in {_clock(summary.seconds)} ({counts}); "
+        f"{summary.done_before} were already done{fallbacks}",
         err=True,
     )
     if summary.remaining:
@@ -247,7 +263,7 @@ def _serve(
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
-def _print_plan(sweep: Any, results: Path) -> None:
+def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
     from nnsweep.results import TRIALS, _read_rows
     from nnsweep.runner import plan
 
@@ -269,6 +285,22 @@ def _print_plan(sweep: Any, results: Path) -> None:
         params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
         mark = "done" if t.trial_id in done else "todo"
         click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
+    pending = [t for t in trials if t.trial_id not in done]
+    if pending:
+        from nnsweep._keras import backend_name
+        from nnsweep.packing import describe, make_packs
+
+        packs = make_packs(
+            pending,
+            model=sweep.model,
+            max_size=pack_size,
+            input_size=input_size(sweep),
+            backend=backend_name(),
+        )
+        lines = describe(packs, sweep.model, input_size(sweep))
+        click.echo(f"the {len(pending)} trials to train: {lines[0]}")
+        for line in lines[1:]:
+            click.echo(line)
 
 
 # -- list and show --------------------------------------------------------------------

@@ -71,65 +71,111 @@ class Split:
 
     fit_idx: np.ndarray
     val_idx: np.ndarray
-    x_train: np.ndarray = field(repr=False)
-    y_train: np.ndarray = field(repr=False)
+    dataset: Dataset = field(repr=False)
 
     @property
     def x_fit(self) -> np.ndarray:
-        return self.x_train[self.fit_idx]
+        return self.dataset.x_train[self.fit_idx]
 
     @property
     def y_fit(self) -> np.ndarray:
-        return self.y_train[self.fit_idx]
+        return self.dataset.y_train[self.fit_idx]
 
     @property
     def x_val(self) -> np.ndarray:
-        return self.x_train[self.val_idx]
+        return self.dataset.x_train[self.val_idx]
 
     @property
     def y_val(self) -> np.ndarray:
-        return self.y_train[self.val_idx]
+        return self.dataset.y_train[self.val_idx]
 
 
-@dataclass
 class Dataset:
-    """A loaded dataset: training arrays, an optional test split, and its spec."""
+    """A loaded dataset: training arrays, an optional test split, and its spec.
 
-    spec: DataSpec
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray | None = None
-    y_test: np.ndarray | None = None
-    _splits: dict[tuple, Split] = field(default_factory=dict, repr=False)
-    _table: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    Inputs with few distinct values (image bytes, multi-hot rows) may be kept as codes
+    into a look-up table of their float values (``lut``): a quarter of the memory, and packs
+    read the codes and look the values up in their own graph. ``x_train`` and ``x_test``
+    give the floats (computed on first use).
+    """
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_test: np.ndarray | None = None,
+        y_test: np.ndarray | None = None,
+        *,
+        lut: np.ndarray | None = None,
+    ) -> None:
+        self.spec = spec
+        self.y_train, self.y_test = y_train, y_test
+        self.lut = lut
+        self._x = (x_train, x_test)
+        self._floats: dict[int, np.ndarray] = {}
+        self._splits: dict[tuple, Split] = {}
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def from_table(cls, spec: DataSpec, x: np.ndarray, y: np.ndarray, n_train: int) -> Dataset:
+    def from_table(
+        cls,
+        spec: DataSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_train: int,
+        lut: np.ndarray | None = None,
+    ) -> Dataset:
         """Training rows then test rows of one array each, kept as the table (no copy)."""
-        ds = cls(spec, x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+        ds = cls(spec, x[:n_train], y[:n_train], x[n_train:], y[n_train:], lut=lut)
         ds._table = (x, y)
         return ds
 
-    def table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Training rows then test rows, inputs and targets, as one array each (cached).
+    @property
+    def x_train(self) -> np.ndarray:
+        return self._float(0)
+
+    @property
+    def x_test(self) -> np.ndarray | None:
+        return None if self._x[1] is None else self._float(1)
+
+    @property
+    def n_train(self) -> int:
+        return len(self._x[0])
+
+    @property
+    def n_test(self) -> int:
+        return 0 if self._x[1] is None else len(self._x[1])
+
+    def _float(self, part: int) -> np.ndarray:
+        if self.lut is None:
+            return self._x[part]
+        if part not in self._floats:
+            self._floats[part] = self.lut[self._x[part]]
+        return self._floats[part]
+
+    def codes(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Training rows then test rows as one array each: inputs (codes into ``lut``, or
+        floats without one), the look-up table, targets (cached).
 
         Packs read every split from this table by row index, so it is built once per sweep.
         """
         if self._table is None:
-            if self.x_test is None:
-                self._table = (self.x_train, self.y_train)
+            x_train, x_test = self._x
+            if x_test is None:
+                self._table = (x_train, self.y_train)
             else:
                 self._table = (
-                    np.concatenate([self.x_train, self.x_test]),
+                    np.concatenate([x_train, x_test]),
                     np.concatenate([self.y_train, self.y_test]),
                 )
-        return self._table
+        return self._table[0], self.lut, self._table[1]
 
     def split(self, validation_split: float, split_seed: int, cv: int | None, fold: int) -> Split:
         """The seeded validation split (or the ``fold``-th of ``cv`` folds), as row indices."""
         key = (validation_split, split_seed, cv, fold)
         if key not in self._splits:
-            n = len(self.x_train)
+            n = self.n_train
             order = np.random.RandomState(split_seed).permutation(n)
             if cv:
                 parts = np.array_split(order, cv)
@@ -142,7 +188,7 @@ class Dataset:
                 raise DataError(f"{self.spec.name}: too few rows ({n}) to hold out validation")
             # Sorted indices keep the original row order, which makes splits easy to audit.
             fit_idx, val_idx = np.sort(fit_idx), np.sort(val_idx)
-            self._splits[key] = Split(fit_idx, val_idx, self.x_train, self.y_train)
+            self._splits[key] = Split(fit_idx, val_idx, self)
         return self._splits[key]
 
 
@@ -224,10 +270,11 @@ def _digits(data_dir: Path | None, options: dict) -> Dataset:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = (bunch.images / 16.0).astype("float32")
+    codes = bunch.images.astype("uint8")  # intensities 0..16
     y = bunch.target.astype("int64")
-    (x_tr, y_tr), (x_te, y_te) = _holdout_test(x, y)
-    return Dataset(DataSpec("digits", "multiclass", (8, 8), 10), x_tr, y_tr, x_te, y_te)
+    (x_tr, y_tr), (x_te, y_te) = _holdout_test(codes, y)
+    spec = DataSpec("digits", "multiclass", (8, 8), 10)
+    return Dataset(spec, x_tr, y_tr, x_te, y_te, lut=_DIGITS)
 
 
 def _mnist_like(name: str, filename: str, keras_name: str):
@@ -239,20 +286,18 @@ def _mnist_like(name: str, filename: str, keras_name: str):
             with _open_npz(path) as f:
                 x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         spec = DataSpec(name, "multiclass", tuple(x_tr.shape[1:]), 10)
-        x = _unit_scale(np.concatenate([x_tr, x_te]))
-        return Dataset.from_table(spec, x, np.concatenate([y_tr, y_te]).astype("int64"), len(x_tr))
+        x = np.concatenate([x_tr, x_te]).astype("uint8", copy=False)
+        y = np.concatenate([y_tr, y_te]).astype("int64")
+        return Dataset.from_table(spec, x, y, len(x_tr), lut=_UNIT)
 
     return load
 
 
-# Each byte's value in [0, 1], as float32 of the float64 quotient (what x / 255.0 gives).
+# Each byte's value in [0, 1], as float32 of the float64 quotient (what x / 255.0 gives):
+# images stay bytes, a quarter of the memory, and packs look the floats up.
 _UNIT = (np.arange(256) / 255.0).astype("float32")
-
-
-def _unit_scale(pixels: np.ndarray) -> np.ndarray:
-    """Bytes to [0, 1] floats by table look-up: the values x / 255.0 gives, without a
-    float64 copy of the whole set (a tenth of the time on MNIST)."""
-    return _UNIT[pixels]
+_DIGITS = (np.arange(17) / 16.0).astype("float32")  # scikit-learn's 0..16 intensities
+_BINARY = np.array([0.0, 1.0], "float32")
 
 
 def _read_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:
@@ -305,19 +350,21 @@ def _sequences(name: str, keras_name: str, n_classes: int | None):
             y_tr.astype("int64"),
             _multi_hot(x_te, num_words),
             y_te.astype("int64"),
+            lut=_BINARY,
         )
 
     return load
 
 
 def _multi_hot(sequences: np.ndarray, num_words: int) -> np.ndarray:
-    """Keras's word indices (start 1, out-of-vocabulary 2, words from 3) as a multi-hot row."""
-    out = np.zeros((len(sequences), num_words), dtype="float32")
+    """Keras's word indices (start 1, out-of-vocabulary 2, words from 3) as a multi-hot row
+    of 0/1 codes (see ``_BINARY``)."""
+    out = np.zeros((len(sequences), num_words), dtype="uint8")
     for row, seq in enumerate(sequences):
         idx = np.asarray(seq, dtype="int64") + 3
         idx = np.where(idx < num_words, idx, 2)
-        out[row, idx] = 1.0
-        out[row, 1] = 1.0
+        out[row, idx] = 1
+        out[row, 1] = 1
     return out
 
 

@@ -12,7 +12,8 @@ from nnsweep import params as _params
 from nnsweep.data import DataSpec
 from nnsweep.errors import DataError, TrialError
 
-_OPTIMIZER_CLASSES = {
+# The Keras class of each optimizer name a sweep may give.
+OPTIMIZER_CLASSES = {
     "sgd": "SGD",
     "nesterov": "SGD",
     "rmsprop": "RMSprop",
@@ -148,7 +149,7 @@ def make_optimizer(params: Mapping[str, Any]) -> Any:
         kwargs["weight_decay"] = p["weight_decay"]
     if p["clipnorm"] is not None:
         kwargs["clipnorm"] = p["clipnorm"]
-    return getattr(keras.optimizers, _OPTIMIZER_CLASSES[name])(**kwargs)
+    return getattr(keras.optimizers, OPTIMIZER_CLASSES[name])(**kwargs)
 
 
 def compile_for_task(model: Any, params: Mapping[str, Any], spec: DataSpec) -> Any:

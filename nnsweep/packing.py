@@ -1,39 +1,61 @@
-"""Grouping trials into packs: trials that can train as one Keras model, one ``fit``.
+"""Grouping trials into packs: trials that train together as one TensorFlow program.
 
-Trials pack when they share everything ``fit`` sees besides the weights: the fold (so the
-same rows), batch size, epochs and the optimizer's settings. Each trial's loss touches
-only its own branch, so a pack trains every trial exactly as it would alone.
+A pack's trials share their fold (the same rows) and a micro-batch. Built-in MLPs pack
+when their batch sizes are multiples of the pack's smallest: with one permutation per
+seed, a batch of 256 is four consecutive micro-batches of 64, so the larger batch adds up
+its gradient over them at fixed weights and updates once (exactly, the last partial batch
+included). Other models (CNNs, custom models, batch normalization) pack with equal batch
+sizes only, since their layers may see the whole batch. Everything else packs: widths,
+depth, activation, dropout, l1/l2, initializer, optimizer, learning rate, momentum,
+weight decay, clipnorm, epochs and early stopping (see ``_units`` for how). Off
+TensorFlow every trial trains alone. Kept free of Keras: ``run --dry-run`` shows packs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import math
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
 
 from nnsweep import params as _params
+from nnsweep._units import describe_units, stackable
 from nnsweep.sweep import Trial
 
-DEFAULT_PACK_SIZE = 32
+# Large enough for most sweeps to be one pack; a kill loses at most one pack's trials.
+DEFAULT_PACK_SIZE = 64
 # A pack's weights, gradients and optimizer slots stay under this many bytes.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
-_PACK_KEYS = (
-    "optimizer",
-    "learning_rate",
-    "momentum",
-    "nesterov",
-    "weight_decay",
-    "clipnorm",
-    "batch_size",
-    "epochs",
-)
+# A batch may be this many micro-batches at most: beyond, its steps get too small to
+# compute efficiently, and it trains in a pack of its own batch size instead.
+MAX_MICRO_BATCHES = 16
 
 
-def pack_key(trial: Trial) -> tuple | None:
-    """What trials must share to train together; None for a trial that trains alone."""
-    p = _params.resolve({k: v for k, v in trial.params.items() if k in _PACK_KEYS}, None)
-    if trial.params.get("patience") is not None:
-        return None  # early stopping ends a whole fit, so each such trial stops on its own
-    return (trial.fold, *(p[k] for k in _PACK_KEYS))
+@dataclass(frozen=True)
+class Pack(Sequence[Trial]):
+    """Trials that train together, the micro-batch they step by, and what keeps them
+    apart from the sweep's other packs (empty when nothing does)."""
+
+    trials: tuple[Trial, ...]
+    micro_batch: int
+    apart: str = ""
+
+    @overload
+    def __getitem__(self, i: int) -> Trial: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Trial]: ...
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        return self.trials[i]
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self.trials)
 
 
 def estimate_bytes(params: Mapping[str, Any], input_size: int, n_params: int | None) -> int:
@@ -45,38 +67,138 @@ def estimate_bytes(params: Mapping[str, Any], input_size: int, n_params: int | N
     return 4 * (4 * n_params + 4 * batch * max(input_size, 1))
 
 
+# Inputs per row of the built-in datasets, known without loading them (for --dry-run).
+_INPUTS = {"digits": 64, "mnist": 784, "fashion_mnist": 784, "boston_housing": 13}
+
+
+def input_size(sweep: Any) -> int:
+    """Inputs per row, read without loading the data where it can be (else 1): for
+    ``--dry-run``, whose pack layout depends on it."""
+    data = str(sweep.data) if isinstance(sweep.data, (str, Path)) else ""
+    if data in ("imdb", "reuters"):
+        return int(sweep.data_options.get("num_words", 10_000))
+    try:
+        if data.endswith(".csv"):
+            with open(data) as f:
+                return max(1, len(f.readline().split(",")) - 1)
+        if data.endswith(".npz"):
+            with zipfile.ZipFile(data) as z:
+                name = "x_train.npy" if "x_train.npy" in z.namelist() else "x.npy"
+                with z.open(name) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    header = np.lib.format.read_array_header_1_0
+                    if major > 1:
+                        header = np.lib.format.read_array_header_2_0
+                    shape = header(f)[0]
+                return max(1, math.prod(shape[1:]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return 1  # the run itself reports what is wrong with the file
+    return _INPUTS.get(data, 1)
+
+
+def _batch(trial: Trial) -> int:
+    return _params.resolve(trial.params, None)["batch_size"]
+
+
+def _micro_batches(model: Any, trials: Sequence[Trial]) -> dict[str, tuple[int, str]]:
+    """Each trial's micro-batch, and why its batch size could not join a smaller one.
+
+    Sizes are taken smallest first; a built-in MLP's size joins the smallest micro-batch
+    that divides it (into at most ``MAX_MICRO_BATCHES``), else starts its own; other
+    models' sizes always step by themselves.
+    """
+    out: dict[tuple[int, int, bool], tuple[int, str]] = {}
+    for fold in sorted({t.fold for t in trials}):
+        mine = [t for t in trials if t.fold == fold]
+        stacked = {_batch(t) for t in mine if stackable(model, t)}
+        whole = {_batch(t) for t in mine if not stackable(model, t)}
+        bases: list[int] = []
+        for size in sorted(stacked | whole):
+            smaller = bases[0] if bases else None
+            if size in stacked:
+                fits = [b for b in bases if size % b == 0 and size // b <= MAX_MICRO_BATCHES]
+                if fits:
+                    out[(fold, size, True)] = (fits[0], "")
+                else:
+                    why = ""
+                    if smaller is not None:
+                        why = f"batch_size {size} is " + (
+                            f"not a multiple of {smaller}"
+                            if size % smaller
+                            else f"more than {MAX_MICRO_BATCHES} micro-batches of {smaller}"
+                        )
+                    out[(fold, size, True)] = (size, why)
+                    bases.append(size)
+            if size in whole:
+                why = out.get((fold, size, True), (0, ""))[1]
+                if size not in bases:
+                    if smaller is not None:
+                        why = (
+                            f"batch_size {size}: {_label(model)} models pack with equal batch sizes"
+                        )
+                    bases.append(size)
+                out[(fold, size, False)] = (size, why)
+    return {t.trial_id: out[(t.fold, _batch(t), stackable(model, t))] for t in trials}
+
+
+def _label(model: Any) -> str:
+    if callable(model):
+        return "custom"
+    return "batch-norm MLP" if model == "mlp" else str(model).upper()
+
+
 def make_packs(
     trials: Sequence[Trial],
     *,
+    model: Any = "mlp",
     max_size: int = DEFAULT_PACK_SIZE,
     input_size: int = 1,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> list[list[Trial]]:
+    backend: str = "tensorflow",
+) -> list[Pack]:
     """Split trials into packs, keeping the given order within each pack.
 
     ``max_size=1`` trains every trial alone. Packs are formed in order of first
     appearance, so the seeds of one configuration always end up together.
     """
-    groups: dict[Any, list[Trial]] = {}
-    order: list[Any] = []
-    for i, trial in enumerate(trials):
-        key = pack_key(trial)
-        key = ("alone", i) if key is None or max_size == 1 else key
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(trial)
-    packs: list[list[Trial]] = []
-    for key in order:
-        pack: list[Trial] = []
-        used = 0
-        for trial in groups[key]:
+    if max_size == 1 or backend != "tensorflow":
+        why = "--no-pack" if max_size == 1 else f"the {backend} backend trains trials one by one"
+        return [Pack((t,), _batch(t), why) for t in trials]
+    micro = _micro_batches(model, trials)
+    several_folds = len({t.fold for t in trials}) > 1
+    groups: dict[tuple[int, int], list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault((trial.fold, micro[trial.trial_id][0]), []).append(trial)
+    packs: list[Pack] = []
+    for (fold, batch), members in groups.items():
+        apart = [f"fold {fold}"] if several_folds else []
+        apart += sorted({micro[t.trial_id][1] for t in members} - {""})
+        chunks: list[list[Trial]] = [[]]
+        used, limits = 0, set()
+        for trial in members:
             need = estimate_bytes(trial.params, input_size, None)
-            if pack and (len(pack) >= max_size or used + need > memory_budget):
-                packs.append(pack)
-                pack, used = [], 0
-            pack.append(trial)
+            if chunks[-1] and (len(chunks[-1]) >= max_size or used + need > memory_budget):
+                limits.add(f"--pack-size {max_size}" if len(chunks[-1]) >= max_size else "memory")
+                chunks.append([])
+                used = 0
+            chunks[-1].append(trial)
             used += need
-        if pack:
-            packs.append(pack)
+        why = "; ".join(apart + sorted(limits))
+        packs.extend(Pack(tuple(chunk), batch, why) for chunk in chunks)
     return packs
+
+
+def describe(packs: Sequence[Pack], model: Any, inputs: int = 1) -> list[str]:
+    """Lines for ``run --dry-run``: each pack, its layout and what keeps it apart."""
+    sizes = ", ".join(str(len(p)) for p in packs[:12]) + (", ..." if len(packs) > 12 else "")
+    lines = [f"{len(packs)} packs ({sizes} trials)" if len(packs) != 1 else "1 pack"]
+    for i, pack in enumerate(packs[:50], 1):
+        head = f"  pack {i}: {len(pack)} trials, micro-batch {pack.micro_batch}"
+        if pack.apart:
+            head += f" (apart: {pack.apart})"
+        lines.append(head)
+        if len(pack) > 1:
+            lines.append(f"    {describe_units(model, pack.trials, inputs)}")
+    if len(packs) > 50:
+        lines.append(f"  ... and {len(packs) - 50} more packs")
+    return lines

@@ -43,6 +43,9 @@ class Progress:
 
     def epoch_end(self, trial: Trial, epoch: int, logs: dict[str, float]) -> None: ...
 
+    def pack_fallback(self, pack: Sequence[Trial], error: BaseException) -> None:
+        """A pack failed as a whole; its trials train again one by one."""
+
     def trial_end(self, trial: Trial, row: dict[str, Any]) -> None: ...
 
 
@@ -56,6 +59,8 @@ class RunSummary:
     done_before: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    packs: int = 0
+    fallbacks: int = 0  # packs that failed as a whole and trained again one by one
 
     @property
     def counts(self) -> dict[str, int]:
@@ -142,7 +147,7 @@ def run_sweep(
     ``worker`` a chief's (see ``nnsweep.distributed``), writing into the shared folder.
     Bad input (sweep, data, results folder) raises before anything is written.
     """
-    from nnsweep._keras import set_threads
+    from nnsweep._keras import backend_name, set_threads
     from nnsweep.data import load_dataset
     from nnsweep.models import check_compatible
     from nnsweep.training import TrainContext, train_pack
@@ -177,6 +182,11 @@ def run_sweep(
         done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
         summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
         progress.start(sweep, summary.planned, done_before)
+
+        def fell_back(pack: Sequence[Trial], error: BaseException) -> None:
+            summary.fallbacks += 1
+            progress.pack_fallback(pack, error)
+
         try:
             for batch in _until_stopped(strategy.batches(done), ctx.stop):
                 # Rows written before (an earlier run, a fellow worker) are not trained again.
@@ -188,13 +198,21 @@ def run_sweep(
                     whole = room >= len(pending)
                     pending = pending[: max(room, 0)]
                 rows = dict(have)
-                for pack in make_packs(pending, max_size=pack_size, input_size=input_size):
+                packs = make_packs(
+                    pending,
+                    model=sweep.model,
+                    max_size=pack_size,
+                    input_size=input_size,
+                    backend=backend_name(),
+                )
+                for pack in packs:
                     if ctx.stop.is_set():
                         raise KeyboardInterrupt
                     progress.pack_start(pack)
+                    summary.packs += 1
                     # Each result is saved the moment it comes back, so a crash loses only
                     # the trials still in flight.
-                    trained = train_pack(pack, ctx, progress.epoch_end)
+                    trained = train_pack(pack, ctx, progress.epoch_end, fell_back)
                     for trial, result in zip(pack, trained, strict=True):
                         if store.append(result.row, result.history):
                             summary.rows.append(result.row)

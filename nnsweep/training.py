@@ -1,9 +1,11 @@
-"""Training a pack of trials and turning Keras histories into result rows.
+"""Training a pack of trials and turning what they learned into result rows.
 
-The only module that calls ``fit``. A pack of trials becomes one Keras model with one
-branch (the trial's own model) and one loss per trial on a shared input, so one ``fit``
-trains them all; a pack of one is the plain case. A trial that fails or diverges gets a
-row that says so instead of raising.
+The only module that trains. On TensorFlow a pack trains as one program (``_engine``):
+built-in MLPs as stacks, other models as branches, each trial with its own settings. On
+other Keras backends each trial trains alone through Keras's own ``fit`` (``_keras_fit``);
+``packing`` plans packs of one there. A trial that fails or diverges gets a row that says
+so instead of raising; a pack whose training fails as a whole is retrained one trial at a
+time, and says so through ``on_fallback``.
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep import _optimizers, _stacked
 from nnsweep import params as _params
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
 from nnsweep.data import Dataset
 from nnsweep.errors import TrialError
-from nnsweep.models import build_model, make_optimizer
 from nnsweep.sweep import Sweep, Trial
 
-_EVAL_BATCH = 1024
-# Steps run in one call into TensorFlow: each call costs Python and dispatch time that a
-# small pack's step does not hide (8 made MNIST steps 12 % faster than 1; 16 no faster).
-_STEPS_PER_CALL = 8
 EpochHook = Callable[[Trial, int, dict[str, float]], None]
+FallbackHook = Callable[[Sequence[Trial], BaseException], None]
 
 
 @dataclass
@@ -48,6 +45,16 @@ class TrialResult:
         return self.row["status"]
 
 
+@dataclass
+class Outcome:
+    """What training gave one trial: its epochs' metrics, test scores and divergence."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    test: dict[str, float] = field(default_factory=dict)
+    diverged: tuple[int, float] | None = None
+    n_params: int = 0
+
+
 @dataclass(frozen=True)
 class TrainContext:
     """What every trial of a sweep shares: the sweep, its data loaded once, and settings."""
@@ -56,10 +63,8 @@ class TrainContext:
     dataset: Dataset
     verbose: bool = False
     debug: bool = False
-    # XLA made packs no faster on CPU and costs seconds of compiling: off by default.
-    jit_compile: bool | str = False
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    # Set by the runner on Ctrl-C: packs stop at the next batch and nothing half-done is kept.
+    # Set by the runner on Ctrl-C: packs stop at the next call and nothing half-done is kept.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property
@@ -78,8 +83,88 @@ class TrainContext:
         return ["loss", m, "val_loss", f"val_{m}"]
 
     def shuffle_seed(self, fold: int) -> int:
-        """The batch order's seed: shared by every trial of a fold, so packing is exact."""
-        return self.sweep.split_seed * 7919 + fold
+        """The seed of the epochs' reshuffling: the split's and the fold's, shared by every
+        trial of a fold, so packing cannot change a trial's batches."""
+        return (self.sweep.split_seed * 7919 + fold) % 2**32
+
+
+class EarlyStop:
+    """Keras's ``EarlyStopping(patience=p, restore_best_weights=True)`` for one trial of a
+    pack: the same rule (min_delta 0, no baseline), epoch by epoch."""
+
+    def __init__(self, patience: int, direction: str) -> None:
+        self.patience, self.direction = patience, direction
+        self.best: float | None = None
+        self.wait = 0
+
+    def update(self, epoch: int, current: float) -> tuple[bool, bool]:
+        """After ``epoch`` (0-based) with objective ``current``: (keep these weights as the
+        best ones, stop training)."""
+        self.wait += 1
+        # Keras takes the first value as the best, whatever it is (nan included).
+        if self.best is None or (
+            current > self.best if self.direction == "max" else current < self.best
+        ):
+            self.best, self.wait = current, 0
+            return True, False
+        return False, self.wait >= self.patience and epoch > 0
+
+
+class Ledger:
+    """What each trial of a pack has done, epoch by epoch: its metrics, divergence, early
+    stopping, whether it is done, and whose weights to keep (final, or best)."""
+
+    def __init__(
+        self,
+        trials: Sequence[Trial],
+        metric: str,
+        objective: str,
+        direction: str,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
+        self.trials, self.metric, self.objective, self.on_epoch = (
+            trials,
+            metric,
+            objective,
+            on_epoch,
+        )
+        self.params = [_params.resolve(t.params, None) for t in trials]
+        self.outcomes = [Outcome() for _ in trials]
+        self.done = np.zeros(len(trials), bool)
+        self.kept = np.zeros(len(trials), bool)  # weights to bring back from a snapshot
+        self.stops = {
+            t: EarlyStop(p["patience"], direction)
+            for t, p in enumerate(self.params)
+            if p["patience"] is not None
+        }
+        self.epochs = max(p["epochs"] for p in self.params)
+
+    def record(self, epoch: int, train: tuple, val: tuple) -> np.ndarray:
+        """Note an epoch's (loss, metric) per trial, for training and validation; return
+        the trials whose weights to copy aside now (final or new best)."""
+        keep = np.zeros(len(self.trials), bool)
+        m = self.metric
+        for t in np.flatnonzero(~self.done):
+            logs = {
+                "loss": float(train[0][t]),
+                m: float(train[1][t]),
+                "val_loss": float(val[0][t]),
+                f"val_{m}": float(val[1][t]),
+            }
+            self.outcomes[t].history.append(logs)
+            if self.on_epoch is not None:
+                self.on_epoch(self.trials[t], epoch + 1, logs)
+            if not math.isfinite(logs["loss"]):
+                self.outcomes[t].diverged = (epoch + 1, logs["loss"])
+                self.done[t] = True
+            elif t in self.stops:
+                best, stop = self.stops[t].update(epoch, logs[self.objective])
+                if best:  # the weights restore_best_weights would bring back
+                    keep[t] = self.kept[t] = True
+                self.done[t] = stop or epoch + 1 == self.params[t]["epochs"]
+            elif epoch + 1 == self.params[t]["epochs"]:
+                self.done[t] = keep[t] = self.kept[t] = True
+        return keep
 
 
 def guess_direction(metric: str) -> str:
@@ -92,31 +177,33 @@ def _now() -> str:
 
 
 def train_pack(
-    trials: Sequence[Trial], ctx: TrainContext, on_epoch: EpochHook | None = None
+    trials: Sequence[Trial],
+    ctx: TrainContext,
+    on_epoch: EpochHook | None = None,
+    on_fallback: FallbackHook | None = None,
 ) -> Iterator[TrialResult]:
-    """Train trials that share data and settings (see ``packing``); one result each, in order.
+    """Train a pack (see ``packing``); one result per trial, in order.
 
-    If the packed ``fit`` itself fails (say, out of memory), each trial is retried alone so
-    one oversized trial cannot fail its pack-mates.
+    If the pack's training fails as a whole (say, out of memory), ``on_fallback`` hears
+    why and each trial is retried alone, so one bad trial cannot fail its pack-mates.
     """
     keras = import_keras(ctx.debug)
-    if len(trials) > 1 and any(t.params.get("patience") is not None for t in trials):
-        # Early stopping ends a whole fit, so such trials always train alone.
-        for trial in trials:
-            yield from train_pack([trial], ctx, on_epoch)
-        return
     rows = {t.trial_id: _new_row(t, ctx, keras, len(trials)) for t in trials}
     gradients = custom_gradients()
     try:
-        results = _fit_pack(keras, list(trials), rows, ctx, on_epoch)
+        results = _fit(keras, list(trials), rows, ctx, on_epoch)
+    except KeyboardInterrupt:
+        raise
     except Exception as exc:  # noqa: BLE001 - any error inside a fit belongs to its trials
         if len(trials) == 1:
             _fail(rows[trials[0].trial_id], _message(exc))
             results = {trials[0].trial_id: TrialResult(rows[trials[0].trial_id])}
         else:
             _release(keras, gradients)
+            if on_fallback is not None:
+                on_fallback(trials, exc)
             for trial in trials:
-                yield from train_pack([trial], ctx, on_epoch)
+                yield from train_pack([trial], ctx, on_epoch, on_fallback)
             return
     finally:
         _release(keras, gradients)
@@ -143,282 +230,90 @@ def _new_row(trial: Trial, ctx: TrainContext, keras: Any, pack_size: int) -> dic
     }
 
 
-def _fit_pack(
+def _fit(
     keras: Any,
     trials: list[Trial],
     rows: dict[str, dict[str, Any]],
     ctx: TrainContext,
     on_epoch: EpochHook | None,
 ) -> dict[str, TrialResult]:
-    sweep, spec = ctx.sweep, ctx.dataset.spec
-    results: dict[str, TrialResult] = {}
     t0 = time.perf_counter()
-    # Build each branch under its own seed, exactly as the trial would be built alone.
-    branches: list[tuple[Trial, Any]] = []
-    for trial in trials:
-        keras.utils.set_random_seed(trial.seed)
+    results: dict[str, TrialResult] = {}
+    if keras.backend.backend() != "tensorflow":
+        from nnsweep._keras_fit import fit_alone
+
+        (trial,) = trials  # packing plans packs of one off TensorFlow
+        outcomes = {trial.trial_id: fit_alone(keras, trial, ctx, on_epoch)}
+        live = trials
+    else:
+        live, outcomes = _fit_pack(keras, trials, rows, ctx, on_epoch, results, t0)
+    seconds = time.perf_counter() - t0
+    total = sum(o.n_params for o in outcomes.values()) or 1
+    for trial in live:
+        o, row = outcomes[trial.trial_id], rows[trial.trial_id]
+        row["n_params"] = o.n_params
+        row["pack_size"] = len(live)
+        # The pack's time is shared in proportion to each trial's size.
+        row["fit_seconds"] = round(seconds * o.n_params / total, 3)
+        results[trial.trial_id] = TrialResult(row, _row_of(trial, o, row, ctx))
+    return results
+
+
+def _fit_pack(keras, trials, rows, ctx, on_epoch, results, t0):
+    """Build the branches (a failing build fails its own trial), then train the pack."""
+    from nnsweep import _engine
+    from nnsweep._units import plan_units
+    from nnsweep.models import build_model
+
+    sweep, spec = ctx.sweep, ctx.dataset.spec
+    inputs = math.prod(spec.input_shape)
+    _, branch_idx = plan_units(sweep.model, trials, inputs)
+    models: dict[str, Any] = {}
+    for i in branch_idx:
+        trial = trials[i]
+        keras.utils.set_random_seed(trial.seed)  # built exactly as it would be alone
         try:
-            branches.append((trial, build_model(sweep.model, trial.params, spec)))
+            models[trial.trial_id] = build_model(sweep.model, trial.params, spec)
         except Exception as exc:  # noqa: BLE001 - a failing build fails only its own trial
             _fail(rows[trial.trial_id], _message(exc))
             rows[trial.trial_id]["fit_seconds"] = round(time.perf_counter() - t0, 3)
             results[trial.trial_id] = TrialResult(rows[trial.trial_id])
-    if not branches:
-        return results
-    names = {trial.trial_id: f"t{i}" for i, (trial, _) in enumerate(branches)}
-    for trial, model in branches:
-        model.name = f"{names[trial.trial_id]}_{model.name}"  # names must be unique in a pack
-    first = trials[0]
-    split = ctx.dataset.split(sweep.validation_split, sweep.split_seed, sweep.cv, first.fold)
-    # Each seed has its own batch order (a seeded permutation of the fit rows), so seeds
-    # differ in order as well as in weights; branches of one seed share their input.
-    seeds = sorted({t.seed for t, _ in branches})
-    orders = np.stack(
-        [split.fit_idx[batch_order(s, first.fold, len(split.fit_idx))] for s in seeds], 1
-    )
-    column = {s: i for i, s in enumerate(seeds)}
-    # One table holds the training rows and then the test rows, gathered by index.
-    n_train = len(ctx.dataset.x_train)
-    table_np, y_all = ctx.dataset.table()
-    table = keras.Variable(table_np, trainable=False, name="data")
-    stacks = _stacked.group(sweep.model, [t for t, _ in branches])
-    if stacks is not None:
-        packed, members = _stacked.build(keras, branches, names, stacks, column, table, spec)
-        losses = {g: _stacked.loss_fn(keras, spec.task) for g in members}
-        metrics = None
-
-        def targets(cols_rows: np.ndarray) -> dict[str, np.ndarray]:
-            by_name = {names[t.trial_id]: cols_rows[:, column[t.seed]] for t, _ in branches}
-            return {g: np.stack([y_all[by_name[n]] for n in ns], 1) for g, ns in members.items()}
-    else:
-        rows_in = keras.Input(shape=(len(seeds),), dtype="int32", name="rows")
-        views = _RowGather(keras, table, len(seeds))(rows_in)
-        outputs = {names[t.trial_id]: mdl(views[column[t.seed]]) for t, mdl in branches}
-        packed = keras.Model(rows_in, outputs, name="pack")
-        losses = {n: spec.loss for n in outputs}
-        metrics = {n: [spec.metric, _data_loss(keras, spec.task)] for n in outputs}
-
-        # One-unit outputs get (n, 1) targets: Keras's cross-entropy metric will not squeeze.
-        y_cols = y_all if spec.task == "multiclass" else y_all[:, None]
-
-        def targets(cols_rows: np.ndarray) -> dict[str, np.ndarray]:
-            return {names[t.trial_id]: y_cols[cols_rows[:, column[t.seed]]] for t, _ in branches}
-
-    packed.compile(
-        optimizer=_optimizers.fused(keras, make_optimizer(first.params)),
-        loss=losses,
-        metrics=metrics,
-        jit_compile=ctx.jit_compile,
-        steps_per_execution=_STEPS_PER_CALL,
-    )
-    p = _params.resolve(first.params, None)
-    objective, direction = ctx.objective
-    watch = _Watch(keras, [(t, names[t.trial_id]) for t, _ in branches], on_epoch, ctx.stop)
-    callbacks = [watch]
-    if p["patience"] is not None:  # packs of one only (see packing.pack_key)
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=objective,
-                mode=direction,
-                patience=p["patience"],
-                restore_best_weights=True,
-            )
-        )
-    val_rows = np.repeat(split.val_idx[:, None], len(seeds), axis=1)
-    # Weights are drawn; the epochs' reshuffling is seeded by the fold alone, so a trial
-    # sees the same batches whether it trains alone or in a pack.
-    keras.utils.set_random_seed(ctx.shuffle_seed(first.fold))
-    val_batch = max(_EVAL_BATCH, p["batch_size"])
-    history = packed.fit(
-        **_feed(keras, orders, targets(orders), p["batch_size"], ctx.shuffle_seed(first.fold)),
-        validation_data=_feed(keras, val_rows, targets(val_rows), val_batch, as_pair=True),
-        validation_batch_size=val_batch,
-        epochs=p["epochs"],
-        verbose=2 if ctx.verbose else 0,
-        callbacks=callbacks,
-    ).history
+    live = [t for t in trials if t.trial_id not in results]
+    if not live:
+        return [], {}
+    stacks, branch_idx = plan_units(sweep.model, live, inputs)
+    branches = {i: models[live[i].trial_id] for i in branch_idx}
+    outcomes = _engine.train(live, ctx, stacks, branches, on_epoch)
     if ctx.stop.is_set():
         raise KeyboardInterrupt  # a stopped pack is unfinished: none of its trials is kept
-    fit_seconds = time.perf_counter() - t0
-    live = [(t, mdl) for t, mdl in branches if t.trial_id not in watch.diverged]
-    scores: dict[str, float] = {}
-    if live and ctx.dataset.x_test is not None:
-        test_rows = np.repeat(np.arange(n_train, len(table_np))[:, None], len(seeds), 1)
-        scores = packed.evaluate(
-            **_feed(keras, test_rows, targets(test_rows), _EVAL_BATCH), verbose=0, return_dict=True
-        )
-    total_params = sum(mdl.count_params() for _, mdl in branches) or 1
-    for trial, mdl in branches:
-        row, name = rows[trial.trial_id], names[trial.trial_id]
-        row["n_params"] = mdl.count_params()
-        row["pack_size"] = len(branches)
-        # The pack's time is shared in proportion to each branch's size.
-        row["fit_seconds"] = round(fit_seconds * row["n_params"] / total_params, 3)
-        epochs = _history_rows(trial, history, name, ctx.epoch_metrics)
-        row["epochs_run"] = len(epochs)
-        row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
-        if trial.trial_id in watch.diverged:
-            epoch, loss = watch.diverged[trial.trial_id]
-            row["status"] = "diverged"
-            row["error"] = f"loss became {loss} in epoch {epoch}"
-            epochs = epochs[:epoch]
-            row["epochs_run"] = epoch
-            row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
-        elif scores:
-            test = _branch_logs(scores, name)
-            m = spec.metric
-            row["test_loss"], row[f"test_{m}"] = test["loss"], test[m]
-        results[trial.trial_id] = TrialResult(row, epochs)
-    return results
+    return live, {t.trial_id: o for t, o in zip(live, outcomes, strict=True)}
 
 
-def _feed(
-    keras: Any,
-    x: np.ndarray,
-    y: Any,
-    batch_size: int,
-    shuffle_seed: int | None = None,
-    as_pair: bool = False,
-) -> Any:
-    """``fit``/``evaluate`` input: on TensorFlow a ``tf.data`` pipeline of our own, else arrays.
-
-    Keras's array adapter autotunes background threads that, on 2 cores, competed with
-    training: MNIST packs ran 8.1-12.8 s with it and 8.2-8.9 s without. The shuffle
-    permutes rows alike whatever they hold, so a trial's batches are the same alone or
-    in a pack. ``as_pair`` gives validation data (a dataset, or an ``(x, y)`` pair).
-    """
-    x = x.astype("int32")  # the pack's rows input
-    if keras.backend.backend() != "tensorflow":
-        if as_pair:
-            return (x, y)
-        feed = {"x": x, "y": y, "batch_size": batch_size}
-        return feed if shuffle_seed is None else {**feed, "shuffle": True}
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is not None:
-        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.deterministic = True
-    data = data.batch(batch_size).prefetch(2).with_options(options)
-    if as_pair:
-        return data
-    # fit's own shuffle stays off (it would warn): the dataset shuffles itself.
-    return {"x": data} if shuffle_seed is None else {"x": data, "shuffle": False}
-
-
-def batch_order(seed: int, fold: int, n: int) -> np.ndarray:
-    """A trial's own permutation of its fit rows, from its seed and fold alone."""
-    return np.random.RandomState((seed * 7919 + fold) % 2**32).permutation(n)
-
-
-def _RowGather(keras: Any, table: Any, views: int) -> Any:
-    """A layer reading the data table once, returning one batch per seed's rows."""
-
-    class RowGather(keras.layers.Layer):
-        def __init__(self) -> None:
-            super().__init__(name="row_gather")
-            self.table = table
-
-        def call(self, rows: Any) -> list[Any]:
-            return [keras.ops.take(self.table, rows[:, i], axis=0) for i in range(views)]
-
-        def compute_output_spec(self, rows: Any) -> list[Any]:
-            shape = (rows.shape[0], *table.shape[1:])
-            return [keras.KerasTensor(shape, dtype="float32") for _ in range(views)]
-
-    return RowGather()
-
-
-def _data_loss(keras: Any, task: str) -> Any:
-    """The task's loss as a metric: sample-weighted, and without regularization penalties.
-
-    Keras's own per-output losses in a multi-output model weigh a short last batch like
-    a full one, and its total loss adds l1/l2 penalties; this metric is computed the same
-    way for a pack of one and a pack of many, so packing cannot change the table.
-    """
-    cls = {
-        "multiclass": keras.metrics.SparseCategoricalCrossentropy,
-        "binary": keras.metrics.BinaryCrossentropy,
-        "regression": keras.metrics.MeanSquaredError,
-    }[task]
-    return cls(name="data_loss")
-
-
-class _Watch:
-    """Stops a pack once every branch has diverged; reports each branch's epochs."""
-
-    def __new__(
-        cls,
-        keras: Any,
-        named: list[tuple[Trial, str]],
-        on_epoch: EpochHook | None,
-        stop: threading.Event,
-    ):
-        class Watch(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.diverged: dict[str, tuple[int, float]] = {}
-
-            def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-                if stop.is_set():
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                logs = logs or {}
-                for trial, name in named:
-                    loss = _branch_logs(logs, name).get("loss")
-                    if (
-                        trial.trial_id not in self.diverged
-                        and loss is not None
-                        and not math.isfinite(loss)
-                    ):
-                        self.diverged[trial.trial_id] = (epoch + 1, loss)
-                    if on_epoch is not None:
-                        on_epoch(trial, epoch + 1, _branch_logs(logs, name))
-                if len(self.diverged) == len(named):
-                    self.model.stop_training = True
-
-        return Watch()
-
-
-def _branch_logs(logs: dict[str, float], name: str) -> dict[str, float]:
-    """One branch's metrics out of the pack's logs, under the plain Keras names.
-
-    ``loss`` is the data loss (see ``_data_loss``), not Keras's total.
-    """
-    single = f"{name}_data_loss" not in logs  # Keras does not prefix a single output
-    out = {}
-    for key, value in logs.items():
-        for prefix in ("val_", ""):
-            head = prefix if single else f"{prefix}{name}_"
-            if key.startswith(head) and (prefix or not key.startswith("val_")):
-                metric = key[len(head) :]
-                if metric == "loss":
-                    continue
-                out[prefix + ("loss" if metric == "data_loss" else metric)] = float(value)
-    return out
-
-
-def _history_rows(
-    trial: Trial, history: dict[str, list], name: str, metrics: list[str]
-) -> list[dict[str, Any]]:
-    n = len(history.get("loss", []))
-    rows = []
-    for i in range(n):
-        epoch_logs = _branch_logs({k: v[i] for k, v in history.items()}, name)
-        rows.append(
-            {
-                "trial_id": trial.trial_id,
-                "config_id": trial.config_id,
-                "seed": trial.seed,
-                "fold": trial.fold,
-                "epoch": i + 1,
-                **{k: epoch_logs[k] for k in metrics if k in epoch_logs},
-            }
-        )
-    return rows
+def _row_of(trial: Trial, o: Outcome, row: dict[str, Any], ctx: TrainContext) -> list[dict]:
+    """Fill ``row`` from a trial's outcome; return its history.csv rows."""
+    objective, direction = ctx.objective
+    epochs = [
+        {
+            "trial_id": trial.trial_id,
+            "config_id": trial.config_id,
+            "seed": trial.seed,
+            "fold": trial.fold,
+            "epoch": i + 1,
+            **{k: logs[k] for k in ctx.epoch_metrics if k in logs},
+        }
+        for i, logs in enumerate(o.history)
+    ]
+    if o.diverged is not None:
+        epoch, loss = o.diverged
+        epochs = epochs[:epoch]
+        row["status"] = "diverged"
+        row["error"] = f"loss became {loss} in epoch {epoch}"
+    row["epochs_run"] = len(epochs)
+    row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
+    if o.diverged is None and o.test:
+        m = ctx.dataset.spec.metric
+        row["test_loss"], row[f"test_{m}"] = o.test["loss"], o.test[m]
+    return epochs
 
 
 def _summarize(rows: list[dict], metrics: list[str], objective: str, direction: str) -> dict:
@@ -442,17 +337,27 @@ def _message(exc: BaseException) -> str:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception)\w*:")
+
+
+def first_line(message: str) -> str:
+    """A message's first informative line (TensorFlow and Keras wrap errors in preambles)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", message).splitlines() if ln.strip()]
+    if lines and lines[0].endswith("in user code:"):
+        # An error raised while TensorFlow traces comes after the user's stack.
+        errors = [i for i, ln in enumerate(lines) if _ERROR_LINE.match(ln)]
+        lines = lines[errors[-1] :] if errors else lines
+    # Keras wraps layer errors in "Exception encountered when calling X.call()."
+    if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
+        head = lines[0].split(":", 1)[0] if ":" in lines[0] else ""
+        lines = [f"{head}: {lines[1]}" if head else lines[1]]
+    return lines[0] if lines else "unknown error"
 
 
 def _fail(row: dict[str, Any], message: str) -> None:
     """Mark a row failed with the error's first informative line (a CSV cell, not a log)."""
     row["status"] = "failed"
-    lines = [ln.strip() for ln in _ANSI.sub("", message).splitlines() if ln.strip()]
-    # Keras wraps layer errors in "Exception encountered when calling X.call()."
-    if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
-        head = lines[0].split(":", 1)[0] if ":" in lines[0] else ""
-        lines = [f"{head}: {lines[1]}" if head else lines[1]]
-    row["error"] = (lines[0] if lines else "unknown error")[:500]
+    row["error"] = first_line(message)[:500]
 
 
 def _release(keras: Any, gradients: frozenset[str]) -> None:

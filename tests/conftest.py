@@ -57,3 +57,24 @@ sweep = Sweep(
     seeds=2,
 )
 '''
+
+# A custom model that builds but raises once training traces it, in one configuration.
+FAILING_PACK = """
+import keras
+from nnsweep import Sweep
+
+class FailsInFit(keras.layers.Layer):
+    def call(self, x, training=None):
+        if training:
+            raise RuntimeError("cannot train this branch")
+        return x
+
+def build(params, spec):
+    inputs = keras.Input(spec.input_shape)
+    x = keras.layers.Flatten()(inputs)
+    if params["broken"]:
+        x = FailsInFit()(x)  # builds fine; fails only once training traces it
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+sweep = Sweep(name="fails", model=build, space={"broken": [False, True], "epochs": 1}, seeds=2)
+"""

@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_SWEEP
+from conftest import FAILING_PACK, REPO, TINY_SWEEP
 
 from nnsweep.cli import main
 from nnsweep.results import trial_columns
@@ -177,3 +177,43 @@ def test_best_and_export_then_a_quick_look_with_fewer_epochs(tmp_path, write_swe
     quick = pd.read_csv(results / "tiny-epochs2" / "trials.csv")
     assert set(quick["epochs"]) == {2} and set(quick["epochs_run"]) == {2}
     assert len(pd.read_csv(results / "tiny" / "trials.csv")) == 4  # the real results untouched
+
+
+def test_dry_run_shows_the_packs_and_what_keeps_them_apart(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(
+        TINY_SWEEP.replace('"batch_size": 64', '"batch_size": [32, 48, 64], "depth": [1, 2]')
+    )
+    code, out, err = _cli(capsys, "run", sweep_file, "--dry-run", "--results", tmp_path)
+    assert code == 0, err
+    assert "the 24 trials to train: 2 packs (16, 8 trials)" in out
+    assert "pack 1: 16 trials, micro-batch 32\n" in out
+    assert "pack 2: 8 trials, micro-batch 48 (apart: batch_size 48 is not a multiple of 32)" in out
+    assert "depth 2 relu adam batch 64 1 epochs: 2 seeds x 2 blocks" in out
+    code, out, _ = _cli(capsys, "run", sweep_file, "--dry-run", "--no-pack", "--results", tmp_path)
+    assert "24 packs" in out and "(apart: --no-pack)" in out
+
+
+def test_a_pack_that_fails_as_a_whole_says_so_and_the_run_counts_it(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(FAILING_PACK, "fails.py")
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", tmp_path)
+    assert code == 0, err
+    warning = (
+        "warning: a pack of 4 trials failed as a whole (RuntimeError: cannot train this "
+        "branch); training them one by one"
+    )
+    assert err.count(warning) == 1 and "Traceback" not in err
+    assert "trained 4 trials in 1 pack in" in err
+    assert "(2 failed, 2 ok); 0 were already done; 1 of them failed as a whole" in err
+    df = pd.read_csv(tmp_path / "fails" / "trials.csv")
+    assert set(df["pack_size"]) == {1}
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", tmp_path, "--fresh", "--debug")
+    assert code == 0 and "Traceback" in err and err.count("warning: a pack of 4") == 1
+
+
+def test_verbose_shows_every_trials_epochs(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(TINY_SWEEP.replace('"epochs": 1', '"epochs": 2'))
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", tmp_path, "--verbose")
+    assert code == 0, err
+    epochs = [line for line in err.splitlines() if line.lstrip().startswith("epoch ")]
+    assert len(epochs) == 8  # 4 trials x 2 epochs
+    assert "val_accuracy" in epochs[0] and "hidden_units=4 seed=0" in epochs[0]

@@ -1,102 +1,275 @@
+"""Packs: which trials train together, and that each trains exactly as it would alone."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from nnsweep import Sweep
-from nnsweep.data import load_dataset
-from nnsweep.packing import make_packs, pack_key
-from nnsweep.training import TrainContext, train_pack
+from nnsweep._units import plan_units
+from nnsweep.packing import MAX_MICRO_BATCHES, describe, make_packs
 
 keras = pytest.importorskip("keras")
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 
-def _trials(**space):
-    return Sweep(name="p", space=space, seeds=2).grid_trials()
+def _trials(seeds=2, **space):
+    return Sweep(name="p", space=space, seeds=seeds).grid_trials()
 
 
-def test_seeds_of_a_configuration_always_pack_together():
-    trials = _trials(hidden_units=[4, 8, 16], epochs=1)
+# -- planning ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {"hidden_units": [8, 16]},
+        {"depth": [1, 2]},
+        {"dropout": [0.0, 0.3]},
+        {"l2": [0.0, 1e-3]},
+        {"activation": ["relu", "tanh"]},
+        {"learning_rate": [1e-3, 1e-2]},
+        {"optimizer": ["adam", "sgd", "rmsprop", "nadam"]},
+        {"batch_size": [32, 64, 128]},
+        {"epochs": [2, 3]},
+        {"patience": [None, 0, 2]},
+        {"momentum": [0.0, 0.9], "nesterov": [False, True], "optimizer": "sgd"},
+        {"weight_decay": [None, 0.01], "clipnorm": [None, 1.0]},
+    ],
+    ids=lambda s: "-".join(s),
+)
+def test_every_hyperparameter_packs(space):
+    trials = _trials(**space)
+    (pack,) = make_packs(trials)
+    assert list(pack) == trials and pack.apart == ""
+
+
+def test_seeds_of_a_configuration_stay_together_within_the_pack_size():
+    trials = _trials(seeds=3, hidden_units=[4, 8, 16])
     packs = make_packs(trials, max_size=4)
-    assert [len(p) for p in packs] == [4, 2]
-    for pack in packs:
-        assert len({pack_key(t) for t in pack}) == 1
-    assert make_packs(trials, max_size=1) == [[t] for t in trials]
+    assert [len(p) for p in packs] == [4, 4, 1]
+    assert all(p.apart == "--pack-size 4" for p in packs)
+    assert make_packs(trials, max_size=1) == [type(packs[0])((t,), 32, "--no-pack") for t in trials]
 
 
-def test_different_training_settings_never_share_a_pack():
-    trials = _trials(hidden_units=8, learning_rate=[0.01, 0.001], batch_size=[32, 64])
-    packs = make_packs(trials, max_size=32)
-    assert len(packs) == 4 and all(len(p) == 2 for p in packs)
+def test_batch_sizes_pack_when_they_divide_one_another():
+    trials = _trials(batch_size=[32, 48, 64, 96, 100])
+    packs = make_packs(trials)
+    assert [(p.micro_batch, sorted({t.params["batch_size"] for t in p})) for p in packs] == [
+        (32, [32, 64, 96]),  # 96 is three micro-batches of 32
+        (48, [48]),
+        (100, [100]),
+    ]
+    assert packs[0].apart == "" and packs[1].apart == "batch_size 48 is not a multiple of 32"
+    assert packs[2].apart == "batch_size 100 is not a multiple of 32"
+    big = 16 * (MAX_MICRO_BATCHES + 1)
+    packs = make_packs(_trials(batch_size=[16, big]))
+    assert (
+        packs[1].apart == f"batch_size {big} is more than {MAX_MICRO_BATCHES} micro-batches of 16"
+    )
+
+
+def test_models_of_their_own_pack_with_equal_batch_sizes_only():
+    trials = Sweep(name="c", model="cnn", space={"batch_size": [32, 64]}).grid_trials()
+    packs = make_packs(trials, model="cnn")
+    assert [p.micro_batch for p in packs] == [32, 64]
+    assert packs[1].apart == "batch_size 64: CNN models pack with equal batch sizes"
+    # A batch-norm MLP beside plain ones: the plain 64 joins micro-batch 32, it cannot.
+    mixed = _trials(batch_size=[32, 64], batch_norm=[False, True])
+    assert sorted(len(p) for p in make_packs(mixed)) == [2, 6]
+
+
+def test_folds_memory_and_backend_keep_packs_apart():
     folds = Sweep(name="f", space={"epochs": 1}, seeds=2, cv=3).grid_trials()
-    assert sorted(len(p) for p in make_packs(folds)) == [2, 2, 2]  # a fold is its own data
-    alone = _trials(hidden_units=8, patience=2)
-    assert make_packs(alone) == [[t] for t in alone]
-
-
-def test_memory_budget_splits_a_pack():
-    trials = _trials(hidden_units=[64, 128], epochs=1)
+    packs = make_packs(folds)
+    assert [p.apart for p in packs] == ["fold 0", "fold 1", "fold 2"]
+    trials = _trials(hidden_units=[64, 128])
     assert len(make_packs(trials, input_size=64, memory_budget=10**9)) == 1
-    assert [len(p) for p in make_packs(trials, input_size=64, memory_budget=1)] == [1, 1, 1, 1]
+    tight = make_packs(trials, input_size=64, memory_budget=1)
+    assert [len(p) for p in tight] == [1, 1, 1, 1] and tight[0].apart == "memory"
+    jax = make_packs(trials, backend="jax")
+    assert len(jax) == 4 and "jax backend trains trials one by one" in jax[0].apart
 
 
-def _compare(packed, alone, trials, rel):
-    for trial in trials:
-        a, b = packed[trial.trial_id].row, alone[trial.trial_id].row
-        assert a["n_params"] == b["n_params"]
+def test_stacks_share_layers_and_optimizer_and_keep_everything_else_per_trial():
+    trials = _trials(
+        hidden_units=[32, 8],
+        depth=[1, 2],
+        dropout=[0.0, 0.2],
+        learning_rate=[1e-3, 1e-2],
+        optimizer=["adam", "sgd"],
+    )
+    stacks, branches = plan_units("mlp", trials)
+    assert branches == []
+    # Depth and optimizer split stacks; widths, dropout and learning rates are blocks.
+    assert sorted((s.key.depth, s.key.optimizer) for s in stacks) == [
+        (1, "adam"),
+        (1, "sgd"),
+        (2, "adam"),
+        (2, "sgd"),
+    ]
+    for stack in stacks:
+        assert stack.seeds == (0, 1) and len(stack.blocks[0]) == 8
+        for seed, row in zip(stack.seeds, stack.blocks, strict=True):
+            assert {trials[i].seed for i in row} == {seed}
+            widths = [trials[i].params["hidden_units"] for i in row]
+            assert widths == sorted(widths)  # equal shapes side by side
+    assert sorted(i for s in stacks for i in s.order) == list(range(len(trials)))
+    bn = plan_units("mlp", _trials(batch_norm=[False, True]))
+    assert len(bn[0]) == 1 and len(bn[1]) == 2  # batch statistics: models of their own
+    lines = describe(make_packs(trials, max_size=64), "mlp")
+    assert lines[0] == "1 pack" and "micro-batch 32" in lines[1]
+    assert "depth 2 relu sgd batch 32 5 epochs: 2 seeds x 8 blocks" in lines[2]
+
+
+# -- training: packed equals alone -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from nnsweep.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def _train(trials, ctx, fallbacks):
+    from nnsweep.training import train_pack
+
+    return {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fallbacks.append)}
+
+
+def _packed_and_alone(digits, space, seeds=2, rel=1e-5):
+    """Train the sweep as one pack and trial by trial; assert the packed path was taken
+    and that every number agrees up to float rounding."""
+    from nnsweep.training import TrainContext
+
+    sweep = Sweep(name="p", space=space, seeds=seeds)
+    ctx = TrainContext(sweep, digits)
+    trials = sweep.grid_trials()
+    fallbacks: list = []
+    packed = _train(trials, ctx, fallbacks)
+    alone = {}
+    for t in trials:
+        alone.update(_train([t], ctx, fallbacks))
+    assert fallbacks == []
+    assert {r.row["pack_size"] for r in packed.values()} == {len(trials)}
+    assert {r.row["pack_size"] for r in alone.values()} == {1}
+    for t in trials:
+        a, b = packed[t.trial_id].row, alone[t.trial_id].row
+        assert a["status"] == b["status"] == "ok", (a["error"], b["error"])
+        assert a["n_params"] == b["n_params"] and a["epochs_run"] == b["epochs_run"]
         for key in METRICS:
-            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (trial.trial_id, key)
-        ha = [h["val_loss"] for h in packed[trial.trial_id].history]
-        hb = [h["val_loss"] for h in alone[trial.trial_id].history]
+            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (t.trial_id, key)
+        ha = [h["val_loss"] for h in packed[t.trial_id].history]
+        hb = [h["val_loss"] for h in alone[t.trial_id].history]
         np.testing.assert_allclose(ha, hb, rtol=rel)
+    by_config: dict[str, set] = {}
+    for t in trials:
+        by_config.setdefault(t.config_id, set()).add(packed[t.trial_id].row["loss"])
+    assert all(len(losses) == seeds for losses in by_config.values())  # seeds really differ
+    return packed, trials
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_stacked_mlps_train_as_they_would_alone(optimizer):
-    data = load_dataset("digits")
+LAYOUTS = {
+    # one batched product per later layer
+    "equal-widths": {
+        "hidden_units": 16,
+        "depth": 2,
+        "kernel_initializer": ["glorot_uniform", "he_normal"],
+    },
+    # no hidden layer: the output layers side by side
+    "depth0": {"depth": 0, "kernel_initializer": ["glorot_uniform", "he_normal"]},
+    # different depths: separate stacks in one step
+    "depths": {"widths": [(8,), (16, 12), (8, 8, 8)]},
+    # later layers in groups of equal blocks
+    "widths": {"hidden_units": [8, 16, 32], "depth": 2},
+    "dropout": {"dropout": [0.0, 0.2, 0.5], "depth": 2},
+    "l2": {"l2": [0.0, 1e-3], "l1": [0.0, 1e-4]},
+    "activation": {"activation": ["relu", "tanh", "sigmoid"]},
+    "mixed": {
+        "widths": [(8,), (16, 8)],
+        "dropout": [0.0, 0.2],
+        "activation": ["relu", "elu"],
+        "l2": [0.0, 1e-3],
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_every_stack_layout_trains_as_alone_over_three_epochs(digits, name):
+    _packed_and_alone(digits, {**LAYOUTS[name], "epochs": 3, "batch_size": 64})
+
+
+TRAINING = {
+    "learning_rate": {"learning_rate": [1e-3, 1e-2]},
+    "optimizer": {"optimizer": ["adam", "rmsprop", "sgd", "nesterov", "adagrad"]},
+    "momentum": {"optimizer": "sgd", "momentum": [0.5, 0.9], "nesterov": [False, True]},
+    "some-momentum": {"optimizer": "rmsprop", "momentum": [0.0, 0.5]},
+    "weight_decay-clipnorm": {"weight_decay": [None, 0.05], "clipnorm": [None, 0.5]},
+    # 32 and 128: the last batch of 1150 fit rows is partial for both
+    "batch_size": {"batch_size": [32, 128], "dropout": [0.0, 0.2]},
+    "epochs": {"epochs": [1, 3], "learning_rate": [1e-3, 1e-2]},
+    "patience": {"patience": [None, 0, 1], "epochs": 6, "learning_rate": 0.03},
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_every_training_hyperparameter_packs_exactly(digits, name):
+    space = {"epochs": 3, "hidden_units": 16, **TRAINING[name]}
+    packed, trials = _packed_and_alone(digits, space)
+    runs = {t.params.get(name): packed[t.trial_id].row["epochs_run"] for t in trials}
+    if name == "patience":
+        assert runs[None] == 6 and runs[0] < 6  # the impatient ones stopped early
+    if name == "epochs":
+        assert runs == {1: 1, 3: 3}
+
+
+def test_a_trial_that_diverges_leaves_its_pack_mates_as_they_would_be_alone(digits):
+    from nnsweep.training import TrainContext, train_pack
+
     sweep = Sweep(
-        name="p",
-        space={
-            "hidden_units": [8, 32],
-            "depth": 2,
-            "l2": 1e-3,
-            "epochs": 2,
-            "batch_size": 64,
-            "optimizer": optimizer,
-            "learning_rate": 0.05 if optimizer == "sgd" else 0.005,
-        },
+        name="d",
+        space={"optimizer": "sgd", "learning_rate": [0.05, 1e6], "depth": 2, "epochs": 3},
         seeds=2,
     )
-    ctx = TrainContext(sweep, data)
+    ctx = TrainContext(sweep, digits)
     trials = sweep.grid_trials()
-    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
-    assert {r.row["pack_size"] for r in packed.values()} == {4}
-    assert {r.row["pack_size"] for r in alone.values()} == {1}
-    # Batched products round differently from single ones: equal up to float rounding.
-    _compare(packed, alone, trials, rel=1e-4)
-    losses = [packed[t.trial_id].row["loss"] for t in trials]
-    assert len(set(losses)) == len(losses)  # and the seeds really differ
+    packed = {r.row["trial_id"]: r.row for r in train_pack(trials, ctx)}
+    for t in trials:
+        alone = next(train_pack([t], ctx)).row
+        row = packed[t.trial_id]
+        assert row["pack_size"] == 4 and row["status"] == alone["status"]
+        if t.params["learning_rate"] == 1e6:
+            assert row["status"] == "diverged" and "in epoch" in row["error"]
+            assert "test_loss" not in row
+        else:
+            assert row["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-5)
 
 
-def test_stacked_and_branch_packs_agree(monkeypatch):
-    from nnsweep import _stacked
+def test_a_failing_pack_says_so_and_trains_one_by_one(digits, write_sweep):
+    from conftest import FAILING_PACK
 
-    data = load_dataset("digits")
-    sweep = Sweep(name="p", space={"hidden_units": [8, 16], "epochs": 2, "l1": 1e-4}, seeds=2)
-    ctx = TrainContext(sweep, data)
-    trials = sweep.grid_trials()
-    stacked = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    monkeypatch.setattr(_stacked, "group", lambda model, trials: None)
-    branches = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    _compare(stacked, branches, trials, rel=1e-4)
+    from nnsweep.sweep import load_sweep
+    from nnsweep.training import TrainContext, train_pack
+
+    sweep = load_sweep(write_sweep(FAILING_PACK, "fails.py"))
+    trials = sweep.grid_trials()[::2]  # seed 0 of each: working, broken
+    heard = []
+    good, broken = list(
+        train_pack(
+            trials,
+            TrainContext(sweep, digits),
+            on_fallback=lambda p, e: heard.append((len(p), str(e))),
+        )
+    )
+    assert len(heard) == 1 and heard[0][0] == 2 and "cannot train this branch" in heard[0][1]
+    assert broken.status == "failed"
+    assert broken.row["error"] == "RuntimeError: cannot train this branch"
+    assert good.status == "ok" and good.row["pack_size"] == 1
 
 
-def test_custom_models_pack_exactly_even_with_dropout():
-    data = load_dataset("digits")
-
+def test_custom_models_pack_with_stacks_and_keep_their_keras_dropout(digits):
     def build(params, spec):
         inputs = keras.Input(spec.input_shape)
         x = keras.layers.Flatten()(inputs)
@@ -104,138 +277,84 @@ def test_custom_models_pack_exactly_even_with_dropout():
         x = keras.layers.Dropout(0.3)(x)
         return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
-    sweep = Sweep(name="c", model=build, space={"units": [8, 16], "epochs": 2}, seeds=2)
-    ctx = TrainContext(sweep, data)
-    trials = sweep.grid_trials()
-    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
-    # Each branch keeps its own layers and dropout seeds: the very same numbers.
-    _compare(packed, alone, trials, rel=1e-7)
-
-
-def test_one_diverging_branch_does_not_spoil_its_pack_mates():
-    data = load_dataset("digits")
-
-    def build(params, spec):
-        inputs = keras.Input(spec.input_shape)
-        x = keras.layers.Flatten()(inputs)
-        # "scale" blows the logits up so that one branch's loss overflows
-        x = keras.layers.Dense(10, kernel_initializer="ones")(x)
-        x = keras.layers.Lambda(lambda t: t * params["scale"])(x)
-        return keras.Model(inputs, keras.layers.Softmax()(x))
+    from nnsweep.training import TrainContext
 
     sweep = Sweep(
-        name="d",
+        name="c",
         model=build,
-        space={"scale": [1.0, 1e38], "epochs": 2, "optimizer": "sgd", "learning_rate": 0.01},
+        space={"units": [8, 16], "epochs": 3, "optimizer": ["adam", "sgd"], "batch_size": 64},
+        seeds=2,
     )
-    ok, bad = list(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
-    assert bad.status == "diverged" and "in epoch 1" in bad.row["error"]
-    assert ok.status == "ok" and np.isfinite(ok.row["test_loss"])
-    assert ok.row["epochs_run"] == 2 and ok.row["pack_size"] == 2
-
-
-def test_a_failing_pack_falls_back_to_one_by_one():
-    data = load_dataset("digits")
-
-    class FailsInFit(keras.layers.Layer):
-        def call(self, x, training=None):
-            if training:
-                raise RuntimeError("cannot train this branch")
-            return x
-
-    def build(params, spec):
-        inputs = keras.Input(spec.input_shape)
-        x = keras.layers.Flatten()(inputs)
-        if params["broken"]:
-            x = FailsInFit()(x)  # builds fine; fails only once fit traces it
-        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-
-    sweep = Sweep(name="f", model=build, space={"broken": [False, True], "epochs": 1})
-    good, broken = list(train_pack(sweep.grid_trials(), TrainContext(sweep, data)))
-    assert broken.status == "failed"
-    assert broken.row["error"] == "RuntimeError: cannot train this branch"
-    assert good.status == "ok" and good.row["pack_size"] == 1
+    ctx = TrainContext(sweep, digits)
+    trials = sweep.grid_trials()
+    fallbacks: list = []
+    packed = _train(trials, ctx, fallbacks)
+    assert fallbacks == [] and {r.row["pack_size"] for r in packed.values()} == {8}
+    for t in trials:
+        alone = _train([t], ctx, fallbacks)[t.trial_id].row
+        for key in METRICS:
+            assert packed[t.trial_id].row[key] == pytest.approx(alone[key], rel=1e-5)
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
-def test_stacked_single_output_tasks_match_branch_packs(task, monkeypatch):
-    from nnsweep import _stacked
+def test_single_output_tasks_pack_exactly(task):
+    from nnsweep.data import load_dataset
 
     x = np.random.default_rng(0).normal(size=(240, 5)).astype("float32")
     y = (x[:, 0] > 0).astype(int) if task == "binary" else x @ np.arange(1.0, 6.0)
     data = load_dataset(lambda: (x, y))
-    sweep = Sweep(name="s", space={"hidden_units": [4, 8], "epochs": 2, "batch_size": 32}, seeds=2)
+    space = {"hidden_units": [4, 8], "epochs": 3, "batch_size": [16, 32], "dropout": [0, 0.1]}
+    from nnsweep.training import TrainContext
+
+    sweep = Sweep(name="s", space=space, seeds=2)
     ctx = TrainContext(sweep, data)
     trials = sweep.grid_trials()
-    stacked = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    assert {r.status for r in stacked.values()} == {"ok"}
-    monkeypatch.setattr(_stacked, "group", lambda model, trials: None)
-    branches = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
+    fallbacks: list = []
+    packed = _train(trials, ctx, fallbacks)
     metric = "accuracy" if task == "binary" else "mae"
+    assert fallbacks == [] and {r.status for r in packed.values()} == {"ok"}
     for t in trials:
-        a, b = stacked[t.trial_id].row, branches[t.trial_id].row
+        alone = _train([t], ctx, fallbacks)[t.trial_id].row
         for key in ("loss", "val_loss", metric, f"test_{metric}"):
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (t.trial_id, key)
+            assert packed[t.trial_id].row[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6)
 
 
-def test_mlps_of_one_seed_share_a_stack_and_seeds_stack_on_top():
-    from nnsweep import _stacked
+def test_early_stopping_follows_keras_rule():
+    from nnsweep.training import EarlyStop
 
-    trials = _trials(hidden_units=[32, 8, 16], epochs=1)  # seeds 0 and 1
-    stacks = _stacked.group("mlp", trials)
-    assert len(stacks) == 1
-    (stack,) = stacks
-    assert stack.seeds == (0, 1) and stack.widths == ((8,), (16,), (32,))
-    # Every trial once, blocks ordered by width, each seed's row from its own trials.
-    assert sorted(stack.order) == list(range(len(trials)))
-    for seed, row in zip(stack.seeds, stack.blocks, strict=True):
-        assert [trials[i].params["hidden_units"] for i in row] == [8, 16, 32]
-        assert {trials[i].seed for i in row} == {seed}
-    # Different depths or dropouts are different layers: separate stacks.
-    mixed = _trials(depth=[1, 2], dropout=[0.0, 0.2], epochs=1)
-    assert len(_stacked.group("mlp", mixed)) == 4
-    # clipnorm clips a whole stacked gradient at once, so such trials keep their branches.
-    assert _stacked.group("mlp", _trials(hidden_units=8, clipnorm=1.0)) is None
-
-
-def test_stacked_kernels_combine_side_by_side_batched_or_block_diagonal():
-    from nnsweep._stacked import _combine
-
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 4))
-    mode, k, mask = _combine([[a, b]], first=True)
-    assert mode == "dense" and k.shape == (1, 3, 6) and mask is None
-    np.testing.assert_array_equal(k[0], np.concatenate([a, b], 1))
-    c, d = rng.normal(size=(2, 5)), rng.normal(size=(2, 5))
-    mode, k, mask = _combine([[c, d]], first=False)
-    assert mode == "batched" and k.shape == (1, 2, 2, 5)
-    e, f = rng.normal(size=(2, 3)), rng.normal(size=(4, 1))
-    mode, k, mask = _combine([[e, f]], first=False)
-    assert mode == "masked" and k.shape == (1, 6, 4)
-    np.testing.assert_allclose(k[0][:2, :3], e)
-    np.testing.assert_allclose(k[0][2:, 3:], f)
-    assert mask.sum() == e.size + f.size and (k[0] * (1 - mask) == 0).all()
+    sequences = [
+        [0.5, 0.6, 0.6, 0.55, 0.7, 0.4, 0.4, 0.4],
+        [float("nan"), 0.5, 0.6, 0.2],
+        [0.9, 0.8, 0.7, 0.6, 0.5],
+    ]
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    for values in sequences:
+        for patience in (0, 1, 2):
+            for direction in ("max", "min"):
+                callback = keras.callbacks.EarlyStopping(
+                    monitor="m", mode=direction, patience=patience, restore_best_weights=True
+                )
+                callback.set_model(model)
+                model.stop_training = False
+                callback.on_train_begin()
+                ours = EarlyStop(patience, direction)
+                for epoch, value in enumerate(values):
+                    model.set_weights([np.full((1, 1), epoch, "float32"), np.zeros(1, "float32")])
+                    callback.on_epoch_end(epoch, {"m": value})
+                    keep, stop = ours.update(epoch, value)
+                    assert (callback.best_weights[0][0, 0] == epoch) == keep
+                    assert stop == model.stop_training, (values, patience, direction, epoch)
+                    if stop:
+                        break
 
 
-@pytest.mark.parametrize(
-    "space",
-    [
-        # equal widths: the hidden layer is a batched product
-        {"hidden_units": 16, "depth": 2, "kernel_initializer": ["glorot_uniform", "he_normal"]},
-        # no hidden layer: the output layers side by side
-        {"depth": 0, "kernel_initializer": ["glorot_uniform", "he_normal"]},
-        # widths by tuple, different depths' blocks masked apart
-        {"widths": [(8, 4), (16, 12)], "activation": "tanh"},
-    ],
-    ids=["batched", "depth0", "masked"],
-)
-def test_every_stack_layout_trains_as_alone(space):
-    data = load_dataset("digits")
-    sweep = Sweep(name="p", space={**space, "epochs": 2, "batch_size": 64}, seeds=2)
-    ctx = TrainContext(sweep, data)
-    trials = sweep.grid_trials()
-    packed = {r.row["trial_id"]: r for r in train_pack(trials, ctx)}
-    alone = {t.trial_id: next(train_pack([t], ctx)) for t in trials}
-    assert {r.row["pack_size"] for r in packed.values()} == {4}
-    _compare(packed, alone, trials, rel=1e-4)
+def test_large_stacks_split_by_optimizer_settings_small_ones_keep_them_per_block():
+    trials = _trials(hidden_units=256, learning_rate=[1e-3, 1e-2])
+    big, _ = plan_units("mlp", trials, inputs=784)  # 4 x 200k weights: fused updates win
+    assert len(big) == 2 and {s.key.settings[0] for s in big} == {1e-3, 1e-2}
+    small, _ = plan_units("mlp", _trials(hidden_units=8, learning_rate=[1e-3, 1e-2]), inputs=64)
+    assert len(small) == 1 and small[0].key.settings is None
+    # one setting for all: nothing to split, whatever the size
+    (same,) = plan_units("mlp", _trials(hidden_units=256), inputs=784)[0]
+    assert same.key.settings is None

@@ -1,0 +1,49 @@
+"""A branch of a pack: one trial's own Keras model, trained in the pack's step.
+
+TensorFlow only; used by the pack engine for CNNs, custom models and batch-norm MLPs,
+which do not stack. The model keeps its own layers, so Keras's dropout and batch
+statistics behave as alone; it steps by its own batch size (``packing`` only puts it with
+a micro-batch of that size).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from nnsweep import params as _params
+from nnsweep._stack import losses
+from nnsweep.sweep import Trial
+
+
+class BranchUnit:
+    """One trial's own Keras model (CNNs, custom models, batch normalization)."""
+
+    def __init__(self, index: int, trial: Trial, model: Any, spec: Any) -> None:
+        p = _params.resolve(trial.params, None)
+        self.slots = [index]
+        self.task, self.model, self.shape = spec.task, model, tuple(spec.input_shape)
+        self.batch_size, self.epochs = p["batch_size"], p["epochs"]
+        self.column = 0
+        self.trainable = [v.value for v in model.trainable_weights]
+        self.weights = self.trainable + [v.value for v in model.non_trainable_weights]
+        self.n_params = {index: model.count_params()}
+        self.maps = None
+
+    def losses(self, x: tf.Tensor, y: tf.Tensor, training: bool, epoch=None, pos=None):
+        c = self.column if x.shape[0] != 1 else 0
+        pred = self.model(tf.reshape(x[c], (-1, *self.shape)), training=training)
+        y = y[c] if self.task == "multiclass" else tf.expand_dims(y[c], -1)  # like pred
+        loss, hit = losses(self.task, y, pred)
+        if self.task != "multiclass":
+            loss, hit = loss[:, 0], hit[:, 0]
+        penalty = tf.add_n(self.model.losses) if training and self.model.losses else None
+        return tf.reduce_sum(loss, keepdims=True), tf.reduce_sum(hit, keepdims=True), penalty
+
+    def settings(self, values: np.ndarray) -> list[Any]:
+        return [float(values[self.slots[0]])] * len(self.trainable)
+
+    def block_sum(self, i: int, x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(x)

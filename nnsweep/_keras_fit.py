@@ -1,0 +1,102 @@
+"""One trial through Keras's own ``fit``: the path for Keras backends other than TensorFlow.
+
+The pack engine (``_engine``) is TensorFlow code; on JAX or PyTorch every trial trains
+alone here, with Keras's own batching and dropout, so its numbers differ from a
+TensorFlow run of the same trial. ``packing`` plans packs of one on these backends and
+``nnsweep run`` says so. Imported lazily (it imports Keras).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import keras
+
+from nnsweep import params as _params
+from nnsweep.models import build_model, make_optimizer
+from nnsweep.sweep import Trial
+from nnsweep.training import EpochHook, Outcome, TrainContext
+
+_DATA_LOSS = {
+    "multiclass": keras.metrics.SparseCategoricalCrossentropy,
+    "binary": keras.metrics.BinaryCrossentropy,
+    "regression": keras.metrics.MeanSquaredError,
+}
+
+
+class _Watch(keras.callbacks.Callback):
+    """Reports each epoch, notes the first non-finite loss, and honours Ctrl-C."""
+
+    def __init__(self, trial: Trial, on_epoch: EpochHook | None, stop: threading.Event) -> None:
+        super().__init__()
+        self.trial, self.on_epoch, self.stop = trial, on_epoch, stop
+        self.diverged: tuple[int, float] | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.stop.is_set():
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = _plain(logs or {})
+        loss = logs.get("loss")
+        if self.diverged is None and loss is not None and not math.isfinite(loss):
+            self.diverged = (epoch + 1, loss)
+        if self.on_epoch is not None:
+            self.on_epoch(self.trial, epoch + 1, logs)
+
+
+def _plain(logs: dict[str, Any]) -> dict[str, float]:
+    """Keras's logs under nnsweep's names: ``loss`` is the data loss, without penalties."""
+    out = {}
+    for key, value in logs.items():
+        if key in ("loss", "val_loss"):
+            continue
+        out[key.replace("data_loss", "loss")] = float(value)
+    return out
+
+
+def fit_alone(keras_module: Any, trial: Trial, ctx: TrainContext, on_epoch: EpochHook | None):
+    """Train one trial with Keras's ``fit``; its outcome as the pack engine would give it."""
+    sweep, spec, data = ctx.sweep, ctx.dataset.spec, ctx.dataset
+    p = _params.resolve(trial.params, None)
+    keras.utils.set_random_seed(trial.seed)
+    model = build_model(sweep.model, trial.params, spec)
+    model.compile(
+        optimizer=make_optimizer(trial.params),
+        loss=spec.loss,
+        metrics=[spec.metric, _DATA_LOSS[spec.task](name="data_loss")],
+    )
+    split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
+    objective, direction = ctx.objective
+    watch = _Watch(trial, on_epoch, ctx.stop)
+    callbacks: list[Any] = [watch]
+    if p["patience"] is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=objective, mode=direction, patience=p["patience"], restore_best_weights=True
+            )
+        )
+    y = data.y_train if spec.task == "multiclass" else data.y_train[:, None]
+    history = model.fit(
+        data.x_train[split.fit_idx],
+        y[split.fit_idx],
+        validation_data=(data.x_train[split.val_idx], y[split.val_idx]),
+        batch_size=p["batch_size"],
+        epochs=p["epochs"],
+        shuffle=True,
+        verbose=2 if ctx.verbose else 0,
+        callbacks=callbacks,
+    ).history
+    epochs = len(history.get("loss", []))
+    outcome = Outcome(
+        history=[_plain({k: v[i] for k, v in history.items()}) for i in range(epochs)],
+        diverged=watch.diverged,
+        n_params=model.count_params(),
+    )
+    if watch.diverged is None and data.x_test is not None:
+        y_test = data.y_test if spec.task == "multiclass" else data.y_test[:, None]
+        scores = _plain(model.evaluate(data.x_test, y_test, verbose=0, return_dict=True))
+        outcome.test = {"loss": scores["loss"], spec.metric: scores[spec.metric]}
+    return outcome
