@@ -1,36 +1,43 @@
 """nnsweep: hyperparameter sweeps that compare Keras architectures, beyond seed noise.
 
 Importing nnsweep does not import Keras or TensorFlow; training does, when it starts.
+The names below load with their modules on first use, so that the command line starts
+(and can be interrupted) before pandas and the rest are imported.
 """
 
 from __future__ import annotations
 
-from nnsweep.data import DataSpec, load_dataset
-from nnsweep.errors import (
-    DataError,
-    NnsweepError,
-    ResultsError,
-    SweepDefinitionError,
-    SweepFailedError,
-    SweepFileError,
-    SweepInterrupted,
-)
-from nnsweep.report import (
-    ReportResult,
-    plot_categorical,
-    plot_comparison,
-    plot_heatmap,
-    plot_learning_curves,
-    plot_metric,
-    plot_pareto,
-    write_comparison,
-    write_report,
-)
-from nnsweep.results import load_history, load_results
-from nnsweep.runner import Progress, RunSummary, run_sweep
-from nnsweep.space import Choice, Float, Int
-from nnsweep.stats import summarize
-from nnsweep.sweep import Sweep, Trial, load_sweep
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nnsweep.data import DataSpec, load_dataset
+    from nnsweep.errors import (
+        DataError,
+        NnsweepError,
+        ResultsError,
+        SweepDefinitionError,
+        SweepFailedError,
+        SweepFileError,
+        SweepInterrupted,
+    )
+    from nnsweep.report import (
+        ReportResult,
+        plot_categorical,
+        plot_comparison,
+        plot_heatmap,
+        plot_learning_curves,
+        plot_metric,
+        plot_pareto,
+        write_comparison,
+        write_report,
+    )
+    from nnsweep.results import load_history, load_results
+    from nnsweep.runner import Progress, RunSummary, run_sweep
+    from nnsweep.space import Choice, Float, Int
+    from nnsweep.stats import summarize
+    from nnsweep.sweep import Sweep, Trial, load_sweep
+
 
 __version__ = "0.1.0"
 
@@ -66,3 +73,30 @@ __all__ = [
     "write_comparison",
     "write_report",
 ]
+
+# Each public name and the module that defines it (loaded on first use).
+_MODULES = {
+    "nnsweep.data": "DataSpec load_dataset",
+    "nnsweep.errors": "DataError NnsweepError ResultsError SweepDefinitionError "
+    "SweepFailedError SweepFileError SweepInterrupted",
+    "nnsweep.report": "ReportResult plot_categorical plot_comparison plot_heatmap "
+    "plot_learning_curves plot_metric plot_pareto write_comparison write_report",
+    "nnsweep.results": "load_history load_results",
+    "nnsweep.runner": "Progress RunSummary run_sweep",
+    "nnsweep.space": "Choice Float Int",
+    "nnsweep.stats": "summarize",
+    "nnsweep.sweep": "Sweep Trial load_sweep",
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names.split()}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'nnsweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

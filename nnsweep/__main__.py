@@ -1,5 +1,5 @@
 """``python -m nnsweep`` runs the command line."""
 
-from nnsweep.cli import main
+from nnsweep._entry import main
 
 main()

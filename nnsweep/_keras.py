@@ -32,6 +32,20 @@ def import_keras(debug: bool = False) -> Any:
 
 
 @contextlib.contextmanager
+def quiet_imports(debug: bool = False) -> Iterator[None]:
+    """Run code that may import TensorFlow (a sweep file that imports keras) without its
+    C++ start-up lines on stderr, unless ``debug``; a no-op once TensorFlow is in."""
+    if debug or "tensorflow" in sys.modules:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _muted_stderr():
+        yield
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].set_verbosity(sys.modules["absl.logging"].ERROR)
+
+
+@contextlib.contextmanager
 def _muted_stderr() -> Iterator[None]:
     try:
         fd = sys.stderr.fileno()

@@ -262,7 +262,11 @@ class StackUnit:
                     if n == 1:
                         ys.append(tf.matmul(part, kernel))
                     else:
-                        y = tf.einsum("sbni,snio->sbno", tf.reshape(part, (S, -1, n, i)), kernel)
+                        # Blocks first, so that the product and both its gradients are
+                        # batched matrix products (an einsum's kernel gradient ran at a
+                        # seventh of the matmul's speed).
+                        part = tf.transpose(tf.reshape(part, (S, -1, n, i)), (0, 2, 1, 3))
+                        y = tf.transpose(tf.matmul(part, kernel), (0, 2, 1, 3))
                         ys.append(tf.reshape(y, (S, -1, n * o)))
                 h = tf.concat(ys, -1) if len(ys) > 1 else ys[0]
             h = h + tf.expand_dims(self.trainable[k], 1)

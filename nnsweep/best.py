@@ -15,9 +15,9 @@ from nnsweep.errors import ResultsError
 from nnsweep.results import (
     DEFAULT_RESULTS,
     TRIALS,
-    _read_rows,
     load_results,
     load_sweep_json,
+    read_rows,
     results_dir_for,
 )
 from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
@@ -92,7 +92,7 @@ def params_of(
                 return dict(trial.params)
     else:
         path = results_dir_for(sweep.name, results) / TRIALS
-        row = next((r for r in _read_rows(path) if r["config_id"] == config_id), None)
+        row = next((r for r in read_rows(path) if r["config_id"] == config_id), None)
         if row is not None:
             params = sweep.validate_params(_values_from_row(sweep, row))
             if config_id_of(params) == config_id:

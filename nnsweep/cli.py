@@ -91,7 +91,8 @@ def cli() -> None:
     type=click.IntRange(min=1),
     default=DEFAULT_PACK_SIZE,
     show_default=True,
-    help="Train up to N trials with the same training settings together, as one model.",
+    help="Train up to N trials together as one TensorFlow program (any hyperparameters; "
+    "see --dry-run for the packs).",
 )
 @click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
 @click.option(
@@ -165,7 +166,7 @@ def run(
     """
     from nnsweep.sweep import load_sweep
 
-    sweep = load_sweep(sweep_file)
+    sweep = _load(load_sweep, sweep_file)
     if epochs is not None:
         from dataclasses import replace
 
@@ -263,8 +264,13 @@ def _serve(
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
+# A dry run lists this many trials, then counts the rest: a large sweep is a summary, not
+# a million lines.
+_LIST_LIMIT = 200
+
+
 def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
-    from nnsweep.results import TRIALS, _read_rows
+    from nnsweep.results import TRIALS, read_rows
     from nnsweep.runner import plan
 
     trials = plan(sweep)
@@ -275,16 +281,21 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         )
         return
     path = results / sweep.name / TRIALS
-    done = {r["trial_id"] for r in _read_rows(path)} if path.exists() else set()
+    done = {r["trial_id"] for r in read_rows(path)} if path.exists() else set()
     click.echo(
         f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
         f"on {sweep.data_name} with model {sweep.model_name}"
     )
     swept = sweep.swept
-    for t in trials:
+    for t in trials[:_LIST_LIMIT]:
         params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
         mark = "done" if t.trial_id in done else "todo"
         click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
+    if len(trials) > _LIST_LIMIT:
+        click.echo(
+            f"  ... and {len(trials) - _LIST_LIMIT:,} more ({sweep.grid_size:,} configurations "
+            f"x {len(sweep.seed_list)} seeds x {len(sweep.folds)} folds)"
+        )
     pending = [t for t in trials if t.trial_id not in done]
     if pending:
         from nnsweep._keras import backend_name
@@ -319,7 +330,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
 @debug_option
 def list_(sweeps_dir: Path, results: Path) -> None:
     """List sweep files and the state of their results."""
-    from nnsweep.results import TRIALS, _read_rows
+    from nnsweep.results import TRIALS, read_rows
     from nnsweep.sweep import load_sweep
 
     files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
@@ -330,14 +341,14 @@ def list_(sweeps_dir: Path, results: Path) -> None:
         if path.name.startswith("_"):
             continue
         try:
-            sweep = load_sweep(path)
+            sweep = _load(load_sweep, path)
         except errors.NnsweepError as exc:
             click.echo(f"{path}  (cannot load: {exc})")
             continue
         planned = sweep.grid_trials() if sweep.strategy == "grid" else None
         trials_path = results / sweep.name / TRIALS
         try:
-            rows = _read_rows(trials_path)
+            rows = read_rows(trials_path)
         except errors.ResultsError as exc:
             click.echo(f"{path}  {sweep.name}: (cannot read results: {exc})")
             continue
@@ -500,7 +511,7 @@ def best(
         raise errors.ResultsError(f"--export must name a .keras file, got {export}")
     from nnsweep.sweep import load_sweep
 
-    sweep = load_sweep(sweep_file or Path("sweeps") / f"{name}.py")
+    sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
     params = params_of(sweep, chosen.config_id, results)
     click.echo("training it on the whole training split...", err=True)
     model, test = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
@@ -525,6 +536,14 @@ def best(
 # -- entry point ----------------------------------------------------------------------
 
 
+def _load(load_sweep: Any, path: Path) -> Any:
+    """A sweep file's Sweep; TensorFlow's start-up lines stay hidden if it imports Keras."""
+    from nnsweep._keras import quiet_imports
+
+    with quiet_imports(_state["debug"]):
+        return load_sweep(path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI, turning errors into one line on stderr and an exit code."""
     _state["debug"] = False
@@ -535,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             standalone_mode=False,
         )
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        # click's word for Ctrl-C inside a command: the same line as anywhere else.
+        click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except _NoArgsIsHelp as exc:
         exc.show()  # a bare command prints its help
@@ -560,10 +580,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     except errors.NnsweepError as exc:
         _report(exc)
         sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        # The machine's refusal (a read-only folder, a full disk, a name too long): the
+        # user's to fix, so one line naming the file, not an internal error.
+        _report(_os_error(exc))
+        sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints, never hides
         _report(exc, internal=True)
         sys.exit(EXIT_FAILED)
     sys.exit(0)
+
+
+def _os_error(exc: OSError) -> Exception:
+    where = f"{exc.filename}: " if exc.filename else ""
+    error = errors.NnsweepError(f"{where}{exc.strerror or exc}")
+    error.__cause__ = exc
+    error.__traceback__ = exc.__traceback__
+    return error
 
 
 def _report(exc: BaseException, internal: bool = False) -> None:

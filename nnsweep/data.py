@@ -171,6 +171,22 @@ class Dataset:
                 )
         return self._table[0], self.lut, self._table[1]
 
+    def check_splits(self, validation_split: float, split_seed: int, cv: int | None) -> None:
+        """Refuse, before any training, splits that leave too little to train or validate
+        on: each fold needs a validation row and at least two rows to fit."""
+        n = self.n_train
+        if cv and cv > n:
+            raise DataError(f"{self.spec.name}: cv={cv} folds need at least {cv} rows, it has {n}")
+        need = 2
+        for fold in range(cv or 1):
+            fit = len(self.split(validation_split, split_seed, cv, fold).fit_idx)
+            if fit < need:
+                what = f"cv={cv}" if cv else f"validation_split={validation_split}"
+                raise DataError(
+                    f"{self.spec.name}: {what} leaves {fit} of its {n} rows to train on "
+                    f"(at least {need} needed); use a smaller split or more rows"
+                )
+
     def split(self, validation_split: float, split_seed: int, cv: int | None, fold: int) -> Split:
         """The seeded validation split (or the ``fold``-th of ``cv`` folds), as row indices."""
         key = (validation_split, split_seed, cv, fold)
@@ -220,7 +236,15 @@ def load_dataset(
         return _from_function(data, task)
     name = str(data)
     if name in _BUILTINS:
-        return _BUILTINS[name](resolve_data_dir(data_dir), options)
+        dataset = _BUILTINS[name](resolve_data_dir(data_dir), options)
+        if task is not None and task != dataset.spec.task:
+            if task != "regression":
+                _check_labels(name, task, dataset.codes()[2])
+            raise DataError(
+                f"data_options['task'] is {task!r}, but {name} is a {dataset.spec.task} "
+                "dataset; leave the task out for built-in datasets"
+            )
+        return dataset
     if name.endswith(".csv"):
         return _from_csv(Path(name), target, task, options)
     if name.endswith(".npz"):
@@ -284,7 +308,7 @@ def _mnist_like(name: str, filename: str, keras_name: str):
             x_tr, y_tr, x_te, y_te = _read_idx_folder(path)
         else:
             with _open_npz(path) as f:
-                x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+                x_tr, y_tr, x_te, y_te = _arrays(path, f, "x_train", "y_train", "x_test", "y_test")
         spec = DataSpec(name, "multiclass", tuple(x_tr.shape[1:]), 10)
         x = np.concatenate([x_tr, x_te]).astype("uint8", copy=False)
         y = np.concatenate([y_tr, y_te]).astype("int64")
@@ -324,10 +348,11 @@ def _sequences(name: str, keras_name: str, n_classes: int | None):
         path = locate(f"{keras_name}.npz", data_dir, keras_name)
         with _open_npz(path) as f:
             if "x_train" in f:  # imdb: the file holds its own test split
-                xs = [f["x_train"], f["x_test"]]
-                ys = [f["y_train"], f["y_test"]]
+                x_tr, y_tr, x_te, y_te = _arrays(path, f, "x_train", "y_train", "x_test", "y_test")
+                xs, ys = [x_tr, x_te], [y_tr, y_te]
             else:  # reuters: one table, split 80/20 after a seeded shuffle
-                xs, ys = [f["x"]], [f["y"]]
+                x, y = _arrays(path, f, "x", "y")
+                xs, ys = [x], [y]
         rng = np.random.RandomState(_KERAS_SEED)
         shuffled = []
         for x, y in zip(xs, ys, strict=True):
@@ -371,7 +396,7 @@ def _multi_hot(sequences: np.ndarray, num_words: int) -> np.ndarray:
 def _boston(data_dir: Path | None, options: dict) -> Dataset:
     path = locate("boston_housing.npz", data_dir, "boston_housing")
     with _open_npz(path) as f:
-        x, y = f["x"], f["y"]
+        x, y = _arrays(path, f, "x", "y")
     order = np.arange(len(x))
     np.random.RandomState(_KERAS_SEED).shuffle(order)
     x, y = x[order], y[order]
@@ -440,19 +465,35 @@ def _from_function(fn: Callable[..., Any], task: str | None) -> Dataset:
         out = fn()
     except Exception as exc:
         raise DataError(f"data function {name}() raised {type(exc).__name__}: {exc}") from exc
+    shapes = "(x, y), ((x_train, y_train), (x_test, y_test)) or a dict of arrays"
     if isinstance(out, Mapping):
+        for keys in (("x_train", "y_train"), ("x", "y"), ("x_test", "y_test")):
+            have = [k for k in keys if k in out]
+            if len(have) == 1:
+                missing = next(k for k in keys if k not in out)
+                raise DataError(
+                    f"data function {name}() returned a dict with {have[0]} but not "
+                    f"{missing}; it must return {shapes}"
+                )
+        if not ({"x_train", "y_train"} <= out.keys() or {"x", "y"} <= out.keys()):
+            raise DataError(
+                f"data function {name}() returned a dict without x_train, y_train (or x, y); "
+                f"keys: {', '.join(map(str, out)) or 'none'}"
+            )
         test = (out["x_test"], out["y_test"]) if "x_test" in out else None
         x, y = out.get("x_train", out.get("x")), out.get("y_train", out.get("y"))
         return _from_arrays(name, x, y, test, task)
     if isinstance(out, tuple) and len(out) == 2 and all(isinstance(p, tuple) for p in out):
+        if any(len(p) != 2 for p in out):
+            sizes = " and ".join(str(len(p)) for p in out)
+            raise DataError(
+                f"data function {name}() returned pairs of {sizes} arrays; it must return {shapes}"
+            )
         (x, y), test = out
         return _from_arrays(name, x, y, test, task)
     if isinstance(out, tuple) and len(out) == 2:
         return _from_arrays(name, out[0], out[1], None, task)
-    raise DataError(
-        f"data function {name}() must return (x, y), ((x_train, y_train), (x_test, y_test)) "
-        f"or a dict of arrays, got {type(out).__name__}"
-    )
+    raise DataError(f"data function {name}() must return {shapes}, got {type(out).__name__}")
 
 
 def _from_arrays(
@@ -471,18 +512,51 @@ def _from_arrays(
         if x_te.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: test inputs have shape {x_te.shape[1:]}, train {x.shape[1:]}")
     task = task or infer_task(np.concatenate([y, y_te]))
-    n_classes = None
-    if task == "multiclass":
-        n_classes = int(max(y.max(), y_te.max())) + 1
+    n_classes = (
+        _check_labels(name, task, np.concatenate([y, y_te])) if task != "regression" else None
+    )
     y_dtype = "float32" if task == "regression" else "int64"
-    if task != "regression" and not np.all(np.mod(np.concatenate([y, y_te]), 1) == 0):
-        raise DataError(f"{name}: task {task!r} needs integer class labels")
     if standardize:
         x, x_te = _standardize(x, x_te)
     spec = DataSpec(name, task, tuple(x.shape[1:]), n_classes)
     return Dataset(
         spec, x.astype("float32"), y.astype(y_dtype), x_te.astype("float32"), y_te.astype(y_dtype)
     )
+
+
+# More classes than this is a sign that the targets are not class indices (ids, or a
+# continuous value stored as integers); the output layer alone would take gigabytes.
+MAX_CLASSES = 10_000
+
+
+def _check_labels(name: str, task: str, y: np.ndarray) -> int | None:
+    """Refuse labels that the task cannot read as classes; the class count (multiclass)."""
+    values = np.unique(y)
+    if not np.all(np.mod(values, 1) == 0):
+        raise DataError(f"{name}: task {task!r} needs integer class labels")
+    shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    if task == "binary":
+        if not set(values.tolist()) <= {0, 1}:
+            raise DataError(
+                f"{name}: task 'binary' needs labels 0 and 1, got {len(values)} distinct "
+                f"labels ({shown}); use task 'multiclass' or re-encode the labels"
+            )
+        return None
+    recode = "re-encode them as 0..K-1, e.g. np.unique(y, return_inverse=True)[1]"
+    if values.min() < 0:
+        raise DataError(f"{name}: class labels must be >= 0, got {values.min():g}; {recode}")
+    n_classes = int(values.max()) + 1
+    if n_classes > MAX_CLASSES:
+        raise DataError(
+            f"{name}: the largest label {values.max():g} would make {n_classes:,} classes "
+            f"(at most {MAX_CLASSES:,}); {recode}"
+        )
+    if len(values) * 2 < n_classes:
+        raise DataError(
+            f"{name}: labels {shown} use {len(values)} of the {n_classes} classes that "
+            f"0..{n_classes - 1} would make; {recode}"
+        )
+    return n_classes
 
 
 def _as_arrays(name: str, part: str, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -505,6 +579,13 @@ def _as_arrays(name: str, part: str, x: Any, y: Any) -> tuple[np.ndarray, np.nda
         raise DataError(f"{name}: {part} split needs at least 2 rows, got {len(x)}")
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(f"{name}: {part} targets must be numbers, got dtype {y.dtype}")
+    for what, array in (("inputs", x), ("targets", y)):
+        bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+        if bad.any():
+            raise DataError(
+                f"{name}: {part} {what} hold missing or infinite values in {int(bad.sum())} "
+                f"rows (the first: row {int(np.argmax(bad))}); drop or fill them first"
+            )
     return x, y
 
 
@@ -534,6 +615,20 @@ def _standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, n
     std = x_train.std(axis=0)
     std = np.where(std == 0, 1.0, std)
     return ((x_train - mean) / std).astype("float32"), ((x_test - mean) / std).astype("float32")
+
+
+def _arrays(path: Path, f: Any, *keys: str) -> list[np.ndarray]:
+    """Named arrays of an open .npz, or a DataError naming the missing ones."""
+    missing = [k for k in keys if k not in f]
+    if missing:
+        raise DataError(
+            f"{path} lacks the arrays {', '.join(missing)} (it has: {', '.join(f) or 'none'}); "
+            "is it the right file?"
+        )
+    try:
+        return [f[k] for k in keys]
+    except Exception as exc:  # noqa: BLE001 - a damaged member raises several types
+        raise DataError(f"cannot read {path}: {exc}") from exc
 
 
 def _open_npz(path: Path):

@@ -37,12 +37,28 @@ DEFAULT_WORKER_TIMEOUT = 60.0  # seconds without a heartbeat before a trial chan
 HEARTBEAT_SECONDS = 5.0
 
 
-def parse_address(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``:PORT`` for this machine) as a host and a port number."""
+def parse_address(address: str, option: str = "--chief") -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT`` for this machine) as a host and a port number;
+    ``option`` names the command-line option in the message."""
     host, sep, port = str(address).rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SweepDefinitionError("--chief", "must be HOST:PORT (a port in 1-65535)", address)
+        raise SweepDefinitionError(option, "must be HOST:PORT (a port in 1-65535)", address)
     return host or "127.0.0.1", int(port)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken before anything is written (gRPC would only log it)."""
+    if port == 0:
+        return  # any free port
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        raise SweepDefinitionError(
+            "--port",
+            f"cannot be listened on at {host} ({exc.strerror}); pick another port, or check --host",
+            port,
+        ) from None
 
 
 def _set_keras_tuner_env(tuner_id: str, host: str, port: int) -> None:
@@ -69,11 +85,14 @@ class Worker:
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     log: Callable[[str], None] | None = None
 
+    def __post_init__(self) -> None:
+        parse_address(self.chief, "--worker")  # refused before anything is opened
+
     def connect(self, sweep: Sweep) -> Any:
         """A Keras Tuner oracle client for the chief, once it answers (bounded wait)."""
         import grpc
 
-        host, port = parse_address(self.chief)
+        host, port = parse_address(self.chief, "--worker")
         if not self.worker_id or "chief" in self.worker_id:
             # Keras Tuner takes any id containing "chief" for the chief itself.
             raise SweepDefinitionError(
@@ -283,11 +302,13 @@ def serve_chief(
 
     log = log or (lambda message: None)
     stop = stop or threading.Event()
+    _check_port(host, port)
     store = ResultsStore(results, sweep.name, shared=True)
     store.check_writable()
     dataset = load_dataset(
         sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
     )
+    dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
     objective, direction = checked_objective(TrainContext(sweep, dataset))
     spec = dataset.spec
     columns = trial_columns(param_names(sweep), spec.metric, objective)

@@ -48,12 +48,27 @@ def build_model(model: str | Callable[..., Any], params: Mapping[str, Any], spec
             raise TrialError(f"build() raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(built, keras.Model):
             raise TrialError(f"build() must return a keras.Model, got {type(built).__name__}")
+        _check_outputs(built, spec)
         return built
     p = _params.resolve(params, model)
     inputs = keras.Input(shape=spec.input_shape)
     x = _mlp_body(keras, inputs, p) if model == "mlp" else _cnn_body(keras, inputs, p, spec)
     outputs = keras.layers.Dense(spec.output_units, activation=_output_activation(spec))(x)
     return keras.Model(inputs, outputs, name=model)
+
+
+def _check_outputs(model: Any, spec: DataSpec) -> None:
+    """A custom model's output must fit the task's loss: say so before training, rather
+    than with TensorFlow's shape error from inside the first step."""
+    shapes = [tuple(t.shape) for t in model.outputs]
+    want = spec.output_units
+    what = "one per class" if spec.task == "multiclass" else f"for a {spec.task} target"
+    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] != want:
+        got = ", ".join(str(s) for s in shapes)
+        raise TrialError(
+            f"build() returns a model with output shape {got}; the {spec.task} task of "
+            f"{spec.name} needs (None, {want}): {want} unit{'s' if want > 1 else ''} {what}"
+        )
 
 
 def _output_activation(spec: DataSpec) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnsweep.errors import SweepDefinitionError
+from nnsweep.space import callable_name
 
 OPTIMIZERS = (
     "sgd",
@@ -206,4 +207,6 @@ def format_value(value: Any) -> Any:
     """How a parameter value is written in a CSV cell (tuples as ``250-125-50``)."""
     if isinstance(value, tuple):
         return "-".join(str(v) for v in value)
+    if callable(value) and hasattr(value, "__qualname__"):
+        return callable_name(value)  # not its repr, whose memory address changes
     return value

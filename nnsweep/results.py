@@ -28,6 +28,7 @@ from nnsweep.errors import (
     ResultsLockedError,
     ResultsMismatchError,
 )
+from nnsweep.space import stable_name
 
 TRIALS = "trials.csv"
 HISTORY = "history.csv"
@@ -138,7 +139,8 @@ class ResultsStore:
             if not (self.shared and (self.dir / SWEEP_JSON).exists()):
                 _atomic_write(
                     self.dir / SWEEP_JSON,
-                    json.dumps(sweep_json, indent=2, default=str, ensure_ascii=False) + "\n",
+                    json.dumps(sweep_json, indent=2, default=stable_name, ensure_ascii=False)
+                    + "\n",
                 )
         return done
 
@@ -216,6 +218,10 @@ class ResultsStore:
     def _check_tables(self) -> tuple[list[str], list[dict[str, str]], list[str], list[dict]]:
         """Parse both tables (a torn last line skipped) and refuse foreign columns."""
         header, trials = _read_table(self.trials_path)
+        if trials and set(header) == set(self._trial_columns or []):
+            # The same columns in another order (the space's keys reordered): keep the
+            # table's order, since rows are written by name.
+            self._trial_columns = list(header)
         if trials and header != self._trial_columns:
             missing = [c for c in self._trial_columns or [] if c not in header]
             extra = [c for c in header if c not in (self._trial_columns or [])]
@@ -267,7 +273,7 @@ class ResultsStore:
                 # A worker killed mid-write leaves a torn line; the next writer cuts it.
                 _cut_torn_line(self.trials_path)
                 _cut_torn_line(self.history_path)
-                if row["trial_id"] in {r["trial_id"] for r in _read_rows(self.trials_path)}:
+                if row["trial_id"] in {r["trial_id"] for r in read_rows(self.trials_path)}:
                     return False
             _append(self.history_path, self._history_columns, list(history))
             _append(self.trials_path, self._trial_columns, [row])
@@ -278,7 +284,7 @@ class ResultsStore:
         """The rows already written for these trials (by this run, an earlier one, or a
         fellow worker), by trial id."""
         wanted = set(trial_ids)
-        return {r["trial_id"]: r for r in _read_rows(self.trials_path) if r["trial_id"] in wanted}
+        return {r["trial_id"]: r for r in read_rows(self.trials_path) if r["trial_id"] in wanted}
 
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)
@@ -349,10 +355,14 @@ def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
         writer.writeheader()
     writer.writerows(rows)
     # One write call per trial keeps a kill from interleaving half rows.
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        # A part of the row may be on disk: the next run cuts that torn line.
+        raise _write_error(path, exc) from exc
     if new:
         _fsync_dir(path.parent)  # the new file's name, too, outlives a power cut
 
@@ -367,12 +377,25 @@ def _rewrite(path: Path, columns: list[str] | None, rows: list[dict[str, Any]]) 
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)  # the original is untouched
+        raise _write_error(path, exc) from exc
     _fsync_dir(path.parent)
+
+
+def _write_error(path: Path, exc: OSError) -> ResultsError:
+    """A failed write as one line that names the file (an OSError from write() does not)."""
+    reason = exc.strerror or str(exc)
+    return ResultsError(
+        f"cannot write {path}: {reason}; what was written before is kept "
+        "(free space or fix the permissions, then run again to resume)"
+    )
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -446,10 +469,19 @@ def _parse_table(path: Path, text: str) -> tuple[list[str], list[dict[str, str]]
                 f"{path}:{i}: row has {fields} fields, header has "
                 f"{len(header)}; use --fresh to start over"
             )
+    if path.name == TRIALS:
+        first: dict[str, int] = {}
+        for i, row in enumerate(rows, start=2):
+            line = first.setdefault(row["trial_id"], i)
+            if line != i:  # one trial counted twice would skew every mean and count
+                raise CorruptResultsError(
+                    f"{path}:{i}: trial {row['trial_id']} is already on line {line}; "
+                    "delete one of the two lines (or use --fresh to start over)"
+                )
     return header, rows
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
+def read_rows(path: Path) -> list[dict[str, str]]:
     """The complete rows of a results table, checked (see ``_read_table``)."""
     return _read_table(path)[1]
 
@@ -494,7 +526,7 @@ def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     if not text:
         raise ResultsError(f"no history in {path} yet")
     df = _frame(text)
-    done = {r["trial_id"] for r in _read_rows(folder / TRIALS)}
+    done = {r["trial_id"] for r in read_rows(folder / TRIALS)}
     return df[df["trial_id"].astype(str).isin(done)].reset_index(drop=True)
 
 

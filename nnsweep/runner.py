@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
 from nnsweep.packing import DEFAULT_PACK_SIZE, make_packs
-from nnsweep.results import DEFAULT_RESULTS, ResultsStore, history_columns, trial_columns
+from nnsweep.results import (
+    DEFAULT_RESULTS,
+    ResultsStore,
+    history_columns,
+    read_rows,
+    trial_columns,
+)
 from nnsweep.strategies import GridStrategy, Strategy
 from nnsweep.strategies.tuner import (
     TunerStrategy,
@@ -141,8 +147,8 @@ def run_sweep(
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
-    Trials that share their training settings train ``pack_size`` at a time as one
-    Keras model (1 trains them one by one); the rows are the same either way. Search
+    Trials train ``pack_size`` at a time as one TensorFlow program, whatever their
+    hyperparameters (1 trains them one by one); the rows are the same either way. Search
     strategies ask a Keras Tuner oracle for each configuration: a local one, or with
     ``worker`` a chief's (see ``nnsweep.distributed``), writing into the shared folder.
     Bad input (sweep, data, results folder) raises before anything is written.
@@ -163,11 +169,19 @@ def run_sweep(
     store.check_writable()
     if threads is not None:
         set_threads(threads)
+    if worker is not None:
+        finished = _finished_already(sweep, store)
+        if finished:
+            # A worker started after its chief finished: no chief to wait for.
+            if worker.log is not None:
+                worker.log(f"every trial of {sweep.name} is already in {store.dir}; nothing to do")
+            return RunSummary(sweep.name, store.dir, finished, finished)
     client = worker.connect(sweep) if worker is not None else None
     dataset = load_dataset(
         sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
     )
     check_compatible(sweep.model, dataset.spec)
+    dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
     ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug)
     objective, direction = checked_objective(ctx)
     sweep_json = sweep_record(sweep, dataset.spec, objective, direction)
@@ -233,6 +247,20 @@ def run_sweep(
             f"(rows in {store.trials_path})"
         )
     return summary
+
+
+def _finished_already(sweep: Sweep, store: ResultsStore) -> int:
+    """How many trials the results folder holds when it holds the whole sweep, else 0."""
+    if not store.trials_path.is_file():
+        return 0
+    rows = {r["trial_id"]: r for r in read_rows(store.trials_path)}
+    if sweep.strategy == "grid":
+        planned = {t.trial_id for t in sweep.grid_trials()}
+        return len(planned) if planned <= rows.keys() else 0
+    per_config = len(sweep.seed_list) * len(sweep.folds)
+    configs = Counter(r["config_id"] for r in rows.values())
+    complete = sum(n >= per_config for n in configs.values())
+    return len(rows) if sweep.max_trials is not None and complete >= sweep.max_trials else 0
 
 
 def checked_objective(ctx: Any) -> tuple[str, str]:

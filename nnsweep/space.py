@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -138,9 +139,67 @@ def grid_values(name: str, value: Any) -> list[Any]:
 
 def expand_grid(space: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every combination of the space's values, in the order the space lists them."""
+    return list(iter_grid(space))
+
+
+def iter_grid(space: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """``expand_grid`` one combination at a time (constant memory)."""
     names = list(space)
     axes = [grid_values(n, space[n]) for n in names]
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+    for combo in itertools.product(*axes):
+        yield dict(zip(names, combo, strict=True))
+
+
+def grid_size(space: Mapping[str, Any]) -> int:
+    """How many combinations a grid over ``space`` has, without making them."""
+    return math.prod(_axis_size(n, v) for n, v in space.items())
+
+
+def _axis_size(name: str, value: Any) -> int:
+    if isinstance(value, (Int, Float)) and value.step is not None:
+        if value.log:
+            if value.step <= 1:
+                return 1  # refused with its own message by grid_values
+            return int(math.floor(math.log(value.high / value.low, value.step) + 1e-9)) + 1
+        return int(math.floor((value.high - value.low) / value.step + 1e-9)) + 1
+    return len(grid_values(name, value))
+
+
+def describe_sizes(space: Mapping[str, Any]) -> dict[str, int]:
+    """Each swept entry's number of values, for messages about a grid's size."""
+    return {n: _axis_size(n, v) for n, v in space.items() if is_swept(v)}
+
+
+def repeated(value: Any) -> list[Any]:
+    """The values a swept list or Choice names more than once (each would be one model
+    trained, and counted, twice)."""
+    values = value.values if isinstance(value, Choice) else value
+    if not isinstance(values, (list, tuple)) or not isinstance(value, (list, Choice)):
+        return []
+    out: list[Any] = []
+    for i, v in enumerate(values):
+        if any(_same(v, s) for s in values[:i]) and not any(_same(v, o) for o in out):
+            out.append(v)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # values without a truth for ==, such as arrays: not comparable
+        return False
+
+
+def plain(value: Any) -> Any:
+    """NumPy scalars as Python ones (a space may be built with NumPy), in lists too."""
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    item = getattr(value, "item", None)
+    if item is not None and type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        return item()
+    return value
 
 
 def iter_fixed(space: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -150,8 +209,35 @@ def iter_fixed(space: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
             yield name, value
 
 
+# Sweep files are imported under a private module name; functions they define are named
+# after the file's stem instead, so that the name is the same in every process.
+_SWEEP_MODULE = re.compile(r"_nnsweep_sweep_(?P<stem>.*)__[0-9a-f]{10}")
+
+
+def callable_name(obj: Any) -> str:
+    """A function's or class's module-qualified name, the same in every process."""
+    module = getattr(obj, "__module__", None) or "?"
+    match = _SWEEP_MODULE.fullmatch(module)
+    if match:
+        module = f"{match['stem']}.py"
+    return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def stable_name(obj: Any) -> str:
+    """A value's name for ids and fingerprints: functions and classes by their qualified
+    name (never a memory address, which changes from run to run), others by ``str``."""
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return callable_name(obj)
+    text = str(obj)
+    if re.search(r" at 0x[0-9a-f]+>", text):  # an object without a stable str
+        return type(obj).__module__ + "." + type(obj).__qualname__
+    return text
+
+
 def describe(value: Any) -> Any:
     """A JSON-friendly description of a space value, for sweep.json."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return callable_name(value)
     if isinstance(value, Choice):
         return {"choice": list(value.values)}
     if isinstance(value, (Int, Float)):

@@ -101,6 +101,15 @@ def check_metric(df: Any, metric: str) -> None:
             f"metric must be a column of trials.csv, got {metric!r} "
             f"(metric columns: {', '.join(choices) or 'none'})"
         )
+    import pandas as pd
+
+    column = df[metric]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        kind = "true/false values" if pd.api.types.is_bool_dtype(column) else "text"
+        raise ResultsError(
+            f"metric must be a numeric column of trials.csv, got {metric!r} (a column of "
+            f"{kind}); try one of: {', '.join(metric_columns(df)) or 'none'}"
+        )
 
 
 # -- aggregation ------------------------------------------------------------------------

@@ -20,7 +20,12 @@ from nnsweep.errors import SweepDefinitionError, SweepFileError
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NAME_MAX = 100  # it names a folder; file systems allow 255 bytes, paths add more
+SEED_MAX = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+# A grid larger than this is refused before it is expanded: each trial is a row, a model
+# and seconds of training, and expanding a product of lists costs memory of its own.
+MAX_GRID_TRIALS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,8 @@ class Trial:
 
 def config_id(params: Mapping[str, Any]) -> str:
     """A short stable id for a configuration (same params → same id, on any machine)."""
-    text = json.dumps(dict(params), sort_keys=True, default=str)
+    text = json.dumps(dict(params), sort_keys=True, default=_space.stable_name)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
-def _callable_name(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,25 @@ class Sweep:
     description: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise SweepDefinitionError(
-                "name", "must be letters, digits, '_', '-' or '.' (it names a folder)", self.name
+                "name",
+                "must be letters, digits, '_', '-' or '.', starting with a letter or digit "
+                "(it names a folder)",
+                self.name,
+            )
+        if len(self.name) > _NAME_MAX:
+            raise SweepDefinitionError(
+                "name", f"must be at most {_NAME_MAX} characters (it names a folder)", self.name
             )
         self._check_data()
         self._check_model()
         if not isinstance(self.space, Mapping):
             raise SweepDefinitionError("space", "must be a dict of hyperparameters", self.space)
-        object.__setattr__(self, "space", MappingProxyType(dict(self.space)))
+        space = {k: _space.plain(v) for k, v in self.space.items()}
+        object.__setattr__(self, "space", MappingProxyType(space))
+        for attr in ("seeds", "max_trials", "cv", "validation_split", "split_seed"):
+            object.__setattr__(self, attr, _space.plain(getattr(self, attr)))
         object.__setattr__(self, "data_options", MappingProxyType(dict(self.data_options)))
         self._check_seeds()
         self._check_run_settings()
@@ -123,11 +134,17 @@ class Sweep:
         if isinstance(seeds, int):
             if seeds < 1:
                 raise SweepDefinitionError("seeds", "must be >= 1", seeds)
+            if seeds > MAX_GRID_TRIALS:
+                raise SweepDefinitionError("seeds", f"must be at most {MAX_GRID_TRIALS:,}", seeds)
             return
         if isinstance(seeds, str) or not seeds:
             raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise SweepDefinitionError("seeds", "must hold integers >= 0", seeds)
+        if max(seeds) > SEED_MAX:
+            raise SweepDefinitionError(
+                "seeds", f"must hold integers <= 2**32 - 1 ({SEED_MAX})", max(seeds)
+            )
         if len(set(seeds)) != len(seeds):
             raise SweepDefinitionError("seeds", "must not repeat a seed", seeds)
         object.__setattr__(self, "seeds", tuple(seeds))
@@ -151,11 +168,14 @@ class Sweep:
             isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2
         ):
             raise SweepDefinitionError("cv", "must be an integer >= 2 (folds) or None", self.cv)
+        if self.cv is not None and self.cv > MAX_GRID_TRIALS:
+            raise SweepDefinitionError("cv", f"must be at most {MAX_GRID_TRIALS:,}", self.cv)
         vs = self.validation_split
         if isinstance(vs, bool) or not isinstance(vs, (int, float)) or not 0 < vs < 1:
             raise SweepDefinitionError("validation_split", "must be in (0, 1)", vs)
-        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int):
-            raise SweepDefinitionError("split_seed", "must be an integer", self.split_seed)
+        ss = self.split_seed
+        if isinstance(ss, bool) or not isinstance(ss, int) or not 0 <= ss <= SEED_MAX:
+            raise SweepDefinitionError("split_seed", f"must be an integer in [0, {SEED_MAX}]", ss)
         if self.objective is not None and not (isinstance(self.objective, str) and self.objective):
             raise SweepDefinitionError("objective", "must be a metric column name", self.objective)
         if self.direction not in (None, "min", "max"):
@@ -183,6 +203,13 @@ class Sweep:
                 param = None  # a custom build function's own parameter: passed through
             if isinstance(value, list) and not value:
                 raise SweepDefinitionError(where, "must not be an empty list", value)
+            repeated = _space.repeated(value)
+            if repeated:
+                raise SweepDefinitionError(
+                    where,
+                    f"must not repeat a value (each is one model; repeated: {repeated})",
+                    value,
+                )
             if isinstance(value, (_space.Int, _space.Float)) and param is not None:
                 if param.kind == "int" and isinstance(value, _space.Float):
                     raise SweepDefinitionError(where, "must be an Int range, not Float", value)
@@ -194,7 +221,17 @@ class Sweep:
             if self.strategy == "grid":
                 _space.grid_values(name, value)
         if self.strategy == "grid":
-            for params in _space.expand_grid(self.space):
+            n_seeds = self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+            size = self.grid_size * n_seeds * (self.cv or 1)
+            if size > MAX_GRID_TRIALS:
+                raise SweepDefinitionError(
+                    "space",
+                    f"makes {size:,} trials (configurations x seeds x folds), more than the "
+                    f"{MAX_GRID_TRIALS:,} a grid may have; sweep fewer values or use a search "
+                    "strategy with max_trials",
+                    _space.describe_sizes(self.space),
+                )
+            for params in _space.iter_grid(self.space):
                 _params.check_combination(params, builtin)
         elif not any(_space.is_swept(v) for v in self.space.values()):
             raise SweepDefinitionError(
@@ -217,18 +254,23 @@ class Sweep:
         return tuple(self.seeds)
 
     @property
+    def grid_size(self) -> int:
+        """How many configurations a grid over the space has (counted, not expanded)."""
+        return _space.grid_size(self.space)
+
+    @property
     def folds(self) -> tuple[int, ...]:
         """Fold numbers: 0..cv-1, or (0,) for a single held-out validation split."""
         return tuple(range(self.cv)) if self.cv else (0,)
 
     @property
     def model_name(self) -> str:
-        return self.model if isinstance(self.model, str) else _callable_name(self.model)
+        return self.model if isinstance(self.model, str) else _space.callable_name(self.model)
 
     @property
     def data_name(self) -> str:
         if callable(self.data):
-            return _callable_name(self.data)
+            return _space.callable_name(self.data)
         return str(self.data)
 
     @property
@@ -315,7 +357,9 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     if not path.is_file():
         raise SweepFileError(f"sweep file not found: {path}")
-    module_name = f"_nnsweep_sweep_{path.stem}_{abs(hash(str(path.resolve())))}"
+    # Named by a digest of the path, not hash(), which differs from process to process.
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"_nnsweep_sweep_{path.stem}__{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise SweepFileError(f"{path}: not a Python file")
@@ -332,6 +376,17 @@ def load_sweep(path: str | Path) -> Sweep:
     except Exception as exc:
         line = _user_line(exc, path)
         raise SweepFileError(f"{path}{line}: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:
+        # A sweep file is imported, not run: exiting would end nnsweep itself, silently.
+        raise SweepFileError(
+            f"{path}{_user_line(exc, path)}: the sweep file called sys.exit({exc.code!r}); "
+            "a sweep file only defines a Sweep"
+        ) from exc
+    except KeyboardInterrupt as exc:
+        raise SweepFileError(
+            f"{path}{_user_line(exc, path)}: loading the sweep file was interrupted "
+            "(KeyboardInterrupt)"
+        ) from exc
     finally:
         sys.modules.pop(module_name, None)
     found = [v for v in vars(module).values() if isinstance(v, Sweep)]

@@ -53,6 +53,19 @@ def test_help_list_show_and_dry_run_do_not_import_tensorflow(tmp_path, write_swe
     assert "HEAVY []" in proc.stdout
 
 
+def test_import_nnsweep_is_light_and_every_public_name_loads():
+    code = """
+        import sys
+        import nnsweep
+        light = not any(m in sys.modules for m in ("pandas", "nnsweep.data", "nnsweep.cli"))
+        names = [getattr(nnsweep, name) for name in nnsweep.__all__]
+        print("LIGHT", light, len(names), sorted(nnsweep.__all__) == sorted(nnsweep._HOME))
+    """
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert "LIGHT True 30 True" in proc.stdout
+
+
 def test_every_command_has_help(capsys):
     for command in ([], ["run"], ["list"], ["show"]):
         code, out, _ = _cli(capsys, *command, "--help")
@@ -217,3 +230,42 @@ def test_verbose_shows_every_trials_epochs(write_sweep, tmp_path, capsys):
     epochs = [line for line in err.splitlines() if line.lstrip().startswith("epoch ")]
     assert len(epochs) == 8  # 4 trials x 2 epochs
     assert "val_accuracy" in epochs[0] and "hidden_units=4 seed=0" in epochs[0]
+
+
+def test_an_os_error_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    # A read-only results folder, as a non-root user meets it (root writes anyway).
+    import nnsweep.report
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "report"))
+
+    monkeypatch.setattr(nnsweep.report, "write_report", refuse)
+    code, out, err = _cli(capsys, "report", "hidden_units", "--results", REPO / "results")
+    assert code == 2
+    assert err == f"error: {tmp_path / 'report'}: Permission denied\n"
+
+
+def test_a_sweep_file_that_imports_keras_loads_without_tensorflow_noise(tmp_path):
+    sweep_file = tmp_path / "with_keras.py"
+    sweep_file.write_text("import keras\n" + textwrap.dedent(TINY_SWEEP))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "nnsweep", "run", str(sweep_file), "--dry-run"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no oneDNN, absl or CUDA lines
+    assert "trials to train" in proc.stdout
+
+
+def test_dry_run_of_a_large_sweep_is_a_summary(tmp_path, write_sweep, capsys):
+    path = write_sweep(
+        """
+        from nnsweep import Sweep
+        sweep = Sweep(name="large", space={"hidden_units": list(range(1, 301))}, seeds=100)
+        """
+    )
+    code, out, err = _cli(capsys, "run", path, "--dry-run", "--results", tmp_path)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "large: 30000 trials (0 done) on digits with model mlp"
+    assert "  ... and 29,800 more (300 configurations x 100 seeds x 1 folds)" in lines
+    assert len(lines) < 400

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nnsweep import Sweep
+from nnsweep import Sweep, run_sweep
 from nnsweep.distributed import ChiefOracle, Worker, parse_address
 from nnsweep.errors import ChiefError, ResultsLockedError, SweepDefinitionError
 from nnsweep.results import ResultsStore, load_results
@@ -52,7 +52,7 @@ def _wait(proc: subprocess.Popen, deadline: float) -> int:
 
 
 GRID = """
-from nnsweep import Sweep
+from nnsweep import Sweep, run_sweep
 sweep = Sweep(name="dist", data="digits", model="mlp", seeds=2, strategy="grid",
               space={"hidden_units": [8, 16, 32, 64], "epochs": EPOCHS, "batch_size": 32})
 """
@@ -203,3 +203,38 @@ def test_a_worker_that_cannot_reach_the_chief_says_so_in_bounded_time():
 def test_a_bad_chief_address_is_refused(address):
     with pytest.raises(SweepDefinitionError, match="HOST:PORT"):
         parse_address(address)
+
+
+def test_a_worker_started_after_the_sweep_finished_exits_at_once(tmp_path):
+    sweep = Sweep(name="done", data="digits", space={"hidden_units": [4, 8], "epochs": 1})
+    run_sweep(sweep, results=tmp_path)  # the whole sweep, as a chief and its workers left it
+    heard: list[str] = []
+    # Nothing listens at this port: a worker that waited for a chief would take 120 s.
+    worker = Worker(f"127.0.0.1:{_free_port()}", "late", connect_timeout=120, log=heard.append)
+    t0 = time.monotonic()
+    summary = run_sweep(sweep, results=tmp_path, worker=worker)
+    assert time.monotonic() - t0 < 30
+    assert summary.rows == [] and summary.done_before == 2 and summary.remaining == 0
+    assert heard == [f"every trial of done is already in {tmp_path / 'done'}; nothing to do"]
+    assert len(load_results("done", results=tmp_path)) == 2
+
+
+def test_a_chief_whose_port_is_taken_is_refused_before_writing(tmp_path, capsys):
+    from nnsweep.cli import main
+
+    sweep_file = tmp_path / "dist.py"
+    sweep_file.write_text(GRID.replace("EPOCHS", "1"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["run", str(sweep_file), "--chief", "--host", "127.0.0.1", "--port", str(port),
+                "--results", str(tmp_path / "results")]  # fmt: skip
+        with pytest.raises(SystemExit) as info:
+            main(args)
+    out, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert err.startswith("error: --port cannot be listened on at 127.0.0.1 ("), err
+    assert err.count("\n") == 1, err
+    assert f"got {port}" in err
+    assert not (tmp_path / "results").exists()

@@ -63,7 +63,18 @@ def test_custom_build_function_and_its_failures():
         inputs = keras.Input(spec.input_shape)
         return keras.Model(inputs, keras.layers.Dense(params["k"])(inputs))
 
-    assert build_model(build, {"k": 3}, VECTORS).output_shape == (None, 3)
+    assert build_model(build, {"k": 1}, VECTORS).output_shape == (None, 1)
+    # An output that does not fit the task is named before any training step.
+    message = (
+        r"build\(\) returns a model with output shape \(None, 3\); the binary task of vec "
+        r"needs \(None, 1\): 1 unit for a binary target"
+    )
+    with pytest.raises(TrialError, match=message):
+        build_model(build, {"k": 3}, VECTORS)
+    with pytest.raises(TrialError, match=r"needs \(None, 10\): 10 units one per class"):
+        build_model(
+            lambda p, s: build({"k": 3}, s), {}, IMAGES.__class__("v", "multiclass", (5,), 10)
+        )
     with pytest.raises(TrialError, match="must return a keras.Model"):
         build_model(lambda p, s: "nope", {}, VECTORS)
     with pytest.raises(TrialError, match="raised KeyError"):

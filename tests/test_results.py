@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -138,3 +139,24 @@ def test_load_results_by_name_folder_or_file(tmp_path):
         assert len(load_results(ref, tmp_path)) == 1
     with pytest.raises(ResultsError, match="no results"):
         load_results("nope", tmp_path)
+
+
+def test_a_full_disk_is_one_error_naming_the_file_and_keeps_what_was_written(tmp_path, monkeypatch):
+    store, _ = _open(tmp_path)
+    store.append(_row("aaa-1"), _epochs("aaa-1"))
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ResultsError) as info:
+        store.append(_row("bbb-1"), _epochs("bbb-1"))
+    assert str(info.value).startswith(
+        f"cannot write {tmp_path / 's' / 'history.csv'}: No space left on device; "
+        "what was written before is kept"
+    )
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    store.close()
+    # On resume, the trial that was being written is not done; the first one is.
+    assert _open(tmp_path)[1] == {"aaa-1"}

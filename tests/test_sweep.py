@@ -153,3 +153,60 @@ def test_load_sweep_reports_definition_errors_and_missing_files(write_sweep, tmp
         load_sweep(path)
     with pytest.raises(SweepFileError, match="not found"):
         load_sweep(tmp_path / "missing.py")
+
+
+def test_numpy_scalars_in_a_sweep_are_plain_python_values():
+    np = pytest.importorskip("numpy")
+    with_numpy = Sweep(
+        name="np",
+        space={
+            "hidden_units": [np.int64(16), np.int32(32)],
+            "learning_rate": np.float32(0.5),
+            "epochs": np.int64(1),
+        },
+        seeds=np.int64(2),
+        validation_split=np.float64(0.25),
+    )
+    plain = Sweep(
+        name="np",
+        space={"hidden_units": [16, 32], "learning_rate": 0.5, "epochs": 1},
+        seeds=2,
+        validation_split=0.25,
+    )
+    assert with_numpy.space["hidden_units"] == [16, 32]
+    assert {type(v) for v in with_numpy.space["hidden_units"]} == {int}
+    assert type(with_numpy.seeds) is int and type(with_numpy.validation_split) is float
+    assert [t.trial_id for t in with_numpy.grid_trials()] == [
+        t.trial_id for t in plain.grid_trials()
+    ]
+
+
+def test_a_huge_grid_is_refused_by_counting_not_expanding():
+    import time
+    import tracemalloc
+
+    space = {name: list(range(1, 21)) for name in ("hidden_units", "epochs", "batch_size")}
+    space.update({name: [10.0**-i for i in range(1, 21)] for name in ("l1", "l2", "clipnorm")})
+    space["learning_rate"] = Float(1e-6, 1.0, step=1.01, log=True)  # 1,389 values
+    tracemalloc.start()
+    started = time.process_time()
+    with pytest.raises(SweepDefinitionError, match=r"space makes [\d,]+ trials"):
+        Sweep(name="huge", space=space, seeds=3)
+    cpu = time.process_time() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # Counting, not building: well under a second and a megabyte (expanding would not end).
+    assert peak < 1_000_000 and cpu < 1.0, (peak, cpu)
+
+
+def test_functions_are_named_the_same_in_every_process():
+    from nnsweep.space import callable_name, stable_name
+
+    def act(x):  # pragma: no cover - never called
+        return x
+
+    test = "test_functions_are_named_the_same_in_every_process"
+    assert callable_name(act) == f"{__name__}.{test}.<locals>.act"
+    assert " at 0x" not in stable_name(object())
+    one = config_id({"act": act, "units": 8})
+    assert one == config_id({"units": 8, "act": act}) and " at 0x" not in str(one)
