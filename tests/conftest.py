@@ -22,10 +22,15 @@ def shared_datasets() -> Path | None:
     return None
 
 
+# Found once, when the tests start: some tests clear NNSWEEP_DATA_DIR for themselves
+# (before this fixture would read it), and the checkout need not sit beside shared/.
+_SHARED = shared_datasets()
+
+
 @pytest.fixture
 def data_dir() -> Path:
     """Real datasets; skipped where absent, but never in CI (CI must run these tests)."""
-    path = shared_datasets()
+    path = _SHARED
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("CI must provide the shared datasets (set NNSWEEP_DATA_DIR)")
