@@ -542,7 +542,10 @@ def _check_labels(name: str, task: str, y: np.ndarray) -> int | None:
                 f"labels ({shown}); use task 'multiclass' or re-encode the labels"
             )
         return None
-    recode = "re-encode them as 0..K-1, e.g. np.unique(y, return_inverse=True)[1]"
+    recode = (
+        "re-encode them as 0..K-1 (np.unique(y, return_inverse=True)[1]), or, if they are "
+        "quantities, set data_options={'task': 'regression'}"
+    )
     if values.min() < 0:
         raise DataError(f"{name}: class labels must be >= 0, got {values.min():g}; {recode}")
     n_classes = int(values.max()) + 1
