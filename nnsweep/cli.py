@@ -1,8 +1,8 @@
 """The ``nnsweep`` command line: the only place that prints for users and picks exit codes.
 
-Exit codes: 0 success, 1 a sweep whose every trial failed, a chief that cannot be reached
-(or an internal error), 2 bad input (sweep file, data, results folder, usage), 130
-interrupted by Ctrl-C.
+Exit codes: 0 success, 1 a sweep whose every trial failed, a chief that cannot be reached,
+a regression that `diff --fail-on-regression` found (or an internal error), 2 bad input
+(sweep file, data, results folder, usage), 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -536,6 +536,37 @@ def best(
 # -- entry point ----------------------------------------------------------------------
 
 
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@results_option
+@click.option("--metric", help="Column to compare (default: the test metric, else the objective).")
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit 1 when a configuration is worse in B beyond seed noise (a gate for CI).",
+)
+@debug_option
+def diff(a: str, b: str, results: Path, metric: str | None, fail_on_regression: bool) -> None:
+    """Compare sweep B with sweep A (names or results folders) on their shared configurations.
+
+    Configurations are matched by the values of the hyperparameters both swept; for each,
+    the two means, the difference B - A with its 95 % interval and Welch's test over the
+    seeds, Holm-corrected; then the versions and settings that differ (from sweep.json).
+    Run a sweep before and after upgrading TensorFlow or changing a model, then diff them.
+    """
+    from nnsweep.diff import diff_sweeps, format_diff
+
+    result = diff_sweeps(a, b, results=results, metric=metric)
+    click.echo(format_diff(result))
+    if fail_on_regression and result.regressions:
+        worst = ", ".join(c.label for c in result.regressions[:3])
+        raise errors.RegressionFound(
+            f"{len(result.regressions)} configurations are worse in {b} than in {a} on "
+            f"{result.metric} beyond seed noise ({worst})"
+        )
+
+
 def _load(load_sweep: Any, path: Path) -> Any:
     """A sweep file's Sweep; TensorFlow's start-up lines stay hidden if it imports Keras."""
     from nnsweep._keras import quiet_imports
@@ -574,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except (errors.SweepFailedError, errors.ChiefError) as exc:
+    except (errors.SweepFailedError, errors.ChiefError, errors.RegressionFound) as exc:
         _report(exc)
         sys.exit(EXIT_FAILED)
     except errors.NnsweepError as exc:

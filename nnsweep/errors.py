@@ -54,6 +54,10 @@ class SweepFailedError(NnsweepError):
     """The sweep ran but no trial succeeded."""
 
 
+class RegressionFound(NnsweepError):
+    """``nnsweep diff --fail-on-regression`` found configurations worse in B (exit code 1)."""
+
+
 class ChiefError(NnsweepError):
     """A distributed sweep's chief cannot be reached, or cannot serve (exit code 1)."""
 
@@ -63,6 +67,7 @@ __all__ = [
     "CorruptResultsError",
     "DataError",
     "NnsweepError",
+    "RegressionFound",
     "ResultsError",
     "ResultsLockedError",
     "ResultsMismatchError",

@@ -40,7 +40,8 @@ def test_help_list_show_and_dry_run_do_not_import_tensorflow(tmp_path, write_swe
         from nnsweep.cli import main
         for args in (["--help"], ["run", "--help"], ["list", "--sweeps", "sweeps"],
                      ["run", {str(sweep_file)!r}, "--dry-run"],
-                     ["show", "hidden_units", "--results", "results"]):
+                     ["show", "hidden_units", "--results", "results"],
+                     ["diff", "hidden_units", "hidden_units", "--results", "results"]):
             try:
                 main(args)
             except SystemExit as exc:
@@ -67,7 +68,7 @@ def test_import_nnsweep_is_light_and_every_public_name_loads():
 
 
 def test_every_command_has_help(capsys):
-    for command in ([], ["run"], ["list"], ["show"]):
+    for command in ([], ["run"], ["list"], ["show"], ["diff"]):
         code, out, _ = _cli(capsys, *command, "--help")
         assert code == 0 and "Usage:" in out and len(out.splitlines()) > 4
 
