@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         plot_heatmap,
         plot_learning_curves,
         plot_metric,
+        plot_parallel,
         plot_pareto,
         write_comparison,
         write_report,
@@ -67,6 +68,7 @@ __all__ = [
     "plot_heatmap",
     "plot_learning_curves",
     "plot_metric",
+    "plot_parallel",
     "plot_pareto",
     "run_sweep",
     "summarize",
@@ -80,7 +82,8 @@ _MODULES = {
     "nnsweep.errors": "DataError NnsweepError ResultsError SweepDefinitionError "
     "SweepFailedError SweepFileError SweepInterrupted",
     "nnsweep.report": "ReportResult plot_categorical plot_comparison plot_heatmap "
-    "plot_learning_curves plot_metric plot_pareto write_comparison write_report",
+    "plot_learning_curves plot_metric plot_parallel plot_pareto write_comparison "
+    "write_report",
     "nnsweep.results": "load_history load_results",
     "nnsweep.runner": "Progress RunSummary run_sweep",
     "nnsweep.space": "Choice Float Int",

@@ -26,6 +26,7 @@ from nnsweep._plots.metric import (
     gather_categorical,
     gather_metric,
 )
+from nnsweep._plots.parallel import caption_parallel, draw_parallel, gather_parallel
 from nnsweep._plots.pareto import caption_pareto, draw_pareto, gather_pareto
 from nnsweep.errors import ResultsError
 from nnsweep.results import (
@@ -158,6 +159,22 @@ def plot_heatmap(
     _check_column(df, y, "y")
     metric, direction = _metric_and_direction(df, metric, direction)
     return draw_heatmap(gather_heatmap(df, x, y, metric, direction=direction), new_axes(ax))
+
+
+def plot_parallel(
+    df: Any,
+    params: Sequence[str],
+    metric: str | None = None,
+    *,
+    direction: str | None = None,
+    ax: Any = None,
+) -> Any:
+    """One line per configuration through its values of ``params``, coloured by the metric."""
+    for p in params:
+        _check_column(df, p)
+    metric, direction = _metric_and_direction(df, metric, direction)
+    data = gather_parallel(df, params, metric, direction=direction)
+    return draw_parallel(data, new_axes(ax, (8.4, 4.4)))
 
 
 def plot_pareto(
@@ -332,6 +349,12 @@ def write_report(
         d = gather_heatmap(df, x, y, metric, direction=direction)
         draw_heatmap(d, ax)
         save(fig, f"{metric}_by_{y}_and_{x}", f"{label(metric)}: {y} × {x}", caption_heatmap(d))
+
+    if len(varied) >= 3:  # pairs of heatmaps no longer show a configuration whole
+        fig, (ax,) = _figure((9.6, 4.6))
+        d = gather_parallel(df, varied, metric, direction=direction)
+        draw_parallel(d, ax)
+        save(fig, f"{metric}_parallel", "parallel coordinates", caption_parallel(d))
 
     for cost in ("n_params", "fit_seconds"):
         ok = df[df["status"] == "ok"] if "status" in df else df

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from nnsweep._plots.curves import gather_curves  # noqa: E402
 from nnsweep._plots.heatmap import caption_heatmap, gather_heatmap  # noqa: E402
 from nnsweep._plots.metric import caption_metric, gather_metric  # noqa: E402
+from nnsweep._plots.parallel import caption_parallel, gather_parallel  # noqa: E402
 from nnsweep._plots.pareto import caption_pareto, gather_pareto  # noqa: E402
 from nnsweep.errors import ResultsError  # noqa: E402
 from nnsweep.report import (  # noqa: E402
@@ -30,6 +31,7 @@ from nnsweep.report import (  # noqa: E402
     plot_heatmap,
     plot_learning_curves,
     plot_metric,
+    plot_parallel,
     plot_pareto,
     write_comparison,
     write_report,
@@ -303,6 +305,9 @@ def test_every_plot_function_draws(grid: Path) -> None:
     assert ax.get_xlabel() == "training time (s)"
     ax = plot_comparison({"a": df, "b": df}, x="hidden_units", ax=new_ax())
     assert ax.get_legend_handles_labels()[1] == ["a", "b"]
+    ax = plot_parallel(df, ["hidden_units", "optimizer"], ax=new_ax())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["hidden_units", "optimizer"]
+    assert len(ax.get_lines()) == 2 + 6  # the two axes, then a line per configuration
 
 
 def test_plot_functions_make_their_own_axes(grid: Path) -> None:
@@ -453,7 +458,7 @@ def test_ten_thousand_trials(tmp_path: Path) -> None:
         len(r.table) == 3334
         and r.table["n"].sum() == (load_results("big", tmp_path)["status"] == "ok").sum()
     )
-    assert len(r.figures) == 9 and all(p.exists() for p in r.figures)
+    assert len(r.figures) == 10 and all(p.exists() for p in r.figures)
     page = r.html_path.read_text()
     assert "the best 50 of 3334 configurations" in page
     assert "learning_rate binned into ranges" in page
@@ -520,3 +525,48 @@ def test_a_sweep_where_every_trial_failed_still_reports_why(tmp_path: Path) -> N
     assert "no successful trials yet" in r.summary_text
     page = r.html_path.read_text()
     assert "Failed and diverged trials (18)" in page and "OSError: out of memory" in page
+
+
+def _three_swept(root: Path) -> Path:
+    """A 2 x 2 x 2 grid with two seeds: width and dropout matter, the optimizer does not."""
+    rows = []
+    for units in (8, 128):
+        for dropout in (0.0, 0.5):
+            for opt in ("adam", "sgd"):
+                for seed in (0, 1):
+                    acc = 0.8 + (units == 128) * 0.1 - dropout * 0.1 + seed * 0.01
+                    rows.append({"trial_id": f"{units}-{dropout}-{opt}-{seed}",
+                                 "config_id": f"{units}-{dropout}-{opt}", "hidden_units": units,
+                                 "dropout": dropout, "optimizer": opt, "seed": seed, "fold": 0,
+                                 "status": "ok", "error": "", "test_accuracy": acc})  # fmt: skip
+    folder = root / "three"
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    swept = ["hidden_units", "dropout", "optimizer"]
+    info = {"name": "three", "swept": swept, "metric": "accuracy", "objective": "val_accuracy"}
+    (folder / "sweep.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_parallel_coordinates_place_each_configuration_by_hand(tmp_path: Path) -> None:
+    df = load_results(_three_swept(tmp_path))
+    d = gather_parallel(df, ["hidden_units", "dropout", "optimizer"], "test_accuracy")
+    assert len(d.mean) == 8 and list(d.runs) == [2] * 8
+    # 8 and 128 units are 16x apart: a log axis, ends at 0 and 1; dropout 0 and 0.5 linear.
+    assert d.ticks["hidden_units"] == [(0.0, "8"), (1.0, "128")]
+    assert d.ticks["dropout"] == [(0.0, "0"), (1.0, "0.5")]
+    assert d.ticks["optimizer"] == [(0.0, "adam"), (1.0, "sgd")]
+    first = d.positions.iloc[0]  # 8 units, dropout 0, adam: mean of 0.80 and 0.81
+    assert list(first) == [0.0, 0.0, 0.0] and d.mean.iloc[0] == pytest.approx(0.805)
+    assert caption_parallel(d).startswith("Each of the 8 lines is a configuration")
+    assert "the best, hidden_units=128, dropout=0, optimizer=adam, at 0.905 (n=2)" in (
+        caption_parallel(d)
+    )
+
+
+def test_the_report_draws_parallel_coordinates_from_three_swept(tmp_path: Path, grid: Path):
+    r = write_report(_three_swept(tmp_path), results=tmp_path)
+    assert "test_accuracy_parallel.png" in [p.name for p in r.figures]
+    assert "parallel coordinates" in r.html_path.read_text()
+    two = write_report("grid", results=grid)  # two swept: the heatmap says it all
+    assert not any("parallel" in p.name for p in two.figures)
