@@ -454,6 +454,9 @@ def report(
         raise errors.ResultsError(f"no sweep results under {results}/; run a sweep first")
     for i, name in enumerate(targets):
         result = write_report(name, results=results, metric=metric, fmt=fmt)
+        for line in result.mixed_versions:
+            mixed = f"{name}'s trials trained under different versions: {line}"
+            click.echo(f"warning: {mixed}", err=True)
         click.echo(("\n" if i else "") + result.summary_text)
         click.echo(f"report: {result.html_path}")
         if open_:

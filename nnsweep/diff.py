@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nnsweep.errors import ResultsError
+from nnsweep.provenance import mixed_versions
 from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
 from nnsweep.stats import (
     ALPHA,
@@ -61,6 +62,7 @@ class SweepDiff:
     only_a: int  # configurations in one sweep only
     only_b: int
     changed: list[str]  # "setting: A -> B" for versions and settings that differ
+    mixed: dict[str, list[str]]  # per sweep: libraries whose versions differ within it
 
     @property
     def regressions(self) -> list[ConfigDiff]:
@@ -75,12 +77,14 @@ def diff_sweeps(
     metric: str | None = None,
 ) -> SweepDiff:
     """Compare sweep ``b`` with sweep ``a`` (names or folders) on their shared configurations."""
-    tables, infos = [], []
+    tables, infos, mixed = [], [], {}
     for name in (a, b):
         df = load_results(name, results)
         folder = results_dir_for(name, results)
         infos.append(load_sweep_json(folder) if (folder / "sweep.json").exists() else {})
         tables.append(df[df["status"] == "ok"])
+        if lines := mixed_versions(df, folder):
+            mixed[str(name)] = lines
     metric = metric or default_metric(tables[0], infos[0])
     for df in tables:
         check_metric(df, metric)
@@ -113,6 +117,7 @@ def diff_sweeps(
         only_a=len(groups[0]) - len(shared),
         only_b=len(groups[1]) - len(shared),
         changed=list(_changes(infos[0], infos[1])),
+        mixed=mixed,
     )
 
 
@@ -243,6 +248,8 @@ def format_diff(d: SweepDiff) -> str:
     )
     if d.only_a or d.only_b:
         lines.append(f"not compared: {d.only_a} configurations only in A, {d.only_b} only in B")
+    for name, mixed in d.mixed.items():
+        lines += [f"warning: {name}'s trials trained under different versions: {m}" for m in mixed]
     if d.changed:
         lines.append("what differs between the two runs (sweep.json):")
         lines += [f"  {line}" for line in d.changed]

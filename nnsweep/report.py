@@ -29,6 +29,7 @@ from nnsweep._plots.metric import (
 from nnsweep._plots.parallel import caption_parallel, draw_parallel, gather_parallel
 from nnsweep._plots.pareto import caption_pareto, draw_pareto, gather_pareto
 from nnsweep.errors import ResultsError
+from nnsweep.provenance import mixed_versions
 from nnsweep.results import (
     DEFAULT_RESULTS,
     HISTORY,
@@ -235,6 +236,8 @@ class ReportResult:
     metric: str
     verdict: Verdict
     table: Any = field(repr=False)  # stats.describe(): ranked per-configuration summary
+    # Libraries whose versions differ between the runs that trained the table (runs.jsonl).
+    mixed_versions: list[str] = field(default_factory=list)
 
 
 def _check_fmt(fmt: str) -> None:
@@ -370,6 +373,7 @@ def write_report(
     html_path.write_text(html, encoding="utf-8")
     text = summary_text(info, df, table, the_verdict, swept, metric, direction, failed)
     return ReportResult(
+        mixed_versions=mixed_versions(df, folder),
         html_path=html_path,
         figures=[p for _, _, p in figures],
         captions=[c for _, c, _ in figures],

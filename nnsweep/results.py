@@ -28,6 +28,7 @@ from nnsweep.errors import (
     ResultsLockedError,
     ResultsMismatchError,
 )
+from nnsweep.provenance import RUNS, log_run
 from nnsweep.space import stable_name
 
 TRIALS = "trials.csv"
@@ -142,6 +143,10 @@ class ResultsStore:
                     json.dumps(sweep_json, indent=2, default=stable_name, ensure_ascii=False)
                     + "\n",
                 )
+            try:
+                log_run(self.dir, sweep_json.get("versions", {}))
+            except OSError as exc:
+                raise _write_error(self.dir / RUNS, exc) from exc
         return done
 
     def move_aside(self) -> Path:

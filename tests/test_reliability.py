@@ -110,7 +110,7 @@ def _check_complete(folder: Path, sweep_file: Path, epochs: int) -> pd.DataFrame
     assert np.allclose(merged["val_loss"], merged["val_loss_h"])
     assert (merged["epochs_run"] == epochs).all()
     names = {p.name for p in folder.iterdir()}
-    assert names == {"trials.csv", "history.csv", "sweep.json", ".lock"}, names
+    assert names == {"trials.csv", "history.csv", "sweep.json", "runs.jsonl", ".lock"}, names
     assert not list(folder.parent.rglob("*.tmp"))
     return trials
 
@@ -319,7 +319,7 @@ def test_resume_repairs_each_thing_a_kill_can_leave(tmp_path, capsys):
         assert done == set()
         store.append({"trial_id": "new-s0-f0", "config_id": "new", "hidden_units": 8}, [])
     assert sorted(p.name for p in folder.iterdir()) == [
-        ".lock", "history.csv", "sweep.json", "trials.csv"
+        ".lock", "history.csv", "runs.jsonl", "sweep.json", "trials.csv"
     ]  # fmt: skip
     assert list(pd.read_csv(folder / "trials.csv").columns) == columns
     assert pd.read_csv(folder / "history.csv").empty
@@ -602,9 +602,12 @@ def test_a_changed_sweep_file_adds_skips_or_is_refused(tmp_path, capsys):
     code, _, err = _cli(capsys, *run)
     assert code == 0 and "trained 0 trials" in err and "4 were already done" in err
     after = _snapshot(results)
-    assert {k: v for k, v in after.items() if k != "evolve/sweep.json"} == {
-        k: v for k, v in before.items() if k != "evolve/sweep.json"
+    # The tables are untouched; sweep.json is rewritten and runs.jsonl gains this run.
+    own = ("evolve/sweep.json", "evolve/runs.jsonl")
+    assert {k: v for k, v in after.items() if k not in own} == {
+        k: v for k, v in before.items() if k not in own
     }
+    assert after["evolve/runs.jsonl"].count(b"\n") == before["evolve/runs.jsonl"].count(b"\n") + 1
 
     csv_file = tmp_path / "digits.csv"
     frame = pd.DataFrame(np.random.default_rng(0).random((60, 4)), columns=list("abcd"))
