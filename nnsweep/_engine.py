@@ -75,7 +75,6 @@ class Pack:
         self.hit_acc = tf.Variable(tf.zeros(T), trainable=False)
         self._functions: dict[tuple[int, ...], tuple[Any, Any]] = {}
         self.compactions = 0
-        self.reused = False
 
     def _setup(self, trials: Sequence[Trial], ctx: Any) -> None:
         """What the pack's trials bring: their rows, batch orders and settings."""
@@ -416,7 +415,6 @@ def train(
         pack = Pack(trials, ctx, stacks, branches)
     else:
         pack.load(trials, ctx, stacks)
-        pack.reused = True
     outcomes = pack.run(on_epoch)
     if key is not None:
         _RECENT[key] = pack

@@ -11,38 +11,34 @@ from typing import Any
 
 def import_keras(debug: bool = False) -> Any:
     """Import and return ``keras``, with TensorFlow's log noise off unless ``debug``."""
-    if "keras" in sys.modules or debug:
+    with quiet_imports(debug):
         import keras
-
-        return keras
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # TensorFlow's C++ side logs at import and at first device use before it reads any
-    # setting, so its stderr is muted for those two moments only.
-    with _muted_stderr():
-        import keras
-
-        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:  # absl comes with TensorFlow, not with every backend
-        pass
     return keras
+
+
+# Whether TensorFlow has been imported and used once under quiet_imports (then it is quiet).
+_QUIETED: list[bool] = []
 
 
 @contextlib.contextmanager
 def quiet_imports(debug: bool = False) -> Iterator[None]:
-    """Run code that may import TensorFlow (a sweep file that imports keras) without its
-    C++ start-up lines on stderr, unless ``debug``; a no-op once TensorFlow is in."""
-    if debug or "tensorflow" in sys.modules:
+    """Run code that may import Keras (``import_keras``, or a sweep file that imports it)
+    without TensorFlow's start-up lines on stderr, unless ``debug``. TensorFlow's C++ side
+    logs at import and at first device use before it reads any setting, so stderr is muted
+    for those two moments only."""
+    if debug or _QUIETED:
         yield
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _muted_stderr():
         yield
-    if "absl.logging" in sys.modules:
-        sys.modules["absl.logging"].set_verbosity(sys.modules["absl.logging"].ERROR)
+        if "keras" in sys.modules:
+            keras = sys.modules["keras"]
+            keras.ops.convert_to_numpy(keras.ops.zeros((1,)))
+            _QUIETED.append(True)
+    if "absl.logging" in sys.modules:  # absl comes with TensorFlow, not with every backend
+        absl_logging = sys.modules["absl.logging"]
+        absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -301,14 +301,15 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         from nnsweep._keras import backend_name
         from nnsweep.packing import describe, make_packs
 
+        inputs = input_size(sweep)
         packs = make_packs(
             pending,
             model=sweep.model,
             max_size=pack_size,
-            input_size=input_size(sweep),
+            input_size=inputs,
             backend=backend_name(),
         )
-        lines = describe(packs, sweep.model, input_size(sweep))
+        lines = describe(packs, sweep.model, inputs)
         click.echo(f"the {len(pending)} trials to train: {lines[0]}")
         for line in lines[1:]:
             click.echo(line)

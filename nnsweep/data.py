@@ -174,10 +174,9 @@ class Dataset:
     def check_splits(self, validation_split: float, split_seed: int, cv: int | None) -> None:
         """Refuse, before any training, splits that leave too little to train or validate
         on: each fold needs a validation row and at least two rows to fit."""
-        n = self.n_train
+        n, need = self.n_train, _MIN_FIT_ROWS
         if cv and cv > n:
             raise DataError(f"{self.spec.name}: cv={cv} folds need at least {cv} rows, it has {n}")
-        need = 2
         for fold in range(cv or 1):
             fit = len(self.split(validation_split, split_seed, cv, fold).fit_idx)
             if fit < need:
@@ -524,6 +523,7 @@ def _from_arrays(
     )
 
 
+_MIN_FIT_ROWS = 2  # fewer cannot train a model worth a row in the table
 # More classes than this is a sign that the targets are not class indices (ids, or a
 # continuous value stored as integers); the output layer alone would take gigabytes.
 MAX_CLASSES = 10_000

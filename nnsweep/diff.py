@@ -142,9 +142,8 @@ def _runs(df: Any, by: list[str], metric: str) -> dict[tuple, np.ndarray]:
     (a table read back may hold 64 where the other holds 64.0)."""
     if not by:
         return {(): df[metric].dropna().to_numpy(float)}
-    keys = df[by].map(_as_key) if hasattr(df[by], "map") else df[by].applymap(_as_key)
     out: dict[tuple, np.ndarray] = {}
-    for key, part in df.groupby([keys[c] for c in by], sort=False):
+    for key, part in df.groupby([df[c].map(_as_key) for c in by], sort=False):
         values = part[metric].dropna().to_numpy(float)
         if len(values):
             out[key if isinstance(key, tuple) else (key,)] = values

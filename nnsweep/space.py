@@ -186,7 +186,7 @@ def repeated(value: Any) -> list[Any]:
 def _same(a: Any, b: Any) -> bool:
     try:
         return bool(a == b)
-    except Exception:  # values without a truth for ==, such as arrays: not comparable
+    except (TypeError, ValueError):  # no truth value for ==, such as arrays: not comparable
         return False
 
 

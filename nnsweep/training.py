@@ -11,9 +11,7 @@ time, and says so through ``on_fallback``.
 from __future__ import annotations
 
 import math
-import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +25,7 @@ from nnsweep import params as _params
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
 from nnsweep.data import Dataset
 from nnsweep.errors import TrialError
+from nnsweep.provenance import this_process
 from nnsweep.sweep import Sweep, Trial
 
 EpochHook = Callable[[Trial, int, dict[str, float]], None]
@@ -63,7 +62,7 @@ class TrainContext:
     dataset: Dataset
     verbose: bool = False
     debug: bool = False
-    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    worker: str = field(default_factory=this_process)  # runs.jsonl keys its runs by it
     # Set by the runner on Ctrl-C: packs stop at the next call and nothing half-done is kept.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
