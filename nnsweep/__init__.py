@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from nnsweep.results import load_history, load_results
     from nnsweep.runner import Progress, RunSummary, run_sweep
+    from nnsweep.seeds import Seeds
     from nnsweep.space import Choice, Float, Int
     from nnsweep.stats import summarize
     from nnsweep.sweep import Sweep, Trial, load_sweep
@@ -53,6 +54,7 @@ __all__ = [
     "ReportResult",
     "ResultsError",
     "RunSummary",
+    "Seeds",
     "Sweep",
     "SweepDefinitionError",
     "SweepFailedError",
@@ -86,6 +88,7 @@ _MODULES = {
     "write_report",
     "nnsweep.results": "load_history load_results",
     "nnsweep.runner": "Progress RunSummary run_sweep",
+    "nnsweep.seeds": "Seeds",
     "nnsweep.space": "Choice Float Int",
     "nnsweep.stats": "summarize",
     "nnsweep.sweep": "Sweep Trial load_sweep",

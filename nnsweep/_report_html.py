@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from nnsweep._plots._common import better_word, label
-from nnsweep.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value
+from nnsweep.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value, search_rows
 
 HTML_ROWS = 50  # configurations in the page's table; the CSV has them all
 TEXT_ROWS = 10
@@ -46,6 +47,16 @@ td.err{max-width:520px;text-align:left;font-family:ui-monospace,monospace;font-s
 """
 
 
+@dataclass
+class Sections:
+    """What the report adds to the ranking when the sweep has it: each None when absent."""
+
+    mixed: list[str] = field(default_factory=list)  # versions that differ between runs
+    confirmation: Any = None  # confirm.Confirmation
+    seeds: Any = None  # seeds.SeedsAccount
+    effects: Any = None  # effects.Effects
+
+
 def _counts(df: Any) -> str:
     if "status" not in df:
         return f"{len(df)} trials"
@@ -74,6 +85,12 @@ def _formatted(table: Any, by: Sequence[str], metric: str) -> Any:
         fmt_num(m) + ("" if s != s else f" ± {fmt_num(s)}")
         for m, s in zip(t["mean"], t["std"], strict=True)
     ]
+    test_metric = t.attrs.get("test_metric")
+    if test_metric and "test_mean" in t:
+        out[test_metric] = [
+            fmt_num(m) + ("" if s != s else f" ± {fmt_num(s)}")
+            for m, s in zip(t["test_mean"], t["test_std"], strict=True)
+        ]
     out["95% CI"] = [
         "" if lo != lo else f"[{fmt_num(lo)}, {fmt_num(hi)}]"
         for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)
@@ -97,6 +114,7 @@ def _unstable_lines(df: Any, table: Any, by: Sequence[str], metric: str) -> list
     flagged = table[table["unstable"]]
     if flagged.empty or "config_id" not in df:
         return []
+    df = search_rows(df)  # the ranking's runs: confirmation rows are judged apart
     ok = df[(df["status"] == "ok") & df["config_id"].isin(flagged["config_id"])]
     runs = ok.groupby("config_id")[metric].agg(lambda v: ", ".join(fmt_num(x) for x in v))
     names = dict(zip(flagged["config_id"], config_labels(flagged, by), strict=True))
@@ -152,6 +170,127 @@ def _definition(info: Mapping[str, Any]) -> str:
     )
 
 
+def _pm(mean: Any, std: Any) -> str:
+    return fmt_num(mean) + ("" if std != std else f" ± {fmt_num(std)}")
+
+
+def _confirmation_frame(c: Any) -> Any:
+    """The confirmed configurations as strings: fresh seeds first, search seeds beside."""
+    import pandas as pd
+
+    t = c.table
+    return pd.DataFrame(
+        {
+            "rank": [str(r) for r in t["rank"]],
+            "configuration": list(t["label"]),
+            "fresh seeds": [
+                f"{_pm(m, s)} (n={int(n)})"
+                for m, s, n in zip(t["mean_fresh"], t["std_fresh"], t["n_fresh"], strict=True)
+            ],
+            "search seeds": [
+                f"{_pm(m, s)} (n={int(n)})" if n == n else ""
+                for m, s, n in zip(t["mean_search"], t["std_search"], t["n_search"], strict=True)
+            ],
+            "change": [
+                fmt_num(f - m) for f, m in zip(t["mean_fresh"], t["mean_search"], strict=True)
+            ],
+        },
+        dtype=object,
+    )
+
+
+def _pairs_frame(c: Any) -> Any:
+    p = c.pairs
+    return p.assign(
+        difference=[fmt_num(x) for x in p["difference"]],
+        p=["" if x != x else fmt_p(x) for x in p["p"]],
+        p_holm=["" if x != x else fmt_p(x) for x in p["p_holm"]],
+        beyond_noise=["yes" if b else "no" for b in p["beyond_noise"]],
+    ).rename(columns={"p_holm": "p (Holm)", "beyond_noise": "beyond noise"})
+
+
+def _effects_frame(e: Any) -> Any:
+    """The effects table as strings: share in %, tests or intervals, size against noise."""
+    t = e.table()
+    out = t[["effect"]].astype(str)
+    out["share of variance" if e.kind == "anova" else "share of importance"] = [
+        f"{100 * x:.1f} %" for x in t["share"]
+    ]
+    if e.kind == "anova":
+        out["F"] = [fmt_num(x) for x in t["F"]]
+        out["p (Holm)"] = ["" if x != x else fmt_p(x) for x in t["p_holm"]]
+    else:
+        out["importance [95% interval]"] = [
+            f"{fmt_num(m)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+            for m, lo, hi in zip(t["importance"], t["low"], t["high"], strict=True)
+        ]
+    out["span of means"] = [fmt_num(x) for x in t["effect_size"]]
+    out["× seed noise"] = [fmt_num(x) for x in t["effect_vs_noise"]]
+    out["beyond noise"] = ["yes" if b else "no" for b in t["beyond_noise"]]
+    return out
+
+
+def _sections_html(extra: Sections | None, metric: str) -> tuple[str, str]:
+    """(HTML after the verdict, HTML sections after the summary) for what the sweep has."""
+    if extra is None:
+        return "", ""
+    notes = ""
+    if extra.mixed:
+        notes += (
+            '<section class="verdict warn"><p><b>Mixed versions.</b> The trials were trained '
+            "under different library versions (runs.jsonl): "
+            + "; ".join(escape(m) for m in extra.mixed)
+            + ". Differences between configurations may come from the versions.</p></section>"
+        )
+    if extra.seeds is not None:
+        notes += f'<section class="verdict"><p>{escape(extra.seeds.text)}</p></section>'
+    body = ""
+    if extra.effects is not None:
+        e = extra.effects
+        words = "".join(f"<p>{escape(t)}</p>" for t in e.text)
+        body += (
+            "<h2>Effects: which hyperparameters matter beyond seed noise</h2>"
+            f'<p class="small">seed noise (std): {fmt_num(e.noise_std)}; '
+            + (
+                "analysis of variance over the grid, seeds as replicates (statsmodels)"
+                if e.kind == "anova"
+                else "permutation importance of extra trees on the configuration means, "
+                "intervals from resampling configurations and seeds (scikit-learn)"
+            )
+            + f"</p>{words}"
+        )
+        body += _html_table(_effects_frame(e), left=["effect"])
+    c = extra.confirmation
+    if c is not None:
+        words = "".join(f"<p>{escape(t)}</p>" for t in c.text)
+        body += (
+            f"<h2>Confirmation on fresh seeds: {escape(label(metric))}</h2>{words}"
+            + _html_table(_confirmation_frame(c), left=["configuration"])
+        )
+        if len(c.pairs):
+            body += (
+                '<p class="small">every pair on the fresh seeds: Welch\'s t-test, '
+                "Holm-corrected for the number of pairs.</p>"
+                + _html_table(_pairs_frame(c), left=["a", "b"])
+            )
+    return notes, body
+
+
+def _sections_text(extra: Sections | None) -> list[str]:
+    if extra is None:
+        return []
+    lines: list[str] = []
+    if extra.seeds is not None:
+        lines += ["", extra.seeds.text]
+    if extra.effects is not None:
+        lines += ["", "effects beyond seed noise:"] + [f"  {t}" for t in extra.effects.text]
+    if extra.confirmation is not None:
+        frame = _confirmation_frame(extra.confirmation)
+        lines += ["", "confirmation on fresh seeds:", frame.to_string(index=False)]
+        lines += extra.confirmation.text
+    return lines
+
+
 def render_html(
     info: Mapping[str, Any],
     df: Any,
@@ -162,6 +301,7 @@ def render_html(
     direction: str,
     figures: Sequence[tuple[str, str, Path]],
     failed: Any,
+    extra: Sections | None = None,
 ) -> str:
     """The whole page: question, verdict, summary table, figures, failures, definition."""
     name = str(info.get("name", "sweep"))
@@ -180,6 +320,7 @@ def render_html(
     if len(table) > HTML_ROWS:
         summary += f'<p class="small">the best {HTML_ROWS} of {len(table)} configurations</p>'
     unstable = _unstable_lines(df, table, by, metric)
+    notes, sections = _sections_html(extra, metric)
     figs = "".join(
         f'<figure id="{escape(p.stem)}"><img src="{escape(p.name)}" alt="{escape(title)}">'
         f"<figcaption><b>{escape(title)}.</b> {escape(caption)}.</figcaption></figure>"
@@ -204,6 +345,7 @@ def render_html(
         f'<p class="more">{escape(more)}</p>' if more else "",
         f'<section class="verdict"><p><b>Verdict.</b> {escape(verdict.text)}</p>',
         f"<p>{escape(_counts(df))}.</p></section>",
+        notes,
         '<section class="verdict warn"><p><b>Unstable configurations</b> (runs disagree '
         "wildly):</p>" + "".join(f"<p>{escape(u)}</p>" for u in unstable) + "</section>"
         if unstable
@@ -213,6 +355,7 @@ def render_html(
         f"<h2>Summary: {escape(label(metric))} ({better_word(direction)})</h2>",
         f'<p class="small">per configuration over ok runs (seeds × folds): mean ± std, 95 % '
         f"confidence interval, range; p: Welch's t-test against the best.</p>{summary}",
+        sections,
         f"<h2>Figures</h2>{figs or '<p>no figures: nothing varies in this sweep.</p>'}",
         f"<h2>Failed and diverged trials ({len(failed)})</h2>{fail_html}",
         f'<p class="small">written {escape(time.strftime("%Y-%m-%d %H:%M"))} from trials.csv '
@@ -231,6 +374,7 @@ def summary_text(
     metric: str,
     direction: str,
     failed: Any,
+    extra: Sections | None = None,
 ) -> str:
     """The terminal version: counts, the best configurations, the verdict, what failed."""
     name = str(info.get("name", "sweep"))
@@ -251,6 +395,7 @@ def summary_text(
         if len(table) > TEXT_ROWS:
             lines.append(f"... {len(table) - TEXT_ROWS} more configurations in the report")
         lines += ["", verdict.text]
+    lines += _sections_text(extra)
     unstable = _unstable_lines(df, table, by, metric)
     if unstable:
         lines.append("unstable (runs disagree wildly):")

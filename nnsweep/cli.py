@@ -19,6 +19,7 @@ import click
 from nnsweep import errors
 from nnsweep._progress import ProgressLine as _ProgressLine
 from nnsweep._progress import clock as _clock
+from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
 from nnsweep.packing import DEFAULT_PACK_SIZE, input_size
 
 _state = {"debug": False}
@@ -40,6 +41,27 @@ debug_option = click.option(
     is_eager=True,
     callback=_set_debug,
     help="Show tracebacks and TensorFlow's own log messages.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="NNSWEEP_DATA_DIR",
+    help="Folder with dataset files named as Keras names them (e.g. mnist.npz). "
+    "[env: NNSWEEP_DATA_DIR]",
+)
+pack_size_option = click.option(
+    "--pack-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PACK_SIZE,
+    show_default=True,
+    help="Train up to N trials together as one TensorFlow program (any hyperparameters; "
+    "see run --dry-run for the packs).",
+)
+sweep_file_option = click.option(
+    "--sweep",
+    "sweep_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sweep file (default: sweeps/NAME.py); --export and confirm train from it.",
 )
 results_option = click.option(
     "--results",
@@ -78,22 +100,9 @@ def cli() -> None:
 @click.option(
     "--fresh", is_flag=True, help="Move old results aside (never deleted) and start over."
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="NNSWEEP_DATA_DIR",
-    help="Folder with dataset files named as Keras names them (e.g. mnist.npz). "
-    "[env: NNSWEEP_DATA_DIR]",
-)
+@data_dir_option
 @results_option
-@click.option(
-    "--pack-size",
-    type=click.IntRange(min=1),
-    default=DEFAULT_PACK_SIZE,
-    show_default=True,
-    help="Train up to N trials together as one TensorFlow program (any hyperparameters; "
-    "see --dry-run for the packs).",
-)
+@pack_size_option
 @click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
 @click.option(
     "--epochs",
@@ -216,6 +225,12 @@ def run(
         worker=worker,
         threads=threads,
     )
+    _print_summary(summary)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+
+
+def _print_summary(summary: Any) -> None:
+    """The closing lines of a run: what trained, in how many packs, what fell back."""
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
     packs = f" in {summary.packs} pack{'s' if summary.packs != 1 else ''}" if summary.packs else ""
     fallbacks = ""
@@ -229,9 +244,10 @@ def run(
         f"{summary.done_before} were already done{fallbacks}",
         err=True,
     )
+    for note in summary.notes:
+        click.echo(note, err=True)
     if summary.remaining:
         click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
-    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
 def _serve(
@@ -286,6 +302,14 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
         f"on {sweep.data_name} with model {sweep.model_name}"
     )
+    if sweep.adaptive is not None:
+        rule = sweep.adaptive
+        click.echo(
+            f"adaptive seeds: the first round trains these, {rule.min} seeds per configuration; "
+            f"later rounds add {rule.step} seed{'s' if rule.step != 1 else ''} at a time (up to "
+            f"{rule.max}) to the "
+            "configurations whose 95 % interval still overlaps the best's"
+        )
     swept = sweep.swept
     for t in trials[:_LIST_LIMIT]:
         params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
@@ -294,7 +318,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
     if len(trials) > _LIST_LIMIT:
         click.echo(
             f"  ... and {len(trials) - _LIST_LIMIT:,} more ({sweep.grid_size:,} configurations "
-            f"x {len(sweep.seed_list)} seeds x {len(sweep.folds)} folds)"
+            f"x {len({t.seed for t in trials})} seeds x {len(sweep.folds)} folds)"
         )
     pending = [t for t in trials if t.trial_id not in done]
     if pending:
@@ -346,7 +370,8 @@ def list_(sweeps_dir: Path, results: Path) -> None:
         except errors.NnsweepError as exc:
             click.echo(f"{path}  (cannot load: {exc})")
             continue
-        planned = sweep.grid_trials() if sweep.strategy == "grid" else None
+        grid = sweep.strategy == "grid" and sweep.adaptive is None  # adaptive: not known ahead
+        planned = sweep.grid_trials() if grid else None
         trials_path = results / sweep.name / TRIALS
         try:
             rows = read_rows(trials_path)
@@ -367,7 +392,7 @@ def list_(sweeps_dir: Path, results: Path) -> None:
 @cli.command()
 @click.argument("name")
 @results_option
-@click.option("--metric", help="Column to rank by (default: the test metric, else the objective).")
+@click.option("--metric", help="Column to rank by (default: the sweep's validation objective).")
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -377,9 +402,20 @@ def list_(sweeps_dir: Path, results: Path) -> None:
 )
 @debug_option
 def show(name: str, results: Path, metric: str | None, top: int) -> None:
-    """Trials by status and the best configurations (mean ± std over seeds and folds)."""
+    """Trials by status and the best configurations (mean ± std over seeds and folds).
+
+    Ranked by the validation objective (choosing by the test split would flatter it), over
+    the search rows; rows of `nnsweep confirm` are in the report.
+    """
     from nnsweep.results import load_results, load_sweep_json, results_dir_for
-    from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
+    from nnsweep.stats import (
+        check_metric,
+        held_out_column,
+        metric_direction,
+        search_rows,
+        selection_metric,
+        summarize,
+    )
 
     df = load_results(name, results)
     folder = results_dir_for(name, results)
@@ -392,11 +428,11 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     )
     if info.get("description"):
         click.echo(info["description"].splitlines()[0])
-    metric = metric or default_metric(df, info)
+    metric = metric or selection_metric(df, info)
     check_metric(df, metric)
     direction = metric_direction(metric, info)
     swept = info.get("swept") or []
-    table = summarize(df, metric, by=[c for c in swept if c in df.columns])
+    table = summarize(search_rows(df), metric, by=[c for c in swept if c in df.columns])
     if table.empty:
         click.echo("no successful trials yet")
     else:
@@ -411,6 +447,18 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
             ],
         )
         shown = shown.drop(columns=["mean", "std", "ci_low", "ci_high"])
+        test_metric = held_out_column(metric, df, info)
+        if test_metric is not None:  # a check on the choice, never the chooser
+            test = summarize(search_rows(df), test_metric, by=[])
+            test = test.set_index("config_id").reindex(table["config_id"])
+            shown.insert(
+                len(shown.columns) - 1,
+                test_metric,
+                [
+                    f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}"
+                    for m, s in zip(test["mean"], test["std"], strict=True)
+                ],
+            )
         better = "lower" if direction == "min" else "higher"
         click.echo(
             f"\nbest configurations by {metric} ({better} is better), "
@@ -427,7 +475,11 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
 @cli.command()
 @click.argument("names", nargs=-1)
 @results_option
-@click.option("--metric", help="Column to report (default: the test metric, else the objective).")
+@click.option(
+    "--metric",
+    help="Column to rank by (default: the sweep's validation objective; the test metric is "
+    "shown beside it).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -478,18 +530,8 @@ def report(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Train the best configuration once more on all training data and save it (.keras).",
 )
-@click.option(
-    "--sweep",
-    "sweep_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sweep file, for --export (default: sweeps/NAME.py).",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="NNSWEEP_DATA_DIR",
-    help="Folder with dataset files named as Keras names them. [env: NNSWEEP_DATA_DIR]",
-)
+@sweep_file_option
+@data_dir_option
 @debug_option
 def best(
     name: str,
@@ -535,6 +577,75 @@ def best(
     except (ImportError, OSError, AttributeError):  # pydot or graphviz missing
         pass
     click.echo(f"saved: {export}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP,
+    show_default=True,
+    help="How many of the best configurations (by the validation objective) to retrain.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SEEDS,
+    show_default=True,
+    help="Fresh seeds per configuration: seeds the sweep never used.",
+)
+@sweep_file_option
+@data_dir_option
+@results_option
+@pack_size_option
+@debug_option
+def confirm(
+    name: str,
+    top: int,
+    seeds: int,
+    sweep_file: Path | None,
+    data_dir: Path | None,
+    results: Path,
+    pack_size: int,
+) -> None:
+    """Retrain the best configurations of sweep NAME on fresh seeds, to check the choice.
+
+    Appends their rows to results/<name>/trials.csv with phase "confirm" (the sweep's own
+    rows read as "search"); running it again resumes. `nnsweep report NAME` then ranks them
+    on the fresh seeds (pairwise Welch tests, Holm-corrected) and shows the winner's curse:
+    how far the chosen configuration fell from its search seeds to fresh ones.
+    """
+    from nnsweep.confirm import Confirm, confirmation
+    from nnsweep.runner import run_sweep
+    from nnsweep.sweep import load_sweep
+
+    sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
+    if sweep.name != name:
+        raise errors.SweepFileError(
+            f"{sweep_file} defines sweep {sweep.name!r}, not {name!r}; name the sweep it defines"
+        )
+    summary = run_sweep(
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        pack_size=pack_size,
+        debug=_state["debug"],
+        progress=_ProgressLine(verbose=False, debug=_state["debug"]),
+        confirm=Confirm(top=top, seeds=seeds),
+    )
+    _print_summary(summary)
+    from nnsweep.results import load_results, load_sweep_json
+    from nnsweep.stats import metric_direction, selection_metric
+
+    df = load_results(summary.results_dir)
+    info = load_sweep_json(summary.results_dir)
+    metric = selection_metric(df, info)
+    swept = [c for c in info.get("swept") or [] if c in df.columns]
+    result = confirmation(df, metric, swept, metric_direction(metric, info))
+    for line in result.text if result is not None else []:
+        click.echo(line)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
 # -- entry point ----------------------------------------------------------------------

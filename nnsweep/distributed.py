@@ -300,6 +300,10 @@ def serve_chief(
     from nnsweep.runner import _ctrl_c_sets, checked_objective, sweep_record
     from nnsweep.training import TrainContext
 
+    if sweep.adaptive is not None:
+        raise SweepDefinitionError(
+            "seeds", "adaptive Seeds(...) run on one machine, not with --chief", sweep.seeds
+        )
     log = log or (lambda message: None)
     stop = stop or threading.Event()
     _check_port(host, port)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nnsweep._plots._common import is_numeric, label, new_axes
 from nnsweep._plots.comparison import caption_comparison, draw_comparison, gather_comparison
 from nnsweep._plots.curves import caption_curves, draw_curves, gather_curves
+from nnsweep._plots.effects import (
+    caption_effects,
+    draw_effects,
+    effects_figure_size,
+    gather_effects,
+)
 from nnsweep._plots.heatmap import caption_heatmap, draw_heatmap, gather_heatmap
 from nnsweep._plots.metric import (
     caption_categorical,
@@ -28,6 +34,8 @@ from nnsweep._plots.metric import (
 )
 from nnsweep._plots.parallel import caption_parallel, draw_parallel, gather_parallel
 from nnsweep._plots.pareto import caption_pareto, draw_pareto, gather_pareto
+from nnsweep._report_html import Sections as _Sections
+from nnsweep.confirm import confirmation
 from nnsweep.errors import ResultsError
 from nnsweep.provenance import mixed_versions
 from nnsweep.results import (
@@ -48,8 +56,13 @@ from nnsweep.stats import (
     default_metric,
     describe,
     failures,
+    fmt_num,
+    held_out_column,
     metric_direction,
     param_columns,
+    search_rows,
+    selection_metric,
+    summarize,
     verdict,
 )
 
@@ -238,6 +251,10 @@ class ReportResult:
     table: Any = field(repr=False)  # stats.describe(): ranked per-configuration summary
     # Libraries whose versions differ between the runs that trained the table (runs.jsonl).
     mixed_versions: list[str] = field(default_factory=list)
+    test_metric: str | None = None  # shown beside the metric the sweep is judged by
+    confirmation: Any = None  # confirm.Confirmation: the top configurations on fresh seeds
+    effects: Any = None  # effects.Effects: which hyperparameters matter beyond seed noise
+    seeds: Any = None  # seeds.SeedsAccount, for a sweep with adaptive seeds
 
 
 def _check_fmt(fmt: str) -> None:
@@ -285,7 +302,8 @@ def write_report(
 ) -> ReportResult:
     """Write ``<sweep folder>/report/index.html`` and one figure file per figure.
 
-    ``metric``: the column to report (default ``test_<metric>``, else the objective).
+    ``metric``: the column to rank and judge by (default: the sweep's validation objective;
+    the test metric is shown beside it). Rows of ``nnsweep confirm`` get their own section.
     ``smoothing``: EMA factor for learning curves; None smooths (0.6) only runs of 30+
     epochs, 0 turns it off. Raises ResultsError for an unknown sweep or column.
     """
@@ -293,14 +311,20 @@ def write_report(
 
     _check_fmt(fmt)
     folder = _folder(name_or_path, results)
-    df = load_results(folder)
+    every = load_results(folder)
+    df = search_rows(every)  # what the sweep chose from; confirm rows are judged apart
     info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
     info.setdefault("name", folder.name)
     history = load_history(folder) if (folder / HISTORY).exists() else None
-    metric, direction = _metric_and_direction(df, metric, None, info)
+    if history is not None and "trial_id" in df:
+        history = history[history["trial_id"].isin(df["trial_id"])]
+    metric, direction = _metric_and_direction(df, metric or selection_metric(df, info), None, info)
     swept = _swept(df, info)
     table = describe(df, metric, by=swept, direction=direction)
-    the_verdict = verdict(table, metric, swept, direction, label(metric))
+    test_metric = held_out_column(metric, df, info)
+    if test_metric is not None:
+        table = _with_test(table, df, test_metric, swept)
+    the_verdict = _judged(verdict(table, metric, swept, direction, label(metric)), table, metric)
     out = folder / "report"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -324,6 +348,14 @@ def write_report(
             d = gather_categorical(df, p, metric, direction=direction, others=others)
             draw_categorical(d, ax)
             save(fig, f"{metric}_by_{p}", f"{label(metric)} by {p}", caption_categorical(d))
+
+    the_effects = _effects(df, metric, varied, direction, info)
+    if the_effects is not None:
+        d = gather_effects(the_effects)
+        size, ncols = effects_figure_size(d)
+        fig, axes = _figure(size, ncols)
+        draw_effects(d, axes)
+        save(fig, f"{metric}_effects", "effects beyond seed noise", caption_effects(d))
 
     if history is not None and len(history):
         ranked = table[table["n"] > 0]
@@ -367,13 +399,21 @@ def write_report(
             draw_pareto(d, ax)
             save(fig, f"{metric}_vs_{cost}", f"{label(metric)} vs {label(cost)}", caption_pareto(d))
 
-    failed = failures(df, swept)
-    html = render_html(info, df, table, the_verdict, swept, metric, direction, figures, failed)
+    failed = failures(every, swept)
+    extra = _Sections(
+        effects=the_effects,
+        mixed=mixed_versions(every, folder),
+        confirmation=confirmation(every, metric, swept, direction),
+        seeds=_seeds_account(df, info, metric, direction),
+    )
+    html = render_html(
+        info, every, table, the_verdict, swept, metric, direction, figures, failed, extra
+    )
     html_path = out / "index.html"
     html_path.write_text(html, encoding="utf-8")
-    text = summary_text(info, df, table, the_verdict, swept, metric, direction, failed)
+    text = summary_text(info, every, table, the_verdict, swept, metric, direction, failed, extra)
     return ReportResult(
-        mixed_versions=mixed_versions(df, folder),
+        mixed_versions=extra.mixed,
         html_path=html_path,
         figures=[p for _, _, p in figures],
         captions=[c for _, c, _ in figures],
@@ -381,7 +421,65 @@ def write_report(
         metric=metric,
         verdict=the_verdict,
         table=table,
+        test_metric=test_metric,
+        confirmation=extra.confirmation,
+        effects=extra.effects,
+        seeds=extra.seeds,
     )
+
+
+def _with_test(table: Any, df: Any, test_metric: str, by: Sequence[str]) -> Any:
+    """The ranked table with each configuration's test mean and std beside it."""
+    test = (
+        summarize(df, test_metric, by)[["config_id", "mean", "std"]] if "config_id" in df else None
+    )
+    if test is None:
+        return table
+    test = test.rename(columns={"mean": "test_mean", "std": "test_std"})
+    out = table.merge(test, on="config_id", how="left")
+    out.attrs["test_metric"] = test_metric
+    return out
+
+
+def _judged(the_verdict: Verdict, table: Any, metric: str) -> Verdict:
+    """The verdict, saying in words what chose the best and what the test split says."""
+    if not the_verdict.best or metric.startswith("test_"):
+        return the_verdict
+    test_metric = table.attrs.get("test_metric")
+    text = f"Chosen on {label(metric)}; the test split is never used to choose. "
+    text += the_verdict.text
+    if test_metric and "test_mean" in table and table["n"].iloc[0] > 0:
+        best = table.iloc[0]
+        spread = f" ± {fmt_num(best['test_std'])}" if best["test_std"] == best["test_std"] else ""
+        text += (
+            f" On the test split the chosen configuration scores {label(test_metric)} "
+            f"{fmt_num(best['test_mean'])}{spread}."
+        )
+    return replace(the_verdict, text=text)
+
+
+def _effects(
+    df: Any, metric: str, varied: Sequence[str], direction: str, info: Mapping[str, Any]
+) -> Any:
+    """Which swept hyperparameters matter beyond seed noise (None without replicates)."""
+    if not varied:
+        return None
+    from nnsweep.effects import effects
+
+    return effects(df, metric, varied, direction, strategy=info.get("strategy") or "grid")
+
+
+def _seeds_account(df: Any, info: Mapping[str, Any], metric: str, direction: str) -> Any:
+    """How many seeds adaptive seeds gave each configuration (None for fixed seeds)."""
+    rule = info.get("adaptive_seeds")
+    if not rule or "config_id" not in df:
+        return None
+    from nnsweep.seeds import account
+
+    objective = info.get("objective")
+    if objective in df.columns:  # the rounds decided on the objective, whatever is reported
+        metric, direction = objective, metric_direction(objective, info)
+    return account(df, summarize(df, metric, by=[]), rule, direction)
 
 
 def write_comparison(
@@ -404,7 +502,7 @@ def write_comparison(
     frames, infos = {}, []
     for n in names:
         folder = _folder(n, results)
-        df = load_results(folder)
+        df = search_rows(load_results(folder))
         info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
         frames[info.get("name") or folder.name] = df
         infos.append(info)

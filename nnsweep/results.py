@@ -38,7 +38,9 @@ LOCK = ".lock"
 APPEND_LOCK = ".append.lock"
 DEFAULT_RESULTS = "results"
 BASE_COLUMNS = ("trial_id", "config_id")
-RUN_COLUMNS = ("seed", "fold", "status", "error", "epochs_run")
+RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run")
+# Added after tables were written without it: such a table gains it (as "search") on open.
+PHASE = "phase"
 TAIL_COLUMNS = (
     "n_params",
     "fit_seconds",
@@ -83,6 +85,7 @@ class ResultsStore:
         self._trial_columns: list[str] | None = None
         self._history_columns: list[str] | None = None
         self.appended = 0  # trials written since open(): what an interrupted run reports
+        self._upgrade = False  # an older trials.csv without the phase column
 
     @property
     def trials_path(self) -> Path:
@@ -223,6 +226,14 @@ class ResultsStore:
     def _check_tables(self) -> tuple[list[str], list[dict[str, str]], list[str], list[dict]]:
         """Parse both tables (a torn last line skipped) and refuse foreign columns."""
         header, trials = _read_table(self.trials_path)
+        expected = set(self._trial_columns or [])
+        if trials and PHASE not in header and set(header) | {PHASE} == expected:
+            # An older table: every row in it was a search row; _repair writes the column.
+            at = header.index("fold") + 1 if "fold" in header else len(header)
+            header = [*header[:at], PHASE, *header[at:]]
+            for row in trials:
+                row[PHASE] = "search"
+            self._upgrade = True
         if trials and set(header) == set(self._trial_columns or []):
             # The same columns in another order (the space's keys reordered): keep the
             # table's order, since rows are written by name.
@@ -252,6 +263,8 @@ class ResultsStore:
         header, trials, hist_header, history = self._check_tables()
         _cut_torn_line(self.trials_path)
         _cut_torn_line(self.history_path)
+        if self._upgrade:
+            _rewrite(self.trials_path, self._trial_columns, trials)
         if header and not trials and header != self._trial_columns:
             # Only a header (its first row was torn off): nothing to keep, start it anew.
             self.trials_path.unlink()
@@ -513,7 +526,10 @@ def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     _parse_table(path, text)  # a clear error for a malformed file, rather than pandas's
     if not text:
         raise ResultsError(f"no trials in {path} yet")
-    return _frame(text, keep_default_na=True)
+    df = _frame(text, keep_default_na=True)
+    if PHASE not in df.columns and "fold" in df.columns:
+        df.insert(df.columns.get_loc("fold") + 1, PHASE, "search")  # an older table
+    return df
 
 
 def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:

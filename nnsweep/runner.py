@@ -37,6 +37,7 @@ from nnsweep.strategies.tuner import (
 from nnsweep.sweep import Sweep, Trial
 
 if TYPE_CHECKING:
+    from nnsweep.confirm import Confirm
     from nnsweep.distributed import Worker
 
 
@@ -67,6 +68,7 @@ class RunSummary:
     seconds: float = 0.0
     packs: int = 0
     fallbacks: int = 0  # packs that failed as a whole and trained again one by one
+    notes: list[str] = field(default_factory=list)  # what the strategy says of its run
 
     @property
     def counts(self) -> dict[str, int]:
@@ -123,9 +125,16 @@ def _until_stopped(batches: Iterable[Sequence[Trial]], stop: threading.Event) ->
 
 
 def plan(sweep: Sweep) -> list[Trial] | None:
-    """The trials a run would train (None when a search strategy decides as it goes)."""
+    """The trials a run would train (None when a search strategy decides as it goes);
+    with adaptive seeds, those of the first round."""
     if sweep.strategy != "grid":
         return None
+    if sweep.adaptive is not None:
+        return [
+            t
+            for p in sweep.configurations()
+            for t in sweep.trials_for(p, range(sweep.adaptive.min))
+        ]
     from nnsweep.strategies import GridStrategy
 
     return GridStrategy(sweep).planned()
@@ -144,6 +153,7 @@ def run_sweep(
     progress: Progress | None = None,
     worker: Worker | None = None,
     threads: int | None = None,
+    confirm: Confirm | None = None,
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
@@ -151,7 +161,9 @@ def run_sweep(
     hyperparameters (1 trains them one by one); the rows are the same either way. Search
     strategies ask a Keras Tuner oracle for each configuration: a local one, or with
     ``worker`` a chief's (see ``nnsweep.distributed``), writing into the shared folder.
-    Bad input (sweep, data, results folder) raises before anything is written.
+    ``confirm`` trains the best configurations on fresh seeds instead (``nnsweep.confirm``),
+    into the same table with ``phase`` confirm. Bad input (sweep, data, results folder)
+    raises before anything is written.
     """
     from nnsweep._keras import backend_name, set_threads
     from nnsweep.data import load_dataset
@@ -165,6 +177,12 @@ def run_sweep(
         raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
     if worker is not None and fresh:
         raise SweepDefinitionError("--fresh", "is for the chief, not a worker", True)
+    if worker is not None and sweep.adaptive is not None:
+        raise SweepDefinitionError(
+            "seeds", "adaptive Seeds(...) run on one machine, not with --worker", sweep.seeds
+        )
+    if confirm is not None and fresh:
+        raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
     store = ResultsStore(results, sweep.name, shared=worker is not None)
     store.check_writable()
     if threads is not None:
@@ -182,7 +200,8 @@ def run_sweep(
     )
     check_compatible(sweep.model, dataset.spec)
     dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
-    ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug)
+    phase = "confirm" if confirm is not None else "search"
+    ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug, phase=phase)
     objective, direction = checked_objective(ctx)
     sweep_json = sweep_record(sweep, dataset.spec, objective, direction)
     spec = dataset.spec
@@ -191,7 +210,14 @@ def run_sweep(
     t0 = time.perf_counter()
     with store, _ctrl_c_sets(ctx.stop):
         done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
-        strategy = _strategy(sweep, store, client, worker, objective, direction, ctx)
+        if confirm is not None:
+            from nnsweep.confirm import ConfirmStrategy
+
+            strategy: Strategy = ConfirmStrategy(
+                sweep, store.trials_path, objective, direction, confirm
+            )
+        else:
+            strategy = _strategy(sweep, store, client, worker, objective, direction, ctx)
         planned = strategy.planned()
         done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
         summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
@@ -240,6 +266,9 @@ def run_sweep(
             # Counted by the store: a Ctrl-C held back during a write arrives just after it.
             raise SweepInterrupted(done_before + store.appended, summary.planned) from None
     summary.seconds = time.perf_counter() - t0
+    describe_run = getattr(strategy, "describe_run", None)
+    if describe_run is not None:
+        summary.notes.extend(describe_run())
     if summary.rows and all(r["status"] == "failed" for r in summary.rows):
         first = summary.rows[0]["error"]
         raise SweepFailedError(
@@ -306,6 +335,10 @@ def _strategy(
             heartbeat_seconds=worker.heartbeat_seconds,
             stop=ctx.stop,
         )
+    if sweep.adaptive is not None:
+        from nnsweep.strategies.adaptive import AdaptiveSeedsStrategy
+
+        return AdaptiveSeedsStrategy(sweep, store.trials_path, objective, direction)
     if sweep.strategy == "grid":
         return GridStrategy(sweep)
     oracle = open_local_oracle(make_oracle(sweep, objective, direction), store.dir)

@@ -34,8 +34,12 @@ NON_PARAM_COLUMNS = frozenset(
         "pack_size",
         "worker",
         "best_epoch",
+        "phase",
     }
 )
+# trials.csv's ``phase``: rows a sweep chose from, and rows ``nnsweep confirm`` trained on
+# fresh seeds to check the choice. Tables written before the column existed are all search.
+SEARCH, CONFIRM = "search", "confirm"
 _METRIC_PREFIXES = ("loss", "accuracy", "mae", "val_", "test_", "best_")
 _LOWER_IS_BETTER = ("loss", "mae", "mse", "error", "rmse", "seconds", "n_params")
 ALPHA = 0.05
@@ -71,8 +75,48 @@ def metric_direction(metric: str, info: Mapping[str, Any] | None = None) -> str:
     return "min" if lower_is_better(metric) else "max"
 
 
+def search_rows(df: Any) -> Any:
+    """The rows a sweep chose from (``phase`` search; every row of an older table)."""
+    if "phase" not in df:
+        return df
+    return df[df["phase"].fillna(SEARCH) == SEARCH]
+
+
+def confirm_rows(df: Any) -> Any:
+    """The rows ``nnsweep confirm`` trained on fresh seeds (none in an older table)."""
+    if "phase" not in df:
+        return df.iloc[0:0]
+    return df[df["phase"] == CONFIRM]
+
+
+def selection_metric(df: Any, info: Mapping[str, Any] | None = None) -> str:
+    """The column a sweep is judged by: its validation objective where the table has it.
+
+    Choosing by the test split would make the test score an optimistic estimate, so the
+    report, ``show`` and ``best`` rank by validation and show the test metric beside it.
+    """
+    info = info or {}
+    objective = info.get("objective")
+    for column in (objective, f"best_{objective}") if objective else ():
+        if column in df.columns:
+            return str(column)
+    return default_metric(df, info)
+
+
+def held_out_column(metric: str, df: Any, info: Mapping[str, Any] | None = None) -> str | None:
+    """The test-split column shown beside a validation ``metric`` (None when there is none)."""
+    if metric.startswith("test_"):
+        return None
+    task_metric = (info or {}).get("metric")
+    base = metric.removeprefix("best_").removeprefix("val_")
+    for column in (f"test_{base}", f"test_{task_metric}" if task_metric else None):
+        if column and column in df.columns:
+            return column
+    return None
+
+
 def default_metric(df: Any, info: Mapping[str, Any] | None = None) -> str:
-    """``test_<metric>`` when the table has it, else the sweep's objective (as ``show``)."""
+    """``test_<metric>`` when the table has it, else the sweep's objective (for ``diff``)."""
     info = info or {}
     task_metric = info.get("metric") or ("mae" if "test_mae" in df.columns else "accuracy")
     if f"test_{task_metric}" in df.columns:

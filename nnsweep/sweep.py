@@ -17,6 +17,7 @@ from typing import Any
 from nnsweep import params as _params
 from nnsweep import space as _space
 from nnsweep.errors import SweepDefinitionError, SweepFileError
+from nnsweep.seeds import Seeds
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")
@@ -57,7 +58,7 @@ class Sweep:
     data: str | Path | Callable[..., Any] = "digits"
     model: str | Callable[..., Any] = "mlp"
     space: Mapping[str, Any] = field(default_factory=dict)
-    seeds: int | Sequence[int] = 1
+    seeds: int | Sequence[int] | Seeds = 1
     strategy: str = "grid"
     max_trials: int | None = None
     cv: int | None = None
@@ -129,6 +130,15 @@ class Sweep:
 
     def _check_seeds(self) -> None:
         seeds = self.seeds
+        if isinstance(seeds, Seeds):
+            if self.strategy != "grid":
+                raise SweepDefinitionError(
+                    "seeds",
+                    "adaptive Seeds(...) need strategy 'grid' (a search picks its "
+                    f"configurations as it goes), not {self.strategy!r}",
+                    seeds,
+                )
+            return
         if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
             raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
         if isinstance(seeds, int):
@@ -221,7 +231,7 @@ class Sweep:
             if self.strategy == "grid":
                 _space.grid_values(name, value)
         if self.strategy == "grid":
-            n_seeds = self.seeds if isinstance(self.seeds, int) else len(self.seeds)
+            n_seeds = len(self.seed_list)
             size = self.grid_size * n_seeds * (self.cv or 1)
             if size > MAX_GRID_TRIALS:
                 raise SweepDefinitionError(
@@ -248,10 +258,17 @@ class Sweep:
 
     @property
     def seed_list(self) -> tuple[int, ...]:
-        """The seeds every configuration is trained with."""
+        """The seeds every configuration is trained with (with adaptive seeds: may be)."""
+        if isinstance(self.seeds, Seeds):
+            return tuple(range(self.seeds.max))
         if isinstance(self.seeds, int):
             return tuple(range(self.seeds))
         return tuple(self.seeds)
+
+    @property
+    def adaptive(self) -> Seeds | None:
+        """The adaptive-seeds rule, or None when every configuration gets every seed."""
+        return self.seeds if isinstance(self.seeds, Seeds) else None
 
     @property
     def grid_size(self) -> int:
@@ -292,15 +309,21 @@ class Sweep:
         _params.check_combination(out, builtin)
         return out
 
-    def trials_for(self, params: Mapping[str, Any]) -> list[Trial]:
-        """Every seed × fold of one configuration, as trials."""
+    def trials_for(
+        self, params: Mapping[str, Any], seeds: Sequence[int] | None = None
+    ) -> list[Trial]:
+        """Every seed × fold of one configuration, as trials (``seeds``: only these)."""
         params = MappingProxyType(dict(params))
         cid = config_id(params)
         return [
             Trial(params, seed, fold, cid, f"{cid}-s{seed}-f{fold}")
-            for seed in self.seed_list
+            for seed in (self.seed_list if seeds is None else seeds)
             for fold in self.folds
         ]
+
+    def configurations(self) -> list[dict[str, Any]]:
+        """Every configuration of a grid sweep, validated, in grid order."""
+        return [self.validate_params(p) for p in _space.expand_grid(self.space)]
 
     def grid_trials(self) -> list[Trial]:
         """All trials of a grid sweep, configuration by configuration."""
@@ -332,6 +355,7 @@ class Sweep:
             "space": {k: _space.describe(v) for k, v in self.space.items()},
             "swept": list(self.swept),
             "seeds": list(self.seed_list),
+            "adaptive_seeds": self.adaptive.to_json() if self.adaptive else None,
             "cv": self.cv,
             "strategy": self.strategy,
             "max_trials": self.max_trials,

@@ -63,6 +63,7 @@ class TrainContext:
     verbose: bool = False
     debug: bool = False
     worker: str = field(default_factory=this_process)  # runs.jsonl keys its runs by it
+    phase: str = "search"  # or "confirm": rows trained on fresh seeds by nnsweep confirm
     # Set by the runner on Ctrl-C: packs stop at the next call and nothing half-done is kept.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
@@ -219,6 +220,7 @@ def _new_row(trial: Trial, ctx: TrainContext, keras: Any, pack_size: int) -> dic
         **{k: _params.format_value(v) for k, v in trial.params.items()},
         "seed": trial.seed,
         "fold": trial.fold,
+        "phase": ctx.phase,
         "status": "ok",
         "error": "",
         "epochs_run": 0,

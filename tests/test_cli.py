@@ -64,11 +64,11 @@ def test_import_nnsweep_is_light_and_every_public_name_loads():
     """
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert "LIGHT True 31 True" in proc.stdout
+    assert "LIGHT True 32 True" in proc.stdout
 
 
 def test_every_command_has_help(capsys):
-    for command in ([], ["run"], ["list"], ["show"], ["diff"]):
+    for command in ([], ["run"], ["list"], ["show"], ["diff"], ["confirm"]):
         code, out, _ = _cli(capsys, *command, "--help")
         assert code == 0 and "Usage:" in out and len(out.splitlines()) > 4
 

@@ -168,13 +168,33 @@ def new_ax():
 # -- the report on real results ---------------------------------------------------------
 
 
-def test_quickstart_report_states_the_finding_in_numbers(quickstart: Path) -> None:
+def test_report_chooses_on_validation_and_shows_test_beside(quickstart: Path) -> None:
     r = write_report("quickstart", results=quickstart)
+    assert (r.metric, r.test_metric) == ("val_accuracy", "test_accuracy")
+    assert [p.name for p in r.figures][0] == "val_accuracy_vs_hidden_units.png"
+    # On validation, 64 units edges out 16 (0.950 vs 0.949); on test, 16 is better (0.960).
+    assert r.verdict.text.startswith(
+        "Chosen on validation accuracy; the test split is never used to choose. "
+        "best validation accuracy: hidden_units=64, 0.950 ± 0.030 (n=3)"
+    )
+    assert r.verdict.text.endswith(
+        "On the test split the chosen configuration scores test accuracy 0.952 ± 0.026."
+    )
+    header = next(line for line in r.summary_text.splitlines() if line.startswith("rank"))
+    assert header.split()[:5] == ["rank", "hidden_units", "n", "val_accuracy", "test_accuracy"]
+    assert "0.960 ± 0.0032" in r.summary_text  # 16 units' test score, beside its validation
+    page = r.html_path.read_text()
+    assert "<th>test_accuracy</th>" in page.replace(' class=""', "")
+
+
+def test_quickstart_report_states_the_finding_in_numbers(quickstart: Path) -> None:
+    r = write_report("quickstart", results=quickstart, metric="test_accuracy")
     assert r.metric == "test_accuracy"
     assert r.html_path == quickstart / "quickstart" / "report" / "index.html"
     names = [p.name for p in r.figures]
     assert names == [
         "test_accuracy_vs_hidden_units.png",
+        "test_accuracy_effects.png",
         "learning_curves.png",
         "test_accuracy_vs_n_params.png",
         "test_accuracy_vs_fit_seconds.png",
@@ -185,7 +205,7 @@ def test_quickstart_report_states_the_finding_in_numbers(quickstart: Path) -> No
         "0.952 at 64 units; 4 units is worse beyond seed noise (Welch p=0.012); larger "
         "values stay within seed noise of the best"
     )
-    assert "validation loss bottoms out at epoch 10 of 10" in r.captions[1]
+    assert "validation loss bottoms out at epoch 10 of 10" in r.captions[2]
     assert "hidden_units=16, 0.960 ± 0.0032 (n=3)" in r.verdict.text
     assert "within seed noise (Welch p=0.63)" in r.verdict.text
     assert "9 trials: 9 ok, 0 failed, 0 diverged" in r.summary_text
@@ -193,7 +213,7 @@ def test_quickstart_report_states_the_finding_in_numbers(quickstart: Path) -> No
 
 
 def test_html_has_question_definition_table_every_figure_and_caption(quickstart: Path) -> None:
-    r = write_report("quickstart", results=quickstart)
+    r = write_report("quickstart", results=quickstart, metric="test_accuracy")
     page = r.html_path.read_text()
     assert html.escape("How wide must a one-hidden-layer MLP be on 8×8 digits?") in page
     assert "<h2>Definition</h2>" in page and "<code>hidden_units</code>" in page
@@ -209,11 +229,12 @@ def test_html_has_question_definition_table_every_figure_and_caption(quickstart:
 
 
 def test_grid_report_draws_every_kind_of_figure(grid: Path) -> None:
-    r = write_report("grid", results=grid)
+    r = write_report("grid", results=grid, metric="test_accuracy")
     names = [p.name for p in r.figures]
     assert names == [
         "test_accuracy_vs_hidden_units.png",
         "test_accuracy_by_optimizer.png",
+        "test_accuracy_effects.png",
         "learning_curves.png",
         "test_accuracy_by_optimizer_and_hidden_units.png",
         "test_accuracy_vs_n_params.png",
@@ -222,9 +243,9 @@ def test_grid_report_draws_every_kind_of_figure(grid: Path) -> None:
     assert all(p.exists() for p in r.figures)
     assert r.captions[1].startswith("optimizer=adam gives the best test accuracy")
     # best configuration (64, adam): epoch-3 minimum of validation loss, then a rise
-    assert "validation loss bottoms out at epoch 3 of 4" in r.captions[2]
-    assert "overfitting after epoch 3" in r.captions[2]
-    assert "best test accuracy at optimizer=adam, 64 units (0.970)" in r.captions[3]
+    assert "validation loss bottoms out at epoch 3 of 4" in r.captions[3]
+    assert "overfitting after epoch 3" in r.captions[3]
+    assert "best test accuracy at optimizer=adam, 64 units (0.970)" in r.captions[4]
 
 
 def test_failed_and_diverged_trials_are_listed(grid: Path) -> None:
@@ -241,7 +262,7 @@ def test_failed_and_diverged_trials_are_listed(grid: Path) -> None:
 
 
 def test_unstable_configuration_is_flagged(grid: Path) -> None:
-    r = write_report("grid", results=grid)
+    r = write_report("grid", results=grid, metric="test_accuracy")
     flagged = r.table.loc[r.table["unstable"], ["hidden_units", "optimizer"]]
     assert flagged.values.tolist() == [[4, "adam"]]
     line = "hidden_units=4, optimizer=adam: runs at 0.770, 0.960, 0.950"
@@ -420,7 +441,7 @@ def write_big(root: Path, n: int = 10_000) -> None:
     df = cfg.loc[cfg.index.repeat(3)].reset_index(drop=True).head(n)
     df["seed"] = np.arange(len(df)) % 3
     df["trial_id"] = df["config_id"] + "-s" + df["seed"].astype(str) + "-f0"
-    df["fold"], df["epochs_run"], df["best_epoch"] = 0, 3, 3
+    df["fold"], df["epochs_run"], df["best_epoch"], df["phase"] = 0, 3, 3, "search"
     df["status"] = np.where(rng.random(n) < 0.01, "failed", "ok")
     df["error"] = np.where(df["status"] == "ok", "", "RuntimeError: synthetic")
     q = 0.6 + 0.03 * np.log2(df["hidden_units"]) + rng.normal(0, 0.01, n)
@@ -458,8 +479,11 @@ def test_ten_thousand_trials(tmp_path: Path) -> None:
         len(r.table) == 3334
         and r.table["n"].sum() == (load_results("big", tmp_path)["status"] == "ok").sum()
     )
-    assert len(r.figures) == 10 and all(p.exists() for p in r.figures)
+    assert len(r.figures) == 11 and all(p.exists() for p in r.figures)
     page = r.html_path.read_text()
+    # Not a grid: importance stands in for the ANOVA, on a random subset of configurations.
+    assert r.effects.kind == "importance" and r.effects.beyond == ["hidden_units"]
+    assert "a random 400 of the 3,334 configurations" in page
     assert "the best 50 of 3334 configurations" in page
     assert "learning_rate binned into ranges" in page
 

@@ -58,6 +58,24 @@ def test_append_then_resume_sees_completed_trials(tmp_path):
     assert json.loads((tmp_path / "s" / "sweep.json").read_text())["name"] == "s"
 
 
+def test_a_table_from_before_the_phase_column_reads_as_search_and_gains_it_on_open(tmp_path):
+    old_columns = [c for c in COLUMNS if c != "phase"]
+    folder = tmp_path / "s"
+    folder.mkdir()
+    rows = [_row("aaa-s0-f0"), _row("bbb-s0-f0")]
+    pd.DataFrame(rows, columns=old_columns).to_csv(folder / "trials.csv", index=False)
+    df = load_results("s", tmp_path)  # reading changes nothing ...
+    assert list(df.columns) == COLUMNS and set(df["phase"]) == {"search"}
+    assert "phase" not in (folder / "trials.csv").read_text().splitlines()[0]
+    store, done = _open(tmp_path)  # ... a run's open writes the column
+    store.append(_row("ccc-s0-f0", phase="confirm"), [])
+    store.close()
+    assert done == {"aaa-s0-f0", "bbb-s0-f0"}
+    df = pd.read_csv(folder / "trials.csv")
+    assert list(df.columns) == COLUMNS
+    assert df["phase"].tolist() == ["search", "search", "confirm"]
+
+
 def test_torn_last_line_and_orphan_epochs_are_repaired(tmp_path):
     store, _ = _open(tmp_path)
     store.append(_row("aaa-s0-f0"), _epochs("aaa-s0-f0"))

@@ -7,20 +7,27 @@ from collections.abc import Iterator, Sequence
 from nnsweep.sweep import Sweep, Trial
 
 
-class GridStrategy:
-    """Every combination of the swept values, each with every seed and fold."""
+class FixedStrategy:
+    """Trials known in advance, handed out as one group (any of them may pack together)."""
 
-    def __init__(self, sweep: Sweep) -> None:
-        self._trials = sweep.grid_trials()
+    def __init__(self, trials: Sequence[Trial]) -> None:
+        self._trials = list(trials)
 
     def planned(self) -> list[Trial]:
         return list(self._trials)
 
     def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
-        # The whole grid is known, so every pending trial may pack with any other.
+        # The whole plan is known, so every pending trial may pack with any other.
         pending = [t for t in self._trials if t.trial_id not in done]
         if pending:
             yield pending
 
     def tell(self, results: Sequence[dict]) -> None:
-        """A grid does not adapt to results."""
+        """A fixed plan does not adapt to results."""
+
+
+class GridStrategy(FixedStrategy):
+    """Every combination of the swept values, each with every seed and fold."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        super().__init__(sweep.grid_trials())
