@@ -166,7 +166,11 @@ def _definition(info: Mapping[str, Any]) -> str:
             if rows
             else ""
         )
-        + (f'<p class="small">ran with {escape(ver)}</p>' if ver else "")
+        + (
+            f'<p class="small">latest run with {escape(ver)} (every run: runs.jsonl)</p>'
+            if ver
+            else ""
+        )
     )
 
 

@@ -155,7 +155,7 @@ def caption_effects(data: EffectsData) -> str:
         text += (
             f" Not drawn: {len(data.left_out)} hyperparameter{many} with smaller shares ({names})."
         )
-    return text
+    return text.removesuffix(".")  # as every caption: the page adds the full stop
 
 
 def effects_figure(data: EffectsData) -> Any:
