@@ -111,6 +111,12 @@ def cli() -> None:
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show every trial's metrics after each epoch.")
 @click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Log every trial as it trains for TensorBoard's HParams dashboard, under "
+    "results/<name>/tensorboard/.",
+)
+@click.option(
     "--chief",
     is_flag=True,
     help="Serve this sweep's trials to workers on other machines (trains nothing itself).",
@@ -157,6 +163,7 @@ def run(
     no_pack: bool,
     epochs: int | None,
     verbose: bool,
+    tensorboard: bool,
     chief: bool,
     port: int,
     host: str,
@@ -224,9 +231,18 @@ def run(
         progress=_ProgressLine(verbose=verbose, debug=_state["debug"]),
         worker=worker,
         threads=threads,
+        tensorboard=tensorboard,
     )
     _print_summary(summary)
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+    if tensorboard:
+        _print_tensorboard(summary.results_dir)
+
+
+def _print_tensorboard(results_dir: Path) -> None:
+    from nnsweep.tensorboard import log_dir
+
+    click.echo(f"tensorboard: tensorboard --logdir {log_dir(results_dir)}")
 
 
 def _print_summary(summary: Any) -> None:
@@ -649,6 +665,26 @@ def confirm(
 
 
 # -- entry point ----------------------------------------------------------------------
+
+
+@cli.command("tensorboard")
+@click.argument("name")
+@results_option
+@debug_option
+def tensorboard_(name: str, results: Path) -> None:
+    """Write TensorBoard logs of sweep NAME from its trials.csv and history.csv.
+
+    For sweeps run without --tensorboard: one run per trial under
+    results/<name>/tensorboard/ (hyperparameters with seed and fold, every epoch's
+    metrics, test metrics), the sweep's domains for the HParams dashboard. Running it again
+    rewrites them: no point twice. Reads the CSVs only: no Keras or TensorFlow.
+    """
+    from nnsweep.report import _folder
+    from nnsweep.tensorboard import write_logs
+
+    folder, n = write_logs(_folder(name, results))
+    click.echo(f"wrote {n} trials' runs to {folder}")
+    click.echo(f"see them: tensorboard --logdir {folder}")
 
 
 @cli.command()

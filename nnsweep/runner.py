@@ -56,6 +56,38 @@ class Progress:
     def trial_end(self, trial: Trial, row: dict[str, Any]) -> None: ...
 
 
+class _Logged(Progress):
+    """A front end's progress, with each trial also logged for TensorBoard as it trains."""
+
+    def __init__(self, inner: Progress, log: Any, swept: Sequence[str]) -> None:
+        self.inner, self.log, self.swept = inner, log, swept
+
+    def start(self, sweep: Sweep, total: int | None, done: int) -> None:
+        self.inner.start(sweep, total, done)
+
+    def pack_start(self, pack: Sequence[Trial]) -> None:
+        self._restart(pack)
+        self.inner.pack_start(pack)
+
+    def _restart(self, pack: Sequence[Trial]) -> None:
+        from nnsweep.tensorboard import trial_values
+
+        for t in pack:
+            self.log.start(t.trial_id, trial_values(t.params, self.swept, t.seed, t.fold))
+
+    def epoch_end(self, trial: Trial, epoch: int, logs: dict[str, float]) -> None:
+        self.log.epoch(trial.trial_id, epoch, logs)
+        self.inner.epoch_end(trial, epoch, logs)
+
+    def pack_fallback(self, pack: Sequence[Trial], error: BaseException) -> None:
+        self._restart(pack)  # each trial trains again from its first epoch
+        self.inner.pack_fallback(pack, error)
+
+    def trial_end(self, trial: Trial, row: dict[str, Any]) -> None:
+        self.log.finish(trial.trial_id, row)
+        self.inner.trial_end(trial, row)
+
+
 @dataclass
 class RunSummary:
     """What one ``run_sweep`` call did."""
@@ -154,6 +186,7 @@ def run_sweep(
     worker: Worker | None = None,
     threads: int | None = None,
     confirm: Confirm | None = None,
+    tensorboard: bool = False,
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
@@ -162,8 +195,9 @@ def run_sweep(
     strategies ask a Keras Tuner oracle for each configuration: a local one, or with
     ``worker`` a chief's (see ``nnsweep.distributed``), writing into the shared folder.
     ``confirm`` trains the best configurations on fresh seeds instead (``nnsweep.confirm``),
-    into the same table with ``phase`` confirm. Bad input (sweep, data, results folder)
-    raises before anything is written.
+    into the same table with ``phase`` confirm. ``tensorboard`` logs every trial as it
+    trains under ``results/<sweep>/tensorboard/`` (``nnsweep.tensorboard``). Bad input
+    (sweep, data, results folder) raises before anything is written.
     """
     from nnsweep._keras import backend_name, set_threads
     from nnsweep.data import load_dataset
@@ -210,6 +244,13 @@ def run_sweep(
     t0 = time.perf_counter()
     with store, _ctrl_c_sets(ctx.stop):
         done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
+        log = None
+        if tensorboard:
+            from nnsweep.tensorboard import TensorBoardLog
+
+            log = TensorBoardLog(store.dir, sweep_json)
+            log.declare()
+            progress = _Logged(progress, log, sweep.swept)
         if confirm is not None:
             from nnsweep.confirm import ConfirmStrategy
 
@@ -257,6 +298,8 @@ def run_sweep(
                         if store.append(result.row, result.history):
                             summary.rows.append(result.row)
                             progress.trial_end(trial, result.row)
+                        elif log is not None:  # a fellow worker's row came first
+                            log.abandon(trial.trial_id)
                         rows[trial.trial_id] = result.row
                 if not whole:
                     break  # --max-trials reached; a tuner trial left open resumes next run
@@ -265,6 +308,9 @@ def run_sweep(
             summary.seconds = time.perf_counter() - t0
             # Counted by the store: a Ctrl-C held back during a write arrives just after it.
             raise SweepInterrupted(done_before + store.appended, summary.planned) from None
+        finally:
+            if log is not None:
+                log.close()  # an interrupted pack's runs stay open-ended: never completed
     summary.seconds = time.perf_counter() - t0
     describe_run = getattr(strategy, "describe_run", None)
     if describe_run is not None:

@@ -68,7 +68,7 @@ def test_import_nnsweep_is_light_and_every_public_name_loads():
 
 
 def test_every_command_has_help(capsys):
-    for command in ([], ["run"], ["list"], ["show"], ["diff"], ["confirm"]):
+    for command in ([], ["run"], ["list"], ["show"], ["diff"], ["confirm"], ["tensorboard"]):
         code, out, _ = _cli(capsys, *command, "--help")
         assert code == 0 and "Usage:" in out and len(out.splitlines()) > 4
 

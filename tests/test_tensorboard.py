@@ -1,0 +1,164 @@
+"""TensorBoard logs, read back with TensorBoard's own reader: live from a run, rebuilt from
+the CSVs, and consistent with trials.csv across resumes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from nnsweep.cli import main
+from nnsweep.tensorboard import TensorBoardLog, log_dir
+
+pytest.importorskip("tensorboard")
+
+TWO_EPOCHS = '''
+"""Does width matter on digits? (a test sweep)"""
+from nnsweep import Sweep
+
+sweep = Sweep(
+    name="tiny",
+    data="digits",
+    space={"hidden_units": [4, 8], "epochs": 2, "batch_size": 64, "learning_rate": 0.01},
+    seeds=2,
+)
+'''
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _cli(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def read_run(folder):
+    """What TensorBoard sees of one run: hparams, session ends, and scalar steps per tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    ea = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    ea.Reload()
+    out = {"hparams": None, "ends": [], "steps": {}, "experiment": None}
+    for tag in ea.Tags()["tensors"]:
+        if tag.startswith("_hparams_/"):
+            continue
+        out["steps"][tag] = [e.step for e in ea.Tensors(tag)]
+    for content in ea.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        kind = data.WhichOneof("data")
+        if kind == "session_start_info":
+            assert out["hparams"] is None, "one session start per run"
+            out["hparams"] = {
+                k: v.number_value if v.HasField("number_value") else v.string_value
+                for k, v in data.session_start_info.hparams.items()
+            }
+        elif kind == "session_end_info":
+            out["ends"].append(data.session_end_info.status)
+        elif kind == "experiment":
+            out["experiment"] = {
+                h.name: [v.number_value for v in h.domain_discrete.values]
+                for h in data.experiment.hparam_infos
+            }
+    return out
+
+
+def check_logs(results, epochs=2):
+    """Every trial in trials.csv has one completed run with its values and epochs."""
+    from tensorboard.plugins.hparams import api_pb2
+
+    df = pd.read_csv(results / "tiny" / "trials.csv")
+    logs = log_dir(results / "tiny")
+    runs = sorted(p.name for p in logs.iterdir() if p.is_dir() and p.name != "_experiment")
+    assert runs == sorted(df["trial_id"])
+    experiment = read_run(logs / "_experiment")["experiment"]
+    assert experiment == {"hidden_units": [4.0, 8.0], "seed": [0.0, 1.0], "fold": [0.0]}
+    for row in df.itertuples():
+        run = read_run(logs / row.trial_id)
+        assert run["hparams"] == {"hidden_units": row.hidden_units, "seed": row.seed, "fold": 0}
+        assert run["ends"] == [api_pb2.STATUS_SUCCESS]
+        for m in METRICS:
+            assert run["steps"][m] == list(range(1, epochs + 1)), (row.trial_id, m)
+        assert run["steps"]["test_accuracy"] == [epochs]
+    return df
+
+
+def test_a_run_with_tensorboard_logs_every_trial_as_it_trains(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(TWO_EPOCHS)
+    results = tmp_path / "results"
+    code, out, err = _cli(capsys, "run", sweep_file, "--results", results, "--tensorboard")
+    assert code == 0, err
+    assert f"tensorboard --logdir {results / 'tiny' / 'tensorboard'}" in out
+    check_logs(results)
+
+
+def test_logs_from_the_csvs_are_the_same_and_writing_twice_duplicates_nothing(
+    write_sweep, tmp_path, capsys
+):
+    sweep_file = write_sweep(TWO_EPOCHS)
+    results = tmp_path / "results"
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", results)
+    assert code == 0, err
+    assert not log_dir(results / "tiny").exists()
+    # A run of a trial that is not in the table (a kill before its row): removed.
+    (log_dir(results / "tiny") / "deadbeef00-s9-f0").mkdir(parents=True)
+    for _ in range(2):
+        code, out, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
+        assert code == 0, err
+        assert out.startswith("wrote 4 trials' runs to ")
+    df = check_logs(results)
+    # The figures match the table: the last epoch's val_accuracy is the row's.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    row = df.iloc[0]
+    ea = EventAccumulator(str(log_dir(results / "tiny") / row.trial_id))
+    ea.Reload()
+    last = ea.Tensors("val_accuracy")[-1].tensor_proto.float_val[0]
+    assert last == pytest.approx(row.val_accuracy, rel=1e-6)
+
+
+def test_writing_logs_from_the_csvs_never_imports_tensorflow(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(TWO_EPOCHS)
+    results = tmp_path / "results"
+    assert _cli(capsys, "run", sweep_file, "--results", results)[0] == 0
+    code = f"""
+        import sys
+        from nnsweep.cli import main
+        try:
+            main(["tensorboard", "tiny", "--results", {str(results)!r}])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        print("HEAVY", [m for m in ("tensorflow", "keras") if m in sys.modules])
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+
+
+def test_a_resumed_run_restarts_the_logs_of_trials_it_trains_again(write_sweep, tmp_path, capsys):
+    sweep_file = write_sweep(TWO_EPOCHS)
+    results = tmp_path / "results"
+    args = ("run", sweep_file, "--results", results, "--tensorboard")
+    code, _, err = _cli(capsys, *args, "--max-trials", "2")
+    assert code == 0, err
+    done = set(pd.read_csv(results / "tiny" / "trials.csv")["trial_id"])
+    # What a kill leaves of a trial in flight: its start and an epoch, no end, no row.
+    from nnsweep.results import load_sweep_json
+    from nnsweep.sweep import load_sweep
+
+    pending = next(t for t in load_sweep(sweep_file).grid_trials() if t.trial_id not in done)
+    log = TensorBoardLog(results / "tiny", load_sweep_json(results / "tiny"))
+    values = {"hidden_units": pending.params["hidden_units"], "seed": pending.seed, "fold": 0}
+    log.start(pending.trial_id, values)
+    log.epoch(pending.trial_id, 1, {"loss": 9.0})
+    log.close()
+    code, _, err = _cli(capsys, *args)
+    assert code == 0, err
+    check_logs(results)  # every run once, ended, with each epoch once
