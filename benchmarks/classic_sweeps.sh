@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the classic sweeps one after another on this machine, timing each, then reports them.
+# Runs the classic sweeps one after another on this machine, timing each, into
+# examples/results/ (the committed example results).
 # Usage: NNSWEEP_DATA_DIR=../shared/datasets bash benchmarks/classic_sweeps.sh [SWEEP ...]
 # (default: the MNIST and Boston sweeps; IMDB and Reuters need Keras's download.)
 set -uo pipefail
@@ -9,6 +10,6 @@ sweeps=("$@")
 for entry in "${sweeps[@]}"; do
     read -r name extra <<<"$entry"
     start=$(date +%s)
-    nnsweep run "sweeps/$name.py" $extra 2>&1 | tail -n 3
+    nnsweep run "sweeps/$name.py" --results examples/results $extra 2>&1 | tail -n 3
     echo "== $name ${extra:-}: $(( $(date +%s) - start )) s"
 done

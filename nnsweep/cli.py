@@ -20,10 +20,15 @@ from nnsweep import errors
 from nnsweep._progress import ProgressLine as _ProgressLine
 from nnsweep._progress import clock as _clock
 from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
+from nnsweep.distributed import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_WORKER_TIMEOUT
 from nnsweep.packing import DEFAULT_PACK_SIZE, input_size
+from nnsweep.results import DEFAULT_RESULTS
 
 _state = {"debug": False}
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+# The codes the error classes carry, for what is not one of them (Ctrl-C, an OS refusal).
+EXIT_FAILED = errors.SweepFailedError.exit_code
+EXIT_USAGE = errors.NnsweepError.exit_code
+EXIT_INTERRUPTED = errors.SweepInterrupted.exit_code
 # click >= 8.2 raises this for a bare group or command; older versions print help themselves.
 _NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -67,7 +72,7 @@ results_option = click.option(
     "--results",
     "results",
     type=click.Path(file_okay=False, path_type=Path),
-    default="results",
+    default=DEFAULT_RESULTS,
     show_default=True,
     help="Folder that holds one sub-folder per sweep.",
 )
@@ -121,14 +126,14 @@ def cli() -> None:
     is_flag=True,
     help="Serve this sweep's trials to workers on other machines (trains nothing itself).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="With --chief: the port workers connect to.")  # fmt: skip
 @click.option("--host", default="0.0.0.0", show_default=True,
               help="With --chief: the address to listen on.")  # fmt: skip
 @click.option(
     "--worker-timeout",
     type=click.FloatRange(min=1),
-    default=60,
+    default=DEFAULT_WORKER_TIMEOUT,
     show_default=True,
     help="With --chief: seconds a worker may stay silent before its trial goes to another.",
 )
@@ -142,7 +147,7 @@ def cli() -> None:
 @click.option(
     "--connect-timeout",
     type=click.FloatRange(min=0),
-    default=120,
+    default=DEFAULT_CONNECT_TIMEOUT,
     show_default=True,
     help="With --worker: how long to keep trying to reach the chief.",
 )
@@ -750,18 +755,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"error: {exc.format_message()}{where}", err=True)
         sys.exit(exc.exit_code)
     except errors.SweepInterrupted as exc:
-        sys.stderr.write("\n")
+        sys.stderr.write("\n")  # below the progress line
         click.echo(str(exc), err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except (errors.SweepFailedError, errors.ChiefError, errors.RegressionFound) as exc:
-        _report(exc)
-        sys.exit(EXIT_FAILED)
     except errors.NnsweepError as exc:
         _report(exc)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)
     except OSError as exc:
         # The machine's refusal (a read-only folder, a full disk, a name too long): the
         # user's to fix, so one line naming the file, not an internal error.

@@ -34,6 +34,7 @@ from nnsweep.sweep import Sweep
 
 DEFAULT_PORT = 8000
 DEFAULT_WORKER_TIMEOUT = 60.0  # seconds without a heartbeat before a trial changes hands
+DEFAULT_CONNECT_TIMEOUT = 120.0  # seconds a worker keeps trying to reach its chief
 HEARTBEAT_SECONDS = 5.0
 
 
@@ -80,7 +81,7 @@ class Worker:
 
     chief: str
     worker_id: str = field(default_factory=default_worker_id)
-    connect_timeout: float = 120.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     call_timeout: float = 120.0
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     log: Callable[[str], None] | None = None

@@ -1,8 +1,9 @@
 """The one exception tree of nnsweep.
 
-Library code raises these; only ``cli.py`` turns them into messages and exit codes.
-A message says what must hold and what was received, so a user can fix the input
-without reading a traceback.
+Library code raises these; only ``cli.py`` turns them into messages, and exits with the
+``exit_code`` each class carries (2: bad input, the default; 1: the work ran and failed;
+130: interrupted). A message says what must hold and what was received, so a user can fix
+the input without reading a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 class NnsweepError(Exception):
     """Base of every error nnsweep raises on purpose."""
+
+    exit_code = 2  # bad input: a sweep, data, a results folder, an option
 
 
 class SweepDefinitionError(NnsweepError, ValueError):
@@ -53,13 +56,19 @@ class TrialError(NnsweepError):
 class SweepFailedError(NnsweepError):
     """The sweep ran but no trial succeeded."""
 
+    exit_code = 1
+
 
 class RegressionFound(NnsweepError):
     """``nnsweep diff --fail-on-regression`` found configurations worse in B (exit code 1)."""
 
+    exit_code = 1
+
 
 class ChiefError(NnsweepError):
     """A distributed sweep's chief cannot be reached, or cannot serve (exit code 1)."""
+
+    exit_code = 1
 
 
 __all__ = [
@@ -80,6 +89,8 @@ __all__ = [
 
 class SweepInterrupted(NnsweepError):
     """The user stopped a run (Ctrl-C); finished trials are saved and the run can resume."""
+
+    exit_code = 130
 
     def __init__(self, done: int, total: int | None) -> None:
         self.done = done

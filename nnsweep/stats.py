@@ -16,27 +16,11 @@ from typing import Any
 import numpy as np
 
 from nnsweep.errors import ResultsError
+from nnsweep.results import BASE_COLUMNS, RUN_COLUMNS, TAIL_COLUMNS
 
-NON_PARAM_COLUMNS = frozenset(
-    {
-        "trial_id",
-        "config_id",
-        "seed",
-        "fold",
-        "status",
-        "error",
-        "epochs_run",
-        "n_params",
-        "fit_seconds",
-        "started_at",
-        "finished_at",
-        "backend",
-        "pack_size",
-        "worker",
-        "best_epoch",
-        "phase",
-    }
-)
+# Every column a run writes that is not a hyperparameter or a metric: from the results
+# store's own lists, so a new column is never taken for a hyperparameter.
+NON_PARAM_COLUMNS = frozenset({*BASE_COLUMNS, *RUN_COLUMNS, *TAIL_COLUMNS, "best_epoch"})
 # trials.csv's ``phase``: rows a sweep chose from, and rows ``nnsweep confirm`` trained on
 # fresh seeds to check the choice. Tables written before the column existed are all search.
 SEARCH, CONFIRM = "search", "confirm"
@@ -160,30 +144,19 @@ def check_metric(df: Any, metric: str) -> None:
 
 
 def _t_critical(dof: Any) -> Any:
-    """Two-sided 95 % Student t quantile (scipy when present, else a close approximation)."""
-    d = np.asarray(dof, dtype=float)
-    try:
-        from scipy import stats as st
+    """Two-sided 95 % Student t quantile; NaN where there are no degrees of freedom."""
+    from scipy import stats as st
 
-        out = st.t.ppf(1 - ALPHA / 2, np.where(d > 0, d, np.nan))
-    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
-        z = 1.959964
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = z + (z**3 + z) / (4 * d) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * d**2)
-        out = np.where(d > 0, out, np.nan)
+    d = np.asarray(dof, dtype=float)
+    out = st.t.ppf(1 - ALPHA / 2, np.where(d > 0, d, np.nan))
     return float(out) if np.ndim(out) == 0 else out
 
 
 def _t_sf2(t: Any, dof: Any) -> Any:
-    """Two-sided p-value of Student's t (normal approximation without scipy)."""
-    try:
-        from scipy import stats as st
+    """Two-sided p-value of Student's t."""
+    from scipy import stats as st
 
-        return 2 * st.t.sf(np.abs(t), dof)
-    except ImportError:  # pragma: no cover
-        from math import erfc
-
-        return np.vectorize(lambda x: erfc(abs(x) / math.sqrt(2)))(t)
+    return 2 * st.t.sf(np.abs(t), dof)
 
 
 def _aggregate(df: Any, metric: str, by: Sequence[str] | None) -> tuple[Any, list[str]]:

@@ -40,8 +40,8 @@ def test_help_list_show_and_dry_run_do_not_import_tensorflow(tmp_path, write_swe
         from nnsweep.cli import main
         for args in (["--help"], ["run", "--help"], ["list", "--sweeps", "sweeps"],
                      ["run", {str(sweep_file)!r}, "--dry-run"],
-                     ["show", "hidden_units", "--results", "results"],
-                     ["diff", "hidden_units", "hidden_units", "--results", "results"]):
+                     ["show", "hidden_units", "--results", "examples/results"],
+                     ["diff", "hidden_units", "hidden_units", "--results", "examples/results"]):
             try:
                 main(args)
             except SystemExit as exc:
@@ -241,7 +241,9 @@ def test_an_os_error_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
         raise PermissionError(13, "Permission denied", str(tmp_path / "report"))
 
     monkeypatch.setattr(nnsweep.report, "write_report", refuse)
-    code, out, err = _cli(capsys, "report", "hidden_units", "--results", REPO / "results")
+    code, out, err = _cli(
+        capsys, "report", "hidden_units", "--results", REPO / "examples" / "results"
+    )
     assert code == 2
     assert err == f"error: {tmp_path / 'report'}: Permission denied\n"
 

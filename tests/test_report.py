@@ -38,7 +38,7 @@ from nnsweep.report import (  # noqa: E402
 )
 from nnsweep.results import history_columns, load_history, load_results, trial_columns  # noqa: E402
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "results" / "quickstart"
+QUICKSTART = Path(__file__).resolve().parent / "data" / "quickstart"
 PARAMS = ["hidden_units", "depth", "optimizer", "learning_rate", "batch_size", "epochs"]
 # (hidden_units, optimizer) -> test accuracy per seed; adam/4 is planted unstable.
 VALUES = {
@@ -156,7 +156,7 @@ def grid(tmp_path: Path) -> Path:
 @pytest.fixture
 def quickstart(tmp_path: Path) -> Path:
     if not QUICKSTART.exists():
-        pytest.skip("results/quickstart is not in this checkout")
+        pytest.skip("tests/data/quickstart is not in this checkout")
     shutil.copytree(QUICKSTART, tmp_path / "quickstart")
     return tmp_path
 
