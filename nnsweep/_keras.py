@@ -84,13 +84,9 @@ def forget_custom_gradients(keep: frozenset[str]) -> None:
 def _gradient_registry() -> dict[str, Any]:
     if "tensorflow" not in sys.modules:
         return {}  # no TensorFlow, nothing registered
-    try:
-        from tensorflow.python.framework import ops
+    from nnsweep._compat import gradient_registry
 
-        registry = ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # a TensorFlow laid out otherwise: leave it be
-        return {}
-    return registry if isinstance(registry, dict) else {}
+    return gradient_registry()
 
 
 def backend_name() -> str:

@@ -133,12 +133,12 @@ def _client_class() -> type:
     import grpc
 
     _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_client import OracleClient
-    from keras_tuner.src.engine import hyperparameters as hp_module
-    from keras_tuner.src.engine import trial as trial_module
+    from nnsweep import _compat
 
-    class Client(OracleClient):
+    protos, Trial = _compat.protos(), _compat.trial_class()  # noqa: N806
+    HyperParameters = _compat.hyperparameters_class()  # noqa: N806
+
+    class Client(_compat.oracle_client()):
         """Keras Tuner's client, with every call bounded and a clear error on failure."""
 
         def __init__(self, host: str, port: int, timeout: float) -> None:
@@ -159,24 +159,24 @@ def _client_class() -> type:
 
         def get_space(self) -> Any:
             response = self._call("GetSpace", protos.get_service().GetSpaceRequest())
-            return hp_module.HyperParameters.from_proto(response.hyperparameters)
+            return HyperParameters.from_proto(response.hyperparameters)
 
         def create_trial(self, tuner_id: str) -> Any:
             request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)
-            return trial_module.Trial.from_proto(self._call("CreateTrial", request).trial)
+            return Trial.from_proto(self._call("CreateTrial", request).trial)
 
         def update_trial(self, trial_id: str, metrics: dict, step: int = 0) -> Any:
             request = protos.get_service().UpdateTrialRequest(
                 trial_id=trial_id, metrics=metrics, step=step
             )
-            return trial_module.Trial.from_proto(self._call("UpdateTrial", request).trial)
+            return Trial.from_proto(self._call("UpdateTrial", request).trial)
 
         def end_trial(self, trial: Any) -> None:
             self._call("EndTrial", protos.get_service().EndTrialRequest(trial=trial.to_proto()))
 
         def get_trial(self, trial_id: str) -> Any:
             request = protos.get_service().GetTrialRequest(trial_id=trial_id)
-            return trial_module.Trial.from_proto(self._call("GetTrial", request).trial)
+            return Trial.from_proto(self._call("GetTrial", request).trial)
 
     return Client
 
@@ -197,7 +197,9 @@ class ChiefOracle:
         return getattr(self.oracle, name)
 
     def create_trial(self, tuner_id: str) -> Any:
-        from keras_tuner.src.engine.trial import Trial, TrialStatus
+        from nnsweep._compat import trial_class, trial_status
+
+        Trial, TrialStatus = trial_class(), trial_status()  # noqa: N806
 
         with self._lock:
             now = time.monotonic()
@@ -294,8 +296,9 @@ def serve_chief(
     import grpc
 
     _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    from nnsweep._compat import oracle_servicer, protos
+
+    OracleServicer = oracle_servicer()  # noqa: N806
 
     from nnsweep.data import load_dataset
     from nnsweep.runner import _ctrl_c_sets, checked_objective, sweep_record
@@ -330,7 +333,7 @@ def serve_chief(
         chief = ChiefOracle(oracle, worker_timeout, log)
         # Without SO_REUSEPORT a port in use is an error, not a second chief beside the first.
         server = grpc.server(_thread_pool(), options=[("grpc.so_reuseport", 0)])
-        protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(chief), server)
+        protos().get_service_grpc().add_OracleServicer_to_server(OracleServicer(chief), server)
         bound = server.add_insecure_port(f"{host}:{port}")
         if not bound:
             raise ChiefError(f"cannot listen on {host}:{port} (in use, or not this machine's)")

@@ -65,6 +65,12 @@ class RegressionFound(NnsweepError):
     exit_code = 1
 
 
+class IncompatibleVersion(NnsweepError):
+    """An installed Keras Tuner or TensorFlow lacks a name nnsweep relies on (exit code 1)."""
+
+    exit_code = 1
+
+
 class ChiefError(NnsweepError):
     """A distributed sweep's chief cannot be reached, or cannot serve (exit code 1)."""
 
@@ -75,6 +81,7 @@ __all__ = [
     "ChiefError",
     "CorruptResultsError",
     "DataError",
+    "IncompatibleVersion",
     "NnsweepError",
     "RegressionFound",
     "ResultsError",

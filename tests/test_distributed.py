@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from nnsweep import Sweep, run_sweep
+from nnsweep._compat import set_project_dir
 from nnsweep.distributed import ChiefOracle, Worker, parse_address
 from nnsweep.errors import ChiefError, ResultsLockedError, SweepDefinitionError
 from nnsweep.results import ResultsStore, load_results
@@ -144,7 +145,7 @@ def _oracle(max_trials: int):
 
 def test_the_chief_hands_a_silent_workers_trial_to_the_next_that_asks(tmp_path):
     oracle = _oracle(max_trials=2)
-    oracle._set_project_dir(str(tmp_path), "tuner")
+    set_project_dir(oracle, str(tmp_path), "tuner")
     lines: list[str] = []
     chief = ChiefOracle(oracle, worker_timeout=30, log=lines.append)
     a = chief.create_trial("a")

@@ -133,7 +133,9 @@ def _grid_oracle(kt: Any, n_configs: int, common: dict[str, Any]) -> Any:
 
 def open_local_oracle(oracle: Any, results_dir: Path) -> Any:
     """Keep the oracle's state under ``results_dir/tuner`` and resume from it if present."""
-    oracle._set_project_dir(str(results_dir), TUNER_DIR)
+    from nnsweep._compat import set_project_dir
+
+    set_project_dir(oracle, str(results_dir), TUNER_DIR)
     if (results_dir / TUNER_DIR / "oracle.json").exists():
         # Trials that were running when the last run stopped come back for a retry.
         oracle.reload()
@@ -176,7 +178,9 @@ class TunerStrategy:
         return self.sweep.trials_for(params)
 
     def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
-        from keras_tuner.src.engine.trial import TrialStatus
+        from nnsweep._compat import trial_status
+
+        TrialStatus = trial_status()  # noqa: N806 - Keras Tuner's enum, by its own name
 
         while not self.stop.is_set():
             trial = self.oracle.create_trial(self.tuner_id)
@@ -196,7 +200,9 @@ class TunerStrategy:
 
     def tell(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Report the finished tuner trial: its score, or failed when no row trained."""
-        from keras_tuner.src.engine.trial import TrialStatus
+        from nnsweep._compat import trial_status
+
+        TrialStatus = trial_status()  # noqa: N806 - Keras Tuner's enum, by its own name
 
         trial, self._current = self._current, None
         if trial is None:

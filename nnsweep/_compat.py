@@ -1,0 +1,109 @@
+"""Every name nnsweep takes from inside Keras Tuner and TensorFlow, in one place.
+
+Keras Tuner's distributed oracle (its gRPC client, servicer and protos) and its oracle's
+project folder, and TensorFlow's gradient registry, have no public API. Each is looked up
+here at first use; when a release has moved or renamed one, nnsweep stops with
+``IncompatibleVersion``, naming what is missing and the installed versions, rather than
+running on with a feature quietly off. ``pyproject.toml`` bounds the versions tested.
+Public paths are used where they exist (``keras_tuner.engine``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module, metadata
+from typing import Any
+
+from nnsweep.errors import IncompatibleVersion
+
+
+def _versions(*packages: str) -> str:
+    out = []
+    for p in packages:
+        try:
+            out.append(f"{p} {metadata.version(p)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{p} not installed")
+    return ", ".join(out)
+
+
+def _lookup(module: str, attr: str | None, package: str) -> Any:
+    """``module.attr`` (or the module), or IncompatibleVersion naming it and the versions."""
+    try:
+        found = import_module(module)
+        return getattr(found, attr) if attr else found
+    except (ImportError, AttributeError) as exc:
+        name = f"{module}.{attr}" if attr else module
+        raise IncompatibleVersion(
+            f"nnsweep needs {name}, which the installed {_versions(package)} does not have "
+            f"({type(exc).__name__}: {exc}); install a version within pyproject.toml's bounds"
+        ) from exc
+
+
+# -- Keras Tuner --------------------------------------------------------------------------
+
+
+@cache
+def trial_status() -> Any:
+    """Keras Tuner's ``TrialStatus`` (public path)."""
+    return _lookup("keras_tuner.engine.trial", "TrialStatus", "keras-tuner")
+
+
+@cache
+def trial_class() -> Any:
+    """Keras Tuner's ``Trial`` (public path), for trials sent over gRPC."""
+    return _lookup("keras_tuner.engine.trial", "Trial", "keras-tuner")
+
+
+@cache
+def hyperparameters_class() -> Any:
+    """Keras Tuner's ``HyperParameters`` (public path), for the space sent over gRPC."""
+    return _lookup("keras_tuner.engine.hyperparameters", "HyperParameters", "keras-tuner")
+
+
+@cache
+def protos() -> Any:
+    """Keras Tuner's gRPC protos module (private: ``keras_tuner.src.protos``)."""
+    return _lookup("keras_tuner.src.protos", None, "keras-tuner")
+
+
+@cache
+def oracle_client() -> Any:
+    """Keras Tuner's gRPC ``OracleClient`` (private), which a worker extends."""
+    return _lookup("keras_tuner.src.distribute.oracle_client", "OracleClient", "keras-tuner")
+
+
+@cache
+def oracle_servicer() -> Any:
+    """Keras Tuner's gRPC ``OracleServicer`` (private), which a chief serves."""
+    return _lookup("keras_tuner.src.distribute.oracle_chief", "OracleServicer", "keras-tuner")
+
+
+def set_project_dir(oracle: Any, directory: str, name: str) -> None:
+    """Keep an oracle's state in ``directory/name`` (``Oracle._set_project_dir``, private:
+    a tuner sets it for its oracle, and nnsweep drives the oracle without a tuner)."""
+    method = getattr(oracle, "_set_project_dir", None)
+    if method is None:
+        raise IncompatibleVersion(
+            "nnsweep needs keras_tuner's Oracle._set_project_dir, which the installed "
+            f"{_versions('keras-tuner')} does not have; install a version within "
+            "pyproject.toml's bounds"
+        )
+    method(directory, name)
+
+
+# -- TensorFlow ---------------------------------------------------------------------------
+
+
+def gradient_registry() -> dict[str, Any]:
+    """TensorFlow's registry of gradient functions (``ops._gradient_registry._registry``),
+    where every traced ``tf.custom_gradient`` stays registered (see ``_keras``)."""
+    ops = _lookup("tensorflow.python.framework.ops", None, "tensorflow")
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    if not isinstance(registry, dict):
+        raise IncompatibleVersion(
+            "nnsweep needs tensorflow.python.framework.ops._gradient_registry._registry (a "
+            f"dict), which the installed {_versions('tensorflow')} does not have; install a "
+            "version within pyproject.toml's bounds"
+        )
+    return registry
