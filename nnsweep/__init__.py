@@ -33,11 +33,11 @@ if TYPE_CHECKING:
         write_comparison,
         write_report,
     )
+    from nnsweep.report.stats import summarize
     from nnsweep.results import load_history, load_results
     from nnsweep.runner import Progress, RunSummary, run_sweep
     from nnsweep.seeds import Seeds
     from nnsweep.space import Choice, Float, Int
-    from nnsweep.stats import summarize
     from nnsweep.sweep import Sweep, Trial, load_sweep
 
 
@@ -90,7 +90,7 @@ _MODULES = {
     "nnsweep.runner": "Progress RunSummary run_sweep",
     "nnsweep.seeds": "Seeds",
     "nnsweep.space": "Choice Float Int",
-    "nnsweep.stats": "summarize",
+    "nnsweep.report.stats": "summarize",
     "nnsweep.sweep": "Sweep Trial load_sweep",
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names.split()}

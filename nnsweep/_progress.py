@@ -55,7 +55,7 @@ class ProgressLine:
             self._draw(f"epoch {epoch}")
 
     def pack_fallback(self, pack: Sequence[Any], error: BaseException) -> None:
-        from nnsweep.training import first_line
+        from nnsweep.training.train import first_line
 
         if self.debug:
             traceback.print_exception(error)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import ResultsError
+from nnsweep.report.stats import check_metric, default_metric, metric_direction, summarize
 from nnsweep.results import (
     DEFAULT_RESULTS,
     TRIALS,
@@ -20,7 +21,6 @@ from nnsweep.results import (
     read_rows,
     results_dir_for,
 )
-from nnsweep.stats import check_metric, default_metric, metric_direction, summarize
 from nnsweep.sweep import Sweep
 from nnsweep.sweep import config_id as config_id_of
 
@@ -137,14 +137,11 @@ def train_best(
     test-split scores (None without a test split)."""
     from nnsweep import params as _params
     from nnsweep._keras import import_keras
-    from nnsweep.data import load_dataset
-    from nnsweep.models import build_model, check_compatible, compile_for_task
+    from nnsweep.models import build_model, compile_for_task
+    from nnsweep.prepare import load_data
 
     keras = import_keras(debug)
-    dataset = load_dataset(
-        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
-    )
-    check_compatible(sweep.model, dataset.spec)
+    dataset = load_data(sweep, data_dir)
     p = _params.resolve(params, None)
     keras.utils.set_random_seed(seed)
     model = build_model(sweep.model, params, dataset.spec)

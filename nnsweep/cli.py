@@ -21,8 +21,8 @@ from nnsweep._progress import ProgressLine as _ProgressLine
 from nnsweep._progress import clock as _clock
 from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
 from nnsweep.distributed import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_WORKER_TIMEOUT
-from nnsweep.packing import DEFAULT_PACK_SIZE, input_size
 from nnsweep.results import DEFAULT_RESULTS
+from nnsweep.training.packing import DEFAULT_PACK_SIZE, input_size
 
 _state = {"debug": False}
 # The codes the error classes carry, for what is not one of them (Ctrl-C, an OS refusal).
@@ -344,7 +344,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
     pending = [t for t in trials if t.trial_id not in done]
     if pending:
         from nnsweep._keras import backend_name
-        from nnsweep.packing import describe, make_packs
+        from nnsweep.training.packing import describe, make_packs
 
         inputs = input_size(sweep)
         packs = make_packs(
@@ -428,8 +428,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     Ranked by the validation objective (choosing by the test split would flatter it), over
     the search rows; rows of `nnsweep confirm` are in the report.
     """
-    from nnsweep.results import load_results, load_sweep_json, results_dir_for
-    from nnsweep.stats import (
+    from nnsweep.report.stats import (
         check_metric,
         held_out_column,
         metric_direction,
@@ -437,6 +436,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         selection_metric,
         summarize,
     )
+    from nnsweep.results import load_results, load_sweep_json, results_dir_for
 
     df = load_results(name, results)
     folder = results_dir_for(name, results)
@@ -637,7 +637,8 @@ def confirm(
     on the fresh seeds (pairwise Welch tests, Holm-corrected) and shows the winner's curse:
     how far the chosen configuration fell from its search seeds to fresh ones.
     """
-    from nnsweep.confirm import Confirm, confirmation
+    from nnsweep.confirm import Confirm
+    from nnsweep.report.confirmation import confirmation
     from nnsweep.runner import run_sweep
     from nnsweep.sweep import load_sweep
 
@@ -656,8 +657,8 @@ def confirm(
         confirm=Confirm(top=top, seeds=seeds),
     )
     _print_summary(summary)
+    from nnsweep.report.stats import metric_direction, selection_metric
     from nnsweep.results import load_results, load_sweep_json
-    from nnsweep.stats import metric_direction, selection_metric
 
     df = load_results(summary.results_dir)
     info = load_sweep_json(summary.results_dir)

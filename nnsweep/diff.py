@@ -20,8 +20,7 @@ import numpy as np
 
 from nnsweep.errors import ResultsError
 from nnsweep.provenance import mixed_versions
-from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
-from nnsweep.stats import (
+from nnsweep.report.stats import (
     ALPHA,
     check_metric,
     config_labels,
@@ -30,6 +29,7 @@ from nnsweep.stats import (
     metric_direction,
     param_columns,
 )
+from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import ChiefError, SweepDefinitionError
-from nnsweep.results import DEFAULT_RESULTS, ResultsStore, history_columns, trial_columns
+from nnsweep.results import DEFAULT_RESULTS
 from nnsweep.strategies.tuner import (
     IDLE_POLL_SECONDS,
     _kt,
     hyperparameters,
     make_oracle,
     open_local_oracle,
-    param_names,
 )
 from nnsweep.sweep import Sweep
 
@@ -300,9 +299,7 @@ def serve_chief(
 
     OracleServicer = oracle_servicer()  # noqa: N806
 
-    from nnsweep.data import load_dataset
-    from nnsweep.runner import _ctrl_c_sets, checked_objective, sweep_record
-    from nnsweep.training import TrainContext
+    from nnsweep.prepare import ctrl_c_sets, prepare
 
     if sweep.adaptive is not None:
         raise SweepDefinitionError(
@@ -311,24 +308,12 @@ def serve_chief(
     log = log or (lambda message: None)
     stop = stop or threading.Event()
     _check_port(host, port)
-    store = ResultsStore(results, sweep.name, shared=True)
-    store.check_writable()
-    dataset = load_dataset(
-        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
-    )
-    dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
-    objective, direction = checked_objective(TrainContext(sweep, dataset))
-    spec = dataset.spec
-    columns = trial_columns(param_names(sweep), spec.metric, objective)
+    run = prepare(sweep, results=results, data_dir=data_dir, shared=True)
+    store, objective, direction = run.store, run.objective, run.direction
     _set_keras_tuner_env("chief", host, port)
     t0 = time.monotonic()
-    with store, _ctrl_c_sets(stop):
-        store.open(
-            sweep_record(sweep, spec, objective, direction),
-            columns,
-            history_columns(spec.metric),
-            fresh=fresh,
-        )
+    with store, ctrl_c_sets(stop):
+        store.open(run.record, run.columns, run.history_columns, fresh=fresh)
         oracle = open_local_oracle(make_oracle(sweep, objective, direction), store.dir)
         chief = ChiefOracle(oracle, worker_timeout, log)
         # Without SO_REUSEPORT a port in use is an error, not a second chief beside the first.

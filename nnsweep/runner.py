@@ -7,34 +7,25 @@ The library entry point behind ``nnsweep run``; it reports progress through a
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
-from nnsweep.packing import DEFAULT_PACK_SIZE, make_packs
-from nnsweep.results import (
-    DEFAULT_RESULTS,
-    ResultsStore,
-    history_columns,
-    read_rows,
-    trial_columns,
-)
+from nnsweep.prepare import ctrl_c_sets, prepare
+from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
 from nnsweep.strategies import GridStrategy, Strategy
 from nnsweep.strategies.tuner import (
     TunerStrategy,
     make_oracle,
     open_local_oracle,
-    param_names,
 )
 from nnsweep.sweep import Sweep, Trial
+from nnsweep.training.packing import DEFAULT_PACK_SIZE, make_packs
 
 if TYPE_CHECKING:
     from nnsweep.confirm import Confirm
@@ -113,40 +104,6 @@ class RunSummary:
         return self.planned - self.done_before - len(self.rows)
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("nnsweep", "keras", "tensorflow", "keras-tuner", "numpy", "pandas"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    import platform
-
-    out["python"] = platform.python_version()
-    return out
-
-
-@contextmanager
-def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks the running pack to stop at its next batch; a second one
-    interrupts at once. A KeyboardInterrupt raised inside TensorFlow's tracing can come
-    out as an unrelated error, so the first is only a request."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _until_stopped(batches: Iterable[Sequence[Trial]], stop: threading.Event) -> Iterator:
     for batch in batches:
         if stop.is_set():
@@ -200,55 +157,41 @@ def run_sweep(
     (sweep, data, results folder) raises before anything is written.
     """
     from nnsweep._keras import backend_name, set_threads
-    from nnsweep.data import load_dataset
-    from nnsweep.models import check_compatible
-    from nnsweep.training import TrainContext, train_pack
+    from nnsweep.training.train import train_pack
 
     progress = progress or Progress()
-    if max_trials is not None and max_trials < 1:
-        raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
-    if pack_size < 1:
-        raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
-    if worker is not None and fresh:
-        raise SweepDefinitionError("--fresh", "is for the chief, not a worker", True)
-    if worker is not None and sweep.adaptive is not None:
-        raise SweepDefinitionError(
-            "seeds", "adaptive Seeds(...) run on one machine, not with --worker", sweep.seeds
-        )
-    if confirm is not None and fresh:
-        raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
-    store = ResultsStore(results, sweep.name, shared=worker is not None)
-    store.check_writable()
+    _check_options(sweep, max_trials, pack_size, fresh, worker, confirm)
     if threads is not None:
         set_threads(threads)
     if worker is not None:
-        finished = _finished_already(sweep, store)
+        shared = ResultsStore(results, sweep.name, shared=True)
+        finished = _finished_already(sweep, shared)
         if finished:
             # A worker started after its chief finished: no chief to wait for.
             if worker.log is not None:
-                worker.log(f"every trial of {sweep.name} is already in {store.dir}; nothing to do")
-            return RunSummary(sweep.name, store.dir, finished, finished)
+                worker.log(f"every trial of {sweep.name} is already in {shared.dir}; nothing to do")
+            return RunSummary(sweep.name, shared.dir, finished, finished)
     client = worker.connect(sweep) if worker is not None else None
-    dataset = load_dataset(
-        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
-    )
-    check_compatible(sweep.model, dataset.spec)
-    dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
     phase = "confirm" if confirm is not None else "search"
-    ctx = TrainContext(sweep, dataset, verbose=verbose, debug=debug, phase=phase)
-    objective, direction = checked_objective(ctx)
-    sweep_json = sweep_record(sweep, dataset.spec, objective, direction)
-    spec = dataset.spec
-    columns = trial_columns(param_names(sweep), spec.metric, objective)
-    input_size = int(math.prod(spec.input_shape))
+    run = prepare(
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        shared=worker is not None,
+        verbose=verbose,
+        debug=debug,
+        phase=phase,
+    )
+    store, ctx, objective, direction = run.store, run.ctx, run.objective, run.direction
+    input_size = int(math.prod(run.dataset.spec.input_shape))
     t0 = time.perf_counter()
-    with store, _ctrl_c_sets(ctx.stop):
-        done = store.open(sweep_json, columns, history_columns(spec.metric), fresh=fresh)
+    with store, ctrl_c_sets(ctx.stop):
+        done = store.open(run.record, run.columns, run.history_columns, fresh=fresh)
         log = None
         if tensorboard:
             from nnsweep.tensorboard import TensorBoardLog
 
-            log = TensorBoardLog(store.dir, sweep_json)
+            log = TensorBoardLog(store.dir, run.record)
             log.declare()
             progress = _Logged(progress, log, sweep.swept)
         if confirm is not None:
@@ -324,6 +267,29 @@ def run_sweep(
     return summary
 
 
+def _check_options(
+    sweep: Sweep,
+    max_trials: int | None,
+    pack_size: int,
+    fresh: bool,
+    worker: Worker | None,
+    confirm: Confirm | None,
+) -> None:
+    """Refuse options that cannot go together, before anything is loaded or written."""
+    if max_trials is not None and max_trials < 1:
+        raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
+    if pack_size < 1:
+        raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
+    if worker is not None and fresh:
+        raise SweepDefinitionError("--fresh", "is for the chief, not a worker", True)
+    if worker is not None and sweep.adaptive is not None:
+        raise SweepDefinitionError(
+            "seeds", "adaptive Seeds(...) run on one machine, not with --worker", sweep.seeds
+        )
+    if confirm is not None and fresh:
+        raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
+
+
 def _finished_already(sweep: Sweep, store: ResultsStore) -> int:
     """How many trials the results folder holds when it holds the whole sweep, else 0."""
     if not store.trials_path.is_file():
@@ -336,30 +302,6 @@ def _finished_already(sweep: Sweep, store: ResultsStore) -> int:
     configs = Counter(r["config_id"] for r in rows.values())
     complete = sum(n >= per_config for n in configs.values())
     return len(rows) if sweep.max_trials is not None and complete >= sweep.max_trials else 0
-
-
-def checked_objective(ctx: Any) -> tuple[str, str]:
-    """The sweep's objective and direction, refused unless training logs that metric."""
-    objective, direction = ctx.objective
-    if objective not in ctx.epoch_metrics:
-        raise SweepDefinitionError(
-            "objective", f"must be one of {', '.join(ctx.epoch_metrics)}", objective
-        )
-    return objective, direction
-
-
-def sweep_record(sweep: Sweep, spec: Any, objective: str, direction: str) -> dict[str, Any]:
-    """What sweep.json holds: the definition, what the data turned out to be, versions."""
-    return {
-        **sweep.to_json(),
-        "objective": objective,
-        "direction": direction,
-        "task": spec.task,
-        "metric": spec.metric,
-        "input_shape": list(spec.input_shape),
-        "n_classes": spec.n_classes,
-        "versions": _versions(),
-    }
 
 
 def _strategy(

@@ -11,9 +11,10 @@ from conftest import TINY_SWEEP
 from scipy import stats as st
 
 from nnsweep.cli import main
-from nnsweep.confirm import Confirm, confirmation, fresh_seeds, top_configs
+from nnsweep.confirm import Confirm, fresh_seeds, top_configs
 from nnsweep.errors import ResultsError, SweepDefinitionError
 from nnsweep.report import write_report
+from nnsweep.report.confirmation import confirmation
 from nnsweep.sweep import Sweep
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from nnsweep._plots.effects import (
+from nnsweep.report._plots.effects import (
     MAX_PANELS,
     caption_effects,
     draw_effects,
@@ -17,7 +17,7 @@ from nnsweep._plots.effects import (
     effects_figure_size,
     gather_effects,
 )
-from nnsweep.effects import Effects, effects
+from nnsweep.report.effects import Effects, effects
 
 # Runs of a 2 x 2 grid, 3 seeds per cell: a moves the metric by about 0.1, b does not.
 CELLS = {
@@ -270,7 +270,7 @@ def test_a_table_that_is_not_a_grid_gets_importance_and_says_why():
 
 
 def test_many_configurations_are_subsampled_and_the_text_says_so(monkeypatch):
-    import nnsweep._importance as module
+    import nnsweep.report._importance as module
 
     monkeypatch.setattr(module, "MAX_IMPORTANCE_CONFIGS", 12)
     rng = np.random.default_rng(4)

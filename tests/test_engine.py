@@ -11,9 +11,9 @@ keras = pytest.importorskip("keras")
 if keras.backend.backend() != "tensorflow":
     pytest.skip("the pack engine is TensorFlow's", allow_module_level=True)
 
-from nnsweep import _engine  # noqa: E402
 from nnsweep.data import load_dataset  # noqa: E402
-from nnsweep.training import TrainContext, train_pack  # noqa: E402
+from nnsweep.training import _engine  # noqa: E402
+from nnsweep.training.train import TrainContext, train_pack  # noqa: E402
 
 METRICS = ("loss", "val_loss", "test_loss", "accuracy", "val_accuracy", "test_accuracy")
 

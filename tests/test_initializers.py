@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nnsweep import _initializers
 from nnsweep.params import INITIALIZERS
+from nnsweep.training import _initializers
 
 SHAPE = (400, 300)
 

@@ -8,13 +8,13 @@ import pytest
 
 from nnsweep import Sweep
 from nnsweep.data import load_dataset
-from nnsweep.training import TrainContext
+from nnsweep.training.train import TrainContext
 
 keras = pytest.importorskip("keras")
 
 
 def test_one_trial_through_keras_fit_gives_what_the_engine_gives():
-    from nnsweep._keras_fit import fit_alone
+    from nnsweep.training._keras_fit import fit_alone
 
     sweep = Sweep(name="k", space={"hidden_units": 16, "epochs": 3, "patience": 1}, seeds=1)
     ctx = TrainContext(sweep, load_dataset("digits"))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nnsweep import Sweep
-from nnsweep._units import plan_units
-from nnsweep.packing import MAX_MICRO_BATCHES, describe, make_packs
+from nnsweep.training._units import plan_units
+from nnsweep.training.packing import MAX_MICRO_BATCHES, describe, make_packs
 
 keras = pytest.importorskip("keras")
 
@@ -134,7 +134,7 @@ def digits():
 
 
 def _train(trials, ctx, fallbacks):
-    from nnsweep.training import train_pack
+    from nnsweep.training.train import train_pack
 
     return {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fallbacks.append)}
 
@@ -142,7 +142,7 @@ def _train(trials, ctx, fallbacks):
 def _packed_and_alone(digits, space, seeds=2, rel=1e-5):
     """Train the sweep as one pack and trial by trial; assert the packed path was taken
     and that every number agrees up to float rounding."""
-    from nnsweep.training import TrainContext
+    from nnsweep.training.train import TrainContext
 
     sweep = Sweep(name="p", space=space, seeds=seeds)
     ctx = TrainContext(sweep, digits)
@@ -226,7 +226,7 @@ def test_every_training_hyperparameter_packs_exactly(digits, name):
 
 
 def test_a_trial_that_diverges_leaves_its_pack_mates_as_they_would_be_alone(digits):
-    from nnsweep.training import TrainContext, train_pack
+    from nnsweep.training.train import TrainContext, train_pack
 
     sweep = Sweep(
         name="d",
@@ -251,7 +251,7 @@ def test_a_failing_pack_says_so_and_trains_one_by_one(digits, write_sweep):
     from conftest import FAILING_PACK
 
     from nnsweep.sweep import load_sweep
-    from nnsweep.training import TrainContext, train_pack
+    from nnsweep.training.train import TrainContext, train_pack
 
     sweep = load_sweep(write_sweep(FAILING_PACK, "fails.py"))
     trials = sweep.grid_trials()[::2]  # seed 0 of each: working, broken
@@ -277,7 +277,7 @@ def test_custom_models_pack_with_stacks_and_keep_their_keras_dropout(digits):
         x = keras.layers.Dropout(0.3)(x)
         return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
-    from nnsweep.training import TrainContext
+    from nnsweep.training.train import TrainContext
 
     sweep = Sweep(
         name="c",
@@ -304,7 +304,7 @@ def test_single_output_tasks_pack_exactly(task):
     y = (x[:, 0] > 0).astype(int) if task == "binary" else x @ np.arange(1.0, 6.0)
     data = load_dataset(lambda: (x, y))
     space = {"hidden_units": [4, 8], "epochs": 3, "batch_size": [16, 32], "dropout": [0, 0.1]}
-    from nnsweep.training import TrainContext
+    from nnsweep.training.train import TrainContext
 
     sweep = Sweep(name="s", space=space, seeds=2)
     ctx = TrainContext(sweep, data)
@@ -320,7 +320,7 @@ def test_single_output_tasks_pack_exactly(task):
 
 
 def test_early_stopping_follows_keras_rule():
-    from nnsweep.training import EarlyStop
+    from nnsweep.training.train import EarlyStop
 
     sequences = [
         [0.5, 0.6, 0.6, 0.55, 0.7, 0.4, 0.4, 0.4],

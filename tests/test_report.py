@@ -19,11 +19,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from nnsweep._plots.curves import gather_curves  # noqa: E402
-from nnsweep._plots.heatmap import caption_heatmap, gather_heatmap  # noqa: E402
-from nnsweep._plots.metric import caption_metric, gather_metric  # noqa: E402
-from nnsweep._plots.parallel import caption_parallel, gather_parallel  # noqa: E402
-from nnsweep._plots.pareto import caption_pareto, gather_pareto  # noqa: E402
 from nnsweep.errors import ResultsError  # noqa: E402
 from nnsweep.report import (  # noqa: E402
     plot_categorical,
@@ -36,6 +31,11 @@ from nnsweep.report import (  # noqa: E402
     write_comparison,
     write_report,
 )
+from nnsweep.report._plots.curves import gather_curves  # noqa: E402
+from nnsweep.report._plots.heatmap import caption_heatmap, gather_heatmap  # noqa: E402
+from nnsweep.report._plots.metric import caption_metric, gather_metric  # noqa: E402
+from nnsweep.report._plots.parallel import caption_parallel, gather_parallel  # noqa: E402
+from nnsweep.report._plots.pareto import caption_pareto, gather_pareto  # noqa: E402
 from nnsweep.results import history_columns, load_history, load_results, trial_columns  # noqa: E402
 
 QUICKSTART = Path(__file__).resolve().parent / "data" / "quickstart"
@@ -522,7 +522,7 @@ def test_page_renders_in_chromium(grid: Path, tmp_path: Path) -> None:
 
 
 def test_missing_hyperparameter_value_is_a_category_not_dropped() -> None:
-    from nnsweep._plots.metric import caption_categorical, gather_categorical
+    from nnsweep.report._plots.metric import caption_categorical, gather_categorical
 
     df = pd.DataFrame(
         {

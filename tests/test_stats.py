@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from nnsweep.errors import ResultsError
-from nnsweep.stats import (
+from nnsweep.report.stats import (
     check_metric,
     default_metric,
     describe,

@@ -78,7 +78,7 @@ class AdaptiveSeedsStrategy:
         """Config ids (best first) whose interval overlaps the best's, on the rows so far."""
         import pandas as pd
 
-        from nnsweep.stats import summarize
+        from nnsweep.report.stats import summarize
 
         if not self._rows:
             return list(self._configs)

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import better_word, is_numeric, label, use_log
-from nnsweep.stats import fmt_num, fmt_value
+from nnsweep.report._plots._common import better_word, is_numeric, label, use_log
+from nnsweep.report.stats import fmt_num, fmt_value
 
 # More tick labels than this on one axis would overlap; the rest are drawn unlabelled.
 _MAX_TICK_LABELS = 8

@@ -17,7 +17,7 @@ import keras
 from nnsweep import params as _params
 from nnsweep.models import build_model, make_optimizer
 from nnsweep.sweep import Trial
-from nnsweep.training import EpochHook, Outcome, TrainContext
+from nnsweep.training.context import EpochHook, Outcome, TrainContext
 
 _DATA_LOSS = {
     "multiclass": keras.metrics.SparseCategoricalCrossentropy,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import (
+from nnsweep.report._plots._common import (
     at,
     better_word,
     dot_style,
@@ -18,7 +18,7 @@ from nnsweep._plots._common import (
     set_value_ticks,
     use_log,
 )
-from nnsweep.stats import describe, fmt_num, p_text, summarize, welch_arrays
+from nnsweep.report.stats import describe, fmt_num, p_text, summarize, welch_arrays
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import better_word, label
-from nnsweep.effects import Effect, Effects, fmt_share
-from nnsweep.stats import fmt_num, p_text
+from nnsweep.report._effect_base import Effect, Effects, fmt_share
+from nnsweep.report._plots._common import better_word, label
+from nnsweep.report.stats import fmt_num, p_text
 
 MAX_PANELS = 4  # main-effect panels drawn; the rest are named in the caption
 _GREY = "0.6"

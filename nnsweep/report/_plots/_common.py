@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep.stats import fmt_value
+from nnsweep.report.stats import fmt_value
 
 MAX_LEVELS = 12  # more distinct numeric values than this are binned
 _WORDS = {

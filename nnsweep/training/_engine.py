@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import _optimizers
 from nnsweep import params as _params
-from nnsweep._branch import BranchUnit
-from nnsweep._stack import StackUnit
-from nnsweep._table import batch_order, table
-from nnsweep._units import STACK_NS, Stack, optimizer_kind, plan_units
 from nnsweep.sweep import Trial
-from nnsweep.training import Ledger, Outcome
+from nnsweep.training import _optimizers
+from nnsweep.training._branch import BranchUnit
+from nnsweep.training._stack import StackUnit
+from nnsweep.training._table import batch_order, table
+from nnsweep.training._units import STACK_NS, Stack, optimizer_kind, plan_units
+from nnsweep.training.context import Ledger, Outcome
 
 _EVAL_BATCH = 1024
 # Micro-batch steps per call into TensorFlow: each call costs Python and dispatch time

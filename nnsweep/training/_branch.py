@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from nnsweep import params as _params
-from nnsweep._stack import losses
 from nnsweep.sweep import Trial
+from nnsweep.training._stack import losses
 
 
 class BranchUnit:

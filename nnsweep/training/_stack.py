@@ -22,11 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import _initializers
 from nnsweep import params as _params
-from nnsweep._units import Stack
 from nnsweep.models import mlp_widths
 from nnsweep.sweep import Trial
+from nnsweep.training import _initializers
+from nnsweep.training._units import Stack
 
 OUTPUT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 # A trial's arrays, layer by layer: (kernel (inputs, units), bias (units,)).

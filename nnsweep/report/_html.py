@@ -14,8 +14,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from nnsweep._plots._common import better_word, label
-from nnsweep.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value, search_rows
+from nnsweep.report._plots._common import better_word, label
+from nnsweep.report.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value, search_rows
 
 HTML_ROWS = 50  # configurations in the page's table; the CSV has them all
 TEXT_ROWS = 10

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import (
+from nnsweep.report._plots._common import (
     MAX_LEVELS,
     at,
     better_word,
@@ -19,7 +19,7 @@ from nnsweep._plots._common import (
     set_value_ticks,
     use_log,
 )
-from nnsweep.stats import describe, fmt_num, fmt_value, p_text, summarize
+from nnsweep.report.stats import describe, fmt_num, fmt_value, p_text, summarize
 
 
 def _ok_runs(df: Any, x: str, metric: str, *, need_x: bool = True) -> Any:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import label
-from nnsweep.stats import fmt_num, lower_is_better
+from nnsweep.report._plots._common import label
+from nnsweep.report.stats import fmt_num, lower_is_better
 
 KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
 

@@ -1,9 +1,12 @@
-"""Figures and the HTML report of a sweep, from its CSVs alone (no Keras import).
+"""The report: figures, statistics and the HTML page of a sweep, from its CSVs alone.
 
 The ``plot_*`` functions draw one figure on an Axes (a notebook passes its own, or gets a
 new one) from ``load_results`` / ``load_history`` tables. ``write_report`` writes every
 figure of a sweep and ``results/<sweep>/report/index.html``; ``write_comparison`` overlays
-several sweeps.
+several sweeps. What the report uses lives beside it: ``stats`` (aggregation over seeds,
+Welch's tests, the verdict), ``effects`` and ``_importance`` (which hyperparameters matter
+beyond seed noise), ``_plots/`` (one module per kind of figure: gather, draw, caption) and
+``_html`` (the page and the terminal summary). Nothing here imports Keras or TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nnsweep._plots._common import is_numeric, label, new_axes
-from nnsweep._plots.comparison import caption_comparison, draw_comparison, gather_comparison
-from nnsweep._plots.curves import caption_curves, draw_curves, gather_curves
-from nnsweep._plots.effects import (
+from nnsweep.errors import ResultsError
+from nnsweep.provenance import mixed_versions
+from nnsweep.report._html import Sections as _Sections
+from nnsweep.report._plots._common import is_numeric, label, new_axes
+from nnsweep.report._plots.comparison import caption_comparison, draw_comparison, gather_comparison
+from nnsweep.report._plots.curves import caption_curves, draw_curves, gather_curves
+from nnsweep.report._plots.effects import (
     caption_effects,
     draw_effects,
     effects_figure_size,
     gather_effects,
 )
-from nnsweep._plots.heatmap import caption_heatmap, draw_heatmap, gather_heatmap
-from nnsweep._plots.metric import (
+from nnsweep.report._plots.heatmap import caption_heatmap, draw_heatmap, gather_heatmap
+from nnsweep.report._plots.metric import (
     caption_categorical,
     caption_metric,
     draw_categorical,
@@ -32,24 +38,10 @@ from nnsweep._plots.metric import (
     gather_categorical,
     gather_metric,
 )
-from nnsweep._plots.parallel import caption_parallel, draw_parallel, gather_parallel
-from nnsweep._plots.pareto import caption_pareto, draw_pareto, gather_pareto
-from nnsweep._report_html import Sections as _Sections
-from nnsweep.confirm import confirmation
-from nnsweep.errors import ResultsError
-from nnsweep.provenance import mixed_versions
-from nnsweep.results import (
-    DEFAULT_RESULTS,
-    HISTORY,
-    SWEEP_JSON,
-    TRIALS,
-    list_result_dirs,
-    load_history,
-    load_results,
-    load_sweep_json,
-    results_dir_for,
-)
-from nnsweep.stats import (
+from nnsweep.report._plots.parallel import caption_parallel, draw_parallel, gather_parallel
+from nnsweep.report._plots.pareto import caption_pareto, draw_pareto, gather_pareto
+from nnsweep.report.confirmation import confirmation
+from nnsweep.report.stats import (
     Verdict,
     check_metric,
     config_labels,
@@ -64,6 +56,17 @@ from nnsweep.stats import (
     selection_metric,
     summarize,
     verdict,
+)
+from nnsweep.results import (
+    DEFAULT_RESULTS,
+    HISTORY,
+    SWEEP_JSON,
+    TRIALS,
+    list_result_dirs,
+    load_history,
+    load_results,
+    load_sweep_json,
+    results_dir_for,
 )
 
 FORMATS = ("png", "svg")
@@ -307,7 +310,7 @@ def write_report(
     ``smoothing``: EMA factor for learning curves; None smooths (0.6) only runs of 30+
     epochs, 0 turns it off. Raises ResultsError for an unknown sweep or column.
     """
-    from nnsweep._report_html import render_html, summary_text
+    from nnsweep.report._html import render_html, summary_text
 
     _check_fmt(fmt)
     folder = _folder(name_or_path, results)
@@ -464,7 +467,7 @@ def _effects(
     """Which swept hyperparameters matter beyond seed noise (None without replicates)."""
     if not varied:
         return None
-    from nnsweep.effects import effects
+    from nnsweep.report.effects import effects
 
     return effects(df, metric, varied, direction, strategy=info.get("strategy") or "grid")
 

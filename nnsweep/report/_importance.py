@@ -1,7 +1,7 @@
 """Permutation importance for searches: which hyperparameters move the metric, with
 intervals from resampling, where the configurations are not a grid an ANOVA could read.
 
-Serves ``nnsweep.effects``; the trees come from scikit-learn.
+Serves ``nnsweep.report.effects``; the trees come from scikit-learn.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep.effects import (
+from nnsweep.report._effect_base import (
     _CONFOUNDED,
     N_BINS,
     Effect,
@@ -26,7 +26,7 @@ from nnsweep.effects import (
     _Runs,
     fmt_share,
 )
-from nnsweep.stats import fmt_num, fmt_value
+from nnsweep.report.stats import fmt_num, fmt_value
 
 N_BOOT = 50  # bootstrap replicates of the importance
 N_REPEATS = 5  # shuffles per hyperparameter and replicate

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import (
+from nnsweep.report._plots._common import (
     MAX_LEVELS,
     at,
     better_word,
@@ -16,7 +16,7 @@ from nnsweep._plots._common import (
     label,
     use_log,
 )
-from nnsweep.stats import fmt_num, fmt_value
+from nnsweep.report.stats import fmt_num, fmt_value
 
 
 @dataclass

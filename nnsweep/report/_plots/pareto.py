@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._plots._common import better_word, dot_style, label, plain_log_ticks, use_log
-from nnsweep.stats import config_labels, describe, fmt_num
+from nnsweep.report._plots._common import better_word, dot_style, label, plain_log_ticks, use_log
+from nnsweep.report.stats import config_labels, describe, fmt_num
 
 
 @dataclass
@@ -30,7 +30,7 @@ def gather_pareto(
     """Configurations' mean cost and metric; the front is those no cheaper one beats."""
     import pandas as pd
 
-    from nnsweep.stats import param_columns
+    from nnsweep.report.stats import param_columns
 
     if x not in df.columns:
         from nnsweep.errors import ResultsError

@@ -1,0 +1,147 @@
+"""Setting up a run, once for the local runner and the distributed chief alike.
+
+Loading and checking the data, checking the objective, the sweep's record for sweep.json,
+the tables' columns, and Ctrl-C's two-step behaviour: everything that must hold before the
+results folder is opened, so bad input raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nnsweep.errors import SweepDefinitionError
+from nnsweep.results import ResultsStore, history_columns, trial_columns
+from nnsweep.strategies.tuner import param_names
+from nnsweep.sweep import Sweep
+
+if TYPE_CHECKING:
+    from nnsweep.data import Dataset
+    from nnsweep.training.train import TrainContext
+
+_VERSIONED = ("nnsweep", "keras", "tensorflow", "keras-tuner", "numpy", "pandas")
+
+
+def load_data(sweep: Sweep, data_dir: str | Path | None) -> Dataset:
+    """The sweep's dataset, checked against its model and its splits."""
+    from nnsweep.data import load_dataset
+    from nnsweep.models import check_compatible
+
+    dataset = load_dataset(
+        sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
+    )
+    check_compatible(sweep.model, dataset.spec)
+    dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
+    return dataset
+
+
+@dataclass
+class Prepared:
+    """A run ready to open its results folder: the data, the context, what to write."""
+
+    store: ResultsStore
+    dataset: Dataset
+    ctx: TrainContext
+    objective: str
+    direction: str
+    record: dict[str, Any]  # sweep.json
+    columns: list[str]  # trials.csv
+    history_columns: list[str]  # history.csv
+
+
+def prepare(
+    sweep: Sweep,
+    *,
+    results: str | Path,
+    data_dir: str | Path | None,
+    shared: bool = False,
+    **context: Any,
+) -> Prepared:
+    """Check everything a run needs, in order, before its results folder is touched.
+
+    ``shared``: a folder a chief and its workers hold together. ``context``: settings of
+    the ``TrainContext`` (verbose, debug, phase).
+    """
+    from nnsweep.training.train import TrainContext
+
+    store = ResultsStore(results, sweep.name, shared=shared)
+    store.check_writable()
+    dataset = load_data(sweep, data_dir)
+    ctx = TrainContext(sweep, dataset, **context)
+    objective, direction = checked_objective(ctx)
+    spec = dataset.spec
+    return Prepared(
+        store,
+        dataset,
+        ctx,
+        objective,
+        direction,
+        sweep_record(sweep, spec, objective, direction),
+        trial_columns(param_names(sweep), spec.metric, objective),
+        history_columns(spec.metric),
+    )
+
+
+def checked_objective(ctx: Any) -> tuple[str, str]:
+    """The sweep's objective and direction, refused unless training logs that metric."""
+    objective, direction = ctx.objective
+    if objective not in ctx.epoch_metrics:
+        raise SweepDefinitionError(
+            "objective", f"must be one of {', '.join(ctx.epoch_metrics)}", objective
+        )
+    return objective, direction
+
+
+def versions() -> dict[str, str]:
+    """The versions of the libraries a run's numbers depend on, and Python's."""
+    import platform
+
+    out = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def sweep_record(sweep: Sweep, spec: Any, objective: str, direction: str) -> dict[str, Any]:
+    """What sweep.json holds: the definition, what the data turned out to be, versions."""
+    return {
+        **sweep.to_json(),
+        "objective": objective,
+        "direction": direction,
+        "task": spec.task,
+        "metric": spec.metric,
+        "input_shape": list(spec.input_shape),
+        "n_classes": spec.n_classes,
+        "versions": versions(),
+    }
+
+
+@contextmanager
+def ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the running pack to stop at its next batch; a second one
+    interrupts at once. A KeyboardInterrupt raised inside TensorFlow's tracing can come
+    out as an unrelated error, so the first is only a request."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

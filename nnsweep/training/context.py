@@ -1,0 +1,152 @@
+"""What training shares between its stages: the run's context, per-trial outcomes, the
+ledger of epochs with early stopping's rule, and the hooks a front end passes in.
+
+Apart from ``train`` so that the pack engine and Keras's own ``fit`` path, which ``train``
+calls, can use these without importing it back.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnsweep import params as _params
+from nnsweep.data import Dataset
+from nnsweep.provenance import this_process
+from nnsweep.sweep import Sweep, Trial
+
+
+def guess_direction(metric: str) -> str:
+    """'max' for accuracy-like metrics, 'min' for losses and errors."""
+    return "max" if any(k in metric for k in ("accuracy", "auc", "precision", "recall")) else "min"
+
+
+EpochHook = Callable[[Trial, int, dict[str, float]], None]
+FallbackHook = Callable[[Sequence[Trial], BaseException], None]
+
+
+@dataclass
+class Outcome:
+    """What training gave one trial: its epochs' metrics, test scores and divergence."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    test: dict[str, float] = field(default_factory=dict)
+    diverged: tuple[int, float] | None = None
+    n_params: int = 0
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What every trial of a sweep shares: the sweep, its data loaded once, and settings."""
+
+    sweep: Sweep
+    dataset: Dataset
+    verbose: bool = False
+    debug: bool = False
+    worker: str = field(default_factory=this_process)  # runs.jsonl keys its runs by it
+    phase: str = "search"  # or "confirm": rows trained on fresh seeds by nnsweep confirm
+    # Set by the runner on Ctrl-C: packs stop at the next call and nothing half-done is kept.
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        """(metric column, 'min' or 'max') that picks the best epoch and configuration."""
+        default, default_dir = self.dataset.spec.default_objective
+        name = self.sweep.objective or default
+        direction = self.sweep.direction
+        if direction is None:
+            direction = default_dir if name == default else guess_direction(name)
+        return name, direction
+
+    @property
+    def epoch_metrics(self) -> list[str]:
+        m = self.dataset.spec.metric
+        return ["loss", m, "val_loss", f"val_{m}"]
+
+    def shuffle_seed(self, fold: int) -> int:
+        """The seed of the epochs' reshuffling: the split's and the fold's, shared by every
+        trial of a fold, so packing cannot change a trial's batches."""
+        return (self.sweep.split_seed * 7919 + fold) % 2**32
+
+
+class EarlyStop:
+    """Keras's ``EarlyStopping(patience=p, restore_best_weights=True)`` for one trial of a
+    pack: the same rule (min_delta 0, no baseline), epoch by epoch."""
+
+    def __init__(self, patience: int, direction: str) -> None:
+        self.patience, self.direction = patience, direction
+        self.best: float | None = None
+        self.wait = 0
+
+    def update(self, epoch: int, current: float) -> tuple[bool, bool]:
+        """After ``epoch`` (0-based) with objective ``current``: (keep these weights as the
+        best ones, stop training)."""
+        self.wait += 1
+        # Keras takes the first value as the best, whatever it is (nan included).
+        if self.best is None or (
+            current > self.best if self.direction == "max" else current < self.best
+        ):
+            self.best, self.wait = current, 0
+            return True, False
+        return False, self.wait >= self.patience and epoch > 0
+
+
+class Ledger:
+    """What each trial of a pack has done, epoch by epoch: its metrics, divergence, early
+    stopping, whether it is done, and whose weights to keep (final, or best)."""
+
+    def __init__(
+        self,
+        trials: Sequence[Trial],
+        metric: str,
+        objective: str,
+        direction: str,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
+        self.trials, self.metric, self.objective, self.on_epoch = (
+            trials,
+            metric,
+            objective,
+            on_epoch,
+        )
+        self.params = [_params.resolve(t.params, None) for t in trials]
+        self.outcomes = [Outcome() for _ in trials]
+        self.done = np.zeros(len(trials), bool)
+        self.kept = np.zeros(len(trials), bool)  # weights to bring back from a snapshot
+        self.stops = {
+            t: EarlyStop(p["patience"], direction)
+            for t, p in enumerate(self.params)
+            if p["patience"] is not None
+        }
+        self.epochs = max(p["epochs"] for p in self.params)
+
+    def record(self, epoch: int, train: tuple, val: tuple) -> np.ndarray:
+        """Note an epoch's (loss, metric) per trial, for training and validation; return
+        the trials whose weights to copy aside now (final or new best)."""
+        keep = np.zeros(len(self.trials), bool)
+        m = self.metric
+        for t in np.flatnonzero(~self.done):
+            logs = {
+                "loss": float(train[0][t]),
+                m: float(train[1][t]),
+                "val_loss": float(val[0][t]),
+                f"val_{m}": float(val[1][t]),
+            }
+            self.outcomes[t].history.append(logs)
+            if self.on_epoch is not None:
+                self.on_epoch(self.trials[t], epoch + 1, logs)
+            if not math.isfinite(logs["loss"]):
+                self.outcomes[t].diverged = (epoch + 1, logs["loss"])
+                self.done[t] = True
+            elif t in self.stops:
+                best, stop = self.stops[t].update(epoch, logs[self.objective])
+                if best:  # the weights restore_best_weights would bring back
+                    keep[t] = self.kept[t] = True
+                self.done[t] = stop or epoch + 1 == self.params[t]["epochs"]
+            elif epoch + 1 == self.params[t]["epochs"]:
+                self.done[t] = keep[t] = self.kept[t] = True
+        return keep
