@@ -685,7 +685,7 @@ def tensorboard_(name: str, results: Path) -> None:
     metrics, test metrics), the sweep's domains for the HParams dashboard. Running it again
     rewrites them: no point twice. Reads the CSVs only: no Keras or TensorFlow.
     """
-    from nnsweep.report import _folder
+    from nnsweep.report._page import _folder
     from nnsweep.tensorboard import write_logs
 
     folder, n = write_logs(_folder(name, results))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
-from nnsweep.prepare import ctrl_c_sets, prepare
+from nnsweep.prepare import Prepared, ctrl_c_sets, prepare
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
 from nnsweep.strategies import GridStrategy, Strategy
 from nnsweep.strategies.tuner import (
@@ -156,8 +156,7 @@ def run_sweep(
     trains under ``results/<sweep>/tensorboard/`` (``nnsweep.tensorboard``). Bad input
     (sweep, data, results folder) raises before anything is written.
     """
-    from nnsweep._keras import backend_name, set_threads
-    from nnsweep.training.train import train_pack
+    from nnsweep._keras import set_threads
 
     progress = progress or Progress()
     _check_options(sweep, max_trials, pack_size, fresh, worker, confirm)
@@ -182,79 +181,127 @@ def run_sweep(
         debug=debug,
         phase=phase,
     )
-    store, ctx, objective, direction = run.store, run.ctx, run.objective, run.direction
-    input_size = int(math.prod(run.dataset.spec.input_shape))
     t0 = time.perf_counter()
-    with store, ctrl_c_sets(ctx.stop):
-        done = store.open(run.record, run.columns, run.history_columns, fresh=fresh)
+    with run.store, ctrl_c_sets(run.ctx.stop):
+        done = run.store.open(run.record, run.columns, run.history_columns, fresh=fresh)
         log = None
         if tensorboard:
             from nnsweep.tensorboard import TensorBoardLog
 
-            log = TensorBoardLog(store.dir, run.record)
+            log = TensorBoardLog(run.store.dir, run.record)
             log.declare()
             progress = _Logged(progress, log, sweep.swept)
-        if confirm is not None:
-            from nnsweep.confirm import ConfirmStrategy
-
-            strategy: Strategy = ConfirmStrategy(
-                sweep, store.trials_path, objective, direction, confirm
-            )
-        else:
-            strategy = _strategy(sweep, store, client, worker, objective, direction, ctx)
-        planned = strategy.planned()
-        done_before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
-        summary = RunSummary(sweep.name, store.dir, len(planned) if planned else None, done_before)
-        progress.start(sweep, summary.planned, done_before)
-
-        def fell_back(pack: Sequence[Trial], error: BaseException) -> None:
-            summary.fallbacks += 1
-            progress.pack_fallback(pack, error)
-
+        strategy = _pick_strategy(sweep, run, client, worker, confirm)
+        loop = _Loop(sweep, run, strategy, done, progress, log, max_trials, pack_size)
         try:
-            for batch in _until_stopped(strategy.batches(done), ctx.stop):
-                # Rows written before (an earlier run, a fellow worker) are not trained again.
-                have = store.completed_rows(t.trial_id for t in batch)
-                pending = [t for t in batch if t.trial_id not in have]
-                whole = True
-                if max_trials is not None:
-                    room = max_trials - len(summary.rows)
-                    whole = room >= len(pending)
-                    pending = pending[: max(room, 0)]
-                rows = dict(have)
-                packs = make_packs(
-                    pending,
-                    model=sweep.model,
-                    max_size=pack_size,
-                    input_size=input_size,
-                    backend=backend_name(),
-                )
-                for pack in packs:
-                    if ctx.stop.is_set():
-                        raise KeyboardInterrupt
-                    progress.pack_start(pack)
-                    summary.packs += 1
-                    # Each result is saved the moment it comes back, so a crash loses only
-                    # the trials still in flight.
-                    trained = train_pack(pack, ctx, progress.epoch_end, fell_back)
-                    for trial, result in zip(pack, trained, strict=True):
-                        if store.append(result.row, result.history):
-                            summary.rows.append(result.row)
-                            progress.trial_end(trial, result.row)
-                        elif log is not None:  # a fellow worker's row came first
-                            log.abandon(trial.trial_id)
-                        rows[trial.trial_id] = result.row
-                if not whole:
-                    break  # --max-trials reached; a tuner trial left open resumes next run
-                strategy.tell([rows[t.trial_id] for t in batch if t.trial_id in rows])
+            loop.train_all()
         except KeyboardInterrupt:
-            summary.seconds = time.perf_counter() - t0
+            loop.summary.seconds = time.perf_counter() - t0
             # Counted by the store: a Ctrl-C held back during a write arrives just after it.
-            raise SweepInterrupted(done_before + store.appended, summary.planned) from None
+            appended = loop.summary.done_before + run.store.appended
+            raise SweepInterrupted(appended, loop.summary.planned) from None
         finally:
             if log is not None:
                 log.close()  # an interrupted pack's runs stay open-ended: never completed
-    summary.seconds = time.perf_counter() - t0
+    return _finish(loop.summary, strategy, time.perf_counter() - t0, run.store)
+
+
+class _Loop:
+    """The run's loop: batches from the strategy, packs from each batch, rows as they come."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        run: Prepared,
+        strategy: Strategy,
+        done: set[str],
+        progress: Progress,
+        log: Any,
+        max_trials: int | None,
+        pack_size: int,
+    ) -> None:
+        self.sweep, self.run, self.strategy, self.done = sweep, run, strategy, done
+        self.progress, self.log = progress, log
+        self.max_trials, self.pack_size = max_trials, pack_size
+        planned = strategy.planned()
+        before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
+        self.summary = RunSummary(
+            sweep.name, run.store.dir, len(planned) if planned else None, before
+        )
+        progress.start(sweep, self.summary.planned, before)
+
+    def train_all(self) -> None:
+        for batch in _until_stopped(self.strategy.batches(self.done), self.run.ctx.stop):
+            if not self.train_batch(batch):
+                break  # --max-trials reached; a tuner trial left open resumes next run
+
+    def train_batch(self, batch: Sequence[Trial]) -> bool:
+        """Train what of a batch is not written yet; False when --max-trials cut it short."""
+        from nnsweep._keras import backend_name
+
+        # Rows written before (an earlier run, a fellow worker) are not trained again.
+        have = self.run.store.completed_rows(t.trial_id for t in batch)
+        pending = [t for t in batch if t.trial_id not in have]
+        whole = True
+        if self.max_trials is not None:
+            room = self.max_trials - len(self.summary.rows)
+            whole = room >= len(pending)
+            pending = pending[: max(room, 0)]
+        rows = dict(have)
+        packs = make_packs(
+            pending,
+            model=self.sweep.model,
+            max_size=self.pack_size,
+            input_size=int(math.prod(self.run.dataset.spec.input_shape)),
+            backend=backend_name(),
+        )
+        for pack in packs:
+            if self.run.ctx.stop.is_set():
+                raise KeyboardInterrupt
+            rows.update(self.train_pack(pack))
+        if whole:
+            self.strategy.tell([rows[t.trial_id] for t in batch if t.trial_id in rows])
+        return whole
+
+    def train_pack(self, pack: Sequence[Trial]) -> dict[str, dict[str, Any]]:
+        """Train one pack; each result is saved the moment it comes back, so a crash loses
+        only the trials still in flight."""
+        from nnsweep.training.train import train_pack
+
+        self.progress.pack_start(pack)
+        self.summary.packs += 1
+        rows = {}
+        trained = train_pack(pack, self.run.ctx, self.progress.epoch_end, self.fell_back)
+        for trial, result in zip(pack, trained, strict=True):
+            if self.run.store.append(result.row, result.history):
+                self.summary.rows.append(result.row)
+                self.progress.trial_end(trial, result.row)
+            elif self.log is not None:  # a fellow worker's row came first
+                self.log.abandon(trial.trial_id)
+            rows[trial.trial_id] = result.row
+        return rows
+
+    def fell_back(self, pack: Sequence[Trial], error: BaseException) -> None:
+        self.summary.fallbacks += 1
+        self.progress.pack_fallback(pack, error)
+
+
+def _pick_strategy(
+    sweep: Sweep, run: Prepared, client: Any, worker: Worker | None, confirm: Confirm | None
+) -> Strategy:
+    """Confirmation's trials, or the sweep's own strategy (see ``_strategy``)."""
+    if confirm is not None:
+        from nnsweep.confirm import ConfirmStrategy
+
+        return ConfirmStrategy(sweep, run.store.trials_path, run.objective, run.direction, confirm)
+    return _strategy(sweep, run.store, client, worker, run.objective, run.direction, run.ctx)
+
+
+def _finish(
+    summary: RunSummary, strategy: Strategy, seconds: float, store: ResultsStore
+) -> RunSummary:
+    """The run's summary with the strategy's words; a run whose every trial failed raises."""
+    summary.seconds = seconds
     describe_run = getattr(strategy, "describe_run", None)
     if describe_run is not None:
         summary.notes.extend(describe_run())
