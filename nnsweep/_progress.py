@@ -1,4 +1,5 @@
-"""What ``nnsweep run`` shows while it trains: one progress line on stderr."""
+"""What a run shows while it trains: the hooks a front end overrides (``Progress``), and
+the command line's one progress line on stderr (``ProgressLine``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,30 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from nnsweep.sweep import Sweep, Trial
 
-class ProgressLine:
+
+class Progress:
+    """Hooks a front end overrides to show a run's progress; all do nothing here."""
+
+    def start(self, sweep: Sweep, total: int | None, done: int) -> None: ...
+
+    def pack_start(self, pack: Sequence[Trial]) -> None: ...
+
+    def epoch_end(self, trial: Trial, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def pack_fallback(self, pack: Sequence[Trial], error: BaseException) -> None:
+        """A pack failed as a whole; its trials train again one by one."""
+
+    def trial_end(self, trial: Trial, row: dict[str, Any]) -> None: ...
+
+
+class ProgressLine(Progress):
     """A one-line progress display: count, elapsed, ETA and the running trial."""
 
     def __init__(self, verbose: bool = False, debug: bool = False) -> None:

@@ -59,7 +59,7 @@ def best_configuration(
     info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
     if metric is None:
         objective = info.get("objective")
-        metric = objective if objective in df.columns else default_metric(df, info)
+        metric = str(objective) if objective in df.columns else default_metric(df, info)
     check_metric(df, metric)
     direction = metric_direction(metric, info)
     swept = [c for c in info.get("swept", []) if c in df.columns]

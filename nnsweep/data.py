@@ -42,7 +42,9 @@ class DataSpec:
 
     @property
     def output_units(self) -> int:
-        return self.n_classes if self.task == "multiclass" else 1
+        if self.task == "multiclass" and self.n_classes is not None:
+            return self.n_classes
+        return 1
 
     @property
     def loss(self) -> str:
@@ -148,8 +150,10 @@ class Dataset:
         return 0 if self._x[1] is None else len(self._x[1])
 
     def _float(self, part: int) -> np.ndarray:
+        x = self._x[part]
+        assert x is not None, "the test split is asked for only where there is one"
         if self.lut is None:
-            return self._x[part]
+            return x
         if part not in self._floats:
             self._floats[part] = self.lut[self._x[part]]
         return self._floats[part]

@@ -77,7 +77,9 @@ def diff_sweeps(
     metric: str | None = None,
 ) -> SweepDiff:
     """Compare sweep ``b`` with sweep ``a`` (names or folders) on their shared configurations."""
-    tables, infos, mixed = [], [], {}
+    tables: list[Any] = []
+    infos: list[Mapping[str, Any]] = []
+    mixed: dict[str, list[str]] = {}
     for name in (a, b):
         df = load_results(name, results)
         folder = results_dir_for(name, results)

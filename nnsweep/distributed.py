@@ -137,7 +137,8 @@ def _client_class() -> type:
     protos, Trial = _compat.protos(), _compat.trial_class()  # noqa: N806
     HyperParameters = _compat.hyperparameters_class()  # noqa: N806
 
-    class Client(_compat.oracle_client()):
+    # Keras Tuner's class, found at run time (see _compat): no static type to check against.
+    class Client(_compat.oracle_client()):  # type: ignore[misc]
         """Keras Tuner's client, with every call bounded and a clear error on failure."""
 
         def __init__(self, host: str, port: int, timeout: float) -> None:

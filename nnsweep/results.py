@@ -293,6 +293,7 @@ class ResultsStore:
                 _cut_torn_line(self.history_path)
                 if row["trial_id"] in {r["trial_id"] for r in read_rows(self.trials_path)}:
                     return False
+            assert self._history_columns is not None, "open() the store first"
             _append(self.history_path, self._history_columns, list(history))
             _append(self.trials_path, self._trial_columns, [row])
             self.appended += 1
@@ -328,10 +329,10 @@ def _signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for sig in dict.fromkeys(received):
-            signal.raise_signal(sig)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)
 
 
 def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsweep._progress import Progress
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
 from nnsweep.prepare import Prepared, ctrl_c_sets, prepare
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
@@ -30,21 +31,6 @@ from nnsweep.training.packing import DEFAULT_PACK_SIZE, make_packs
 if TYPE_CHECKING:
     from nnsweep.confirm import Confirm
     from nnsweep.distributed import Worker
-
-
-class Progress:
-    """Hooks a front end overrides to show a run's progress; all do nothing here."""
-
-    def start(self, sweep: Sweep, total: int | None, done: int) -> None: ...
-
-    def pack_start(self, pack: Sequence[Trial]) -> None: ...
-
-    def epoch_end(self, trial: Trial, epoch: int, logs: dict[str, float]) -> None: ...
-
-    def pack_fallback(self, pack: Sequence[Trial], error: BaseException) -> None:
-        """A pack failed as a whole; its trials train again one by one."""
-
-    def trial_end(self, trial: Trial, row: dict[str, Any]) -> None: ...
 
 
 class _Logged(Progress):

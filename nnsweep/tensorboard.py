@@ -166,7 +166,7 @@ class TensorBoardLog:
         elif isinstance(space, dict) and "choice" in space:
             values = space["choice"]
         elif isinstance(space, dict) and ("int" in space or "float" in space):
-            low, high = space.get("int") or space.get("float")
+            low, high = space["int"] if "int" in space else space["float"]
             return hp.IntInterval(low, high) if "int" in space else hp.RealInterval(low, high)
         else:
             values = []

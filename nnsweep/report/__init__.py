@@ -114,10 +114,10 @@ def plot_learning_curves(
         import seaborn as sns
 
         with sns.axes_style("whitegrid"):
-            _, axes = plt.subplots(
+            _, grid = plt.subplots(
                 1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False, layout="constrained"
             )
-        axes = list(axes[0])
+        axes = list(grid[0])
     else:
         axes = list(ax) if hasattr(ax, "__len__") else [ax]
     if len(axes) != len(panels):

@@ -264,13 +264,13 @@ def _metric_figures(j: _Judged, save: _Save) -> None:
         others = [o for o in j.varied if o != p]
         fig, (ax,) = _figure()
         if is_numeric(df[p]) and df[p].notna().all():
-            d = gather_metric(df, p, m, direction=j.direction, others=others)
-            draw_metric(d, ax)
-            save(fig, f"{m}_vs_{p}", f"{label(m)} vs {p}", caption_metric(d))
+            line = gather_metric(df, p, m, direction=j.direction, others=others)
+            draw_metric(line, ax)
+            save(fig, f"{m}_vs_{p}", f"{label(m)} vs {p}", caption_metric(line))
         else:
-            d = gather_categorical(df, p, m, direction=j.direction, others=others)
-            draw_categorical(d, ax)
-            save(fig, f"{m}_by_{p}", f"{label(m)} by {p}", caption_categorical(d))
+            cats = gather_categorical(df, p, m, direction=j.direction, others=others)
+            draw_categorical(cats, ax)
+            save(fig, f"{m}_by_{p}", f"{label(m)} by {p}", caption_categorical(cats))
 
 
 def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> None:
@@ -310,9 +310,9 @@ def _pair_figures(j: _Judged, save: _Save) -> None:
         save(fig, f"{m}_by_{y}_and_{x}", f"{label(m)}: {y} × {x}", caption_heatmap(d))
     if len(j.varied) >= 3:  # pairs of heatmaps no longer show a configuration whole
         fig, (ax,) = _figure((9.6, 4.6))
-        d = gather_parallel(j.df, j.varied, m, direction=j.direction)
-        draw_parallel(d, ax)
-        save(fig, f"{m}_parallel", "parallel coordinates", caption_parallel(d))
+        lines = gather_parallel(j.df, j.varied, m, direction=j.direction)
+        draw_parallel(lines, ax)
+        save(fig, f"{m}_parallel", "parallel coordinates", caption_parallel(lines))
 
 
 def _cost_figures(j: _Judged, save: _Save) -> None:
@@ -376,6 +376,7 @@ def _seeds_account(df: Any, info: Mapping[str, Any], metric: str, direction: str
     from nnsweep.seeds import account
 
     objective = info.get("objective")
-    if objective in df.columns:  # the rounds decided on the objective, whatever is reported
+    if isinstance(objective, str) and objective in df.columns:
+        # The rounds decided on the objective, whatever the report ranks by.
         metric, direction = objective, metric_direction(objective, info)
     return account(df, summarize(df, metric, by=[]), rule, direction)

@@ -222,9 +222,9 @@ def welch_arrays(m1: Any, s1: Any, n1: Any, m2: Any, s2: Any, n2: Any) -> Any:
     return t, dof, p
 
 
-def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
+def welch(first: Sequence[float], second: Sequence[float]) -> Welch:
     """Welch's t-test of two samples (runs of two configurations)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     t, dof, p = welch_arrays(
         a.mean() if len(a) else np.nan,
@@ -415,5 +415,6 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         if math.isnan(v):
             return "None"
-        return f"{int(v)}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:.3g}"
+        x = float(v)
+        return f"{int(x)}" if x.is_integer() and abs(x) < 1e15 else f"{x:.3g}"
     return str(v)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from nnsweep.sweep import Sweep, Trial
 
@@ -22,7 +23,7 @@ class FixedStrategy:
         if pending:
             yield pending
 
-    def tell(self, results: Sequence[dict]) -> None:
+    def tell(self, results: Sequence[Mapping[str, Any]]) -> None:
         """A fixed plan does not adapt to results."""
 
 

@@ -95,7 +95,7 @@ def fit_alone(keras_module: Any, trial: Trial, ctx: TrainContext, on_epoch: Epoc
         diverged=watch.diverged,
         n_params=model.count_params(),
     )
-    if watch.diverged is None and data.x_test is not None:
+    if watch.diverged is None and data.x_test is not None and data.y_test is not None:
         y_test = data.y_test if spec.task == "multiclass" else data.y_test[:, None]
         scores = _plain(model.evaluate(data.x_test, y_test, verbose=0, return_dict=True))
         outcome.test = {"loss": scores["loss"], spec.metric: scores[spec.metric]}

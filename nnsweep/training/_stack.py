@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import keras
@@ -98,6 +99,8 @@ class StackUnit:
         self.batch_size, self.epochs = plan.key.batch_size, plan.key.epochs
         self.S, self.B, self.out = len(plan.seeds), len(plan.blocks[0]), spec.output_units
         self.columns: tuple[int, ...] = ()  # set by the pack: its seeds' row columns
+        self.updater: Any = None  # set by the pack: the optimizer of this stack's trials
+        self.owned: Any = None  # set by the pack: which of the pack's trials are here
         self.activation = keras.activations.get(plan.key.activation)
         self.out_activation = keras.activations.get(OUTPUT_ACTIVATION[spec.task])
         self.position = {i: (s, b) for s, row in enumerate(plan.blocks) for b, i in enumerate(row)}
@@ -193,7 +196,7 @@ class StackUnit:
         ``updater``'s slots and ``keep``, as arrays), where they trained until now."""
         for name, values in slots.items():
             if name in self.updater.slots:  # an SGD stack left with momentum 0 has none
-                arrays = self.assemble(lambda t, values=values: old.extract(values, t))
+                arrays = self.assemble(partial(old.extract, values))
                 for var, array in zip(self.updater.slots[name], arrays, strict=True):
                     var.assign(array)
         self.updater.iterations.assign(old.updater.iterations)
@@ -273,8 +276,9 @@ class StackUnit:
             k += 1
             if j < self.depth:
                 h = self.activation(h)
-                if training and self.dropout[j] is not None:
-                    stream, threshold, scale = self.dropout[j]
+                drop = self.dropout[j]
+                if training and drop is not None:
+                    stream, threshold, scale = drop
                     rows = _row_hash(epoch, j, pos)[None, :, None]
                     keep = _fmix(tf.bitwise.bitwise_xor(rows, stream)) >= threshold
                     h = h * tf.where(keep, scale, tf.zeros_like(scale))

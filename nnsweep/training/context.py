@@ -129,7 +129,7 @@ class Ledger:
         the trials whose weights to copy aside now (final or new best)."""
         keep = np.zeros(len(self.trials), bool)
         m = self.metric
-        for t in np.flatnonzero(~self.done):
+        for t in map(int, np.flatnonzero(~self.done)):
             logs = {
                 "loss": float(train[0][t]),
                 m: float(train[1][t]),

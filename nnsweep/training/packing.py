@@ -48,7 +48,7 @@ class Pack(Sequence[Trial]):
     def __getitem__(self, i: int) -> Trial: ...
     @overload
     def __getitem__(self, i: slice) -> Sequence[Trial]: ...
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+    def __getitem__(self, i: int | slice) -> Trial | Sequence[Trial]:
         return self.trials[i]
 
     def __len__(self) -> int:

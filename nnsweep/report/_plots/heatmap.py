@@ -95,7 +95,7 @@ def draw_heatmap(data: HeatmapData, ax: Any) -> Any:
     if np.isfinite(arr).any():
         flat = np.nanargmin(arr) if data.direction == "min" else np.nanargmax(arr)
         r, c = np.unravel_index(flat, arr.shape)
-        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor="#d62728", lw=3))
+        ax.add_patch(Rectangle((float(c), float(r)), 1, 1, fill=False, edgecolor="#d62728", lw=3))
     ax.invert_yaxis()  # small values at the bottom, as on a plot
     ax.set_title(f"mean {label(data.metric)}: {data.y} × {data.x}")
     return ax

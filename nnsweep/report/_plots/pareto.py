@@ -53,7 +53,7 @@ def gather_pareto(
     score = sign * table["mean"].to_numpy(float)
     prev = np.maximum.accumulate(np.concatenate([[-np.inf], score[:-1]]))
     table["front"] = score > prev
-    return ParetoData(x, metric, direction, runs, table, use_log(runs[x].unique()))
+    return ParetoData(x, metric, direction, runs, table, use_log(list(runs[x].unique())))
 
 
 def draw_pareto(data: ParetoData, ax: Any) -> Any:
