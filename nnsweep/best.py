@@ -108,21 +108,18 @@ def _values_from_row(sweep: Sweep, row: dict[str, str]) -> dict[str, Any]:
     from nnsweep import space as _space
     from nnsweep.params import format_value
 
-    params: dict[str, Any] = {}
-    for name, value in sweep.space.items():
+    def value(name: str, entry: Any) -> Any:
         text = row.get(name, "")
-        if isinstance(value, _space.Int):
-            params[name] = int(text)
-        elif isinstance(value, _space.Float):
-            params[name] = float(text)
-        elif _space.is_swept(value):
-            candidates = _space.candidate_values(name, value)
-            params[name] = next((c for c in candidates if str(format_value(c)) == text), text)
-        else:
-            params[name] = value
-    if "epochs" in sweep.swept and "epochs" not in params:
-        params["epochs"] = int(row["epochs"])  # hyperband's budget
-    return params
+        if isinstance(entry, _space.Int):
+            return int(text)
+        if isinstance(entry, _space.Float):
+            return float(text)
+        candidates = _space.candidate_values(name, entry)
+        return next((c for c in candidates if str(format_value(c)) == text), text)
+
+    # Hyperband's budget: a swept epochs the space does not hold.
+    budget = row["epochs"] if "epochs" in sweep.swept and "epochs" not in sweep.space else None
+    return sweep.params_from(value, budget)
 
 
 def train_best(

@@ -117,7 +117,10 @@ class Worker:
                 if self.log:
                     self.log(f"waiting for the chief at {host}:{port} ({waited:.0f} s so far)")
         channel.close()
-        client = _client_class()(host, port, self.call_timeout)
+        _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
+        from nnsweep._tuner_classes import Client
+
+        client = Client(host, port, self.call_timeout)
         theirs = client.get_space()
         # Compared after the same trip through Keras Tuner's protocol, which reorders.
         ours = type(theirs).from_proto(hyperparameters(sweep).to_proto())
@@ -126,59 +129,6 @@ class Worker:
                 f"the chief at {host}:{port} runs another search space than {sweep.name}"
             )
         return client
-
-
-def _client_class() -> type:
-    import grpc
-
-    _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
-    from nnsweep import _compat
-
-    protos, Trial = _compat.protos(), _compat.trial_class()  # noqa: N806
-    HyperParameters = _compat.hyperparameters_class()  # noqa: N806
-
-    # Keras Tuner's class, found at run time (see _compat): no static type to check against.
-    class Client(_compat.oracle_client()):  # type: ignore[misc]
-        """Keras Tuner's client, with every call bounded and a clear error on failure."""
-
-        def __init__(self, host: str, port: int, timeout: float) -> None:
-            super().__init__(oracle=None)
-            self.address = f"{host}:{port}"
-            self.timeout = timeout
-
-        def _call(self, method: str, request: Any) -> Any:
-            try:
-                return getattr(self.stub, method)(
-                    request, wait_for_ready=True, timeout=self.timeout
-                )
-            except grpc.RpcError as exc:
-                raise ChiefError(
-                    f"lost the chief at {self.address} ({exc.code().name}): it finished, "
-                    "stopped or cannot be reached"
-                ) from None
-
-        def get_space(self) -> Any:
-            response = self._call("GetSpace", protos.get_service().GetSpaceRequest())
-            return HyperParameters.from_proto(response.hyperparameters)
-
-        def create_trial(self, tuner_id: str) -> Any:
-            request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)
-            return Trial.from_proto(self._call("CreateTrial", request).trial)
-
-        def update_trial(self, trial_id: str, metrics: dict, step: int = 0) -> Any:
-            request = protos.get_service().UpdateTrialRequest(
-                trial_id=trial_id, metrics=metrics, step=step
-            )
-            return Trial.from_proto(self._call("UpdateTrial", request).trial)
-
-        def end_trial(self, trial: Any) -> None:
-            self._call("EndTrial", protos.get_service().EndTrialRequest(trial=trial.to_proto()))
-
-        def get_trial(self, trial_id: str) -> Any:
-            request = protos.get_service().GetTrialRequest(trial_id=trial_id)
-            return Trial.from_proto(self._call("GetTrial", request).trial)
-
-    return Client
 
 
 class ChiefOracle:

@@ -309,6 +309,20 @@ class Sweep:
         _params.check_combination(out, builtin)
         return out
 
+    def params_from(
+        self, swept_value: Callable[[str, Any], Any], epochs: Any = None
+    ) -> dict[str, Any]:
+        """One configuration back from where its swept values were kept (a tuner trial, a
+        row's text): ``swept_value(name, space_entry)`` gives each; fixed entries are the
+        space's own. ``epochs``: hyperband's budget for the trial, when it has one."""
+        params = {
+            name: swept_value(name, value) if _space.is_swept(value) else value
+            for name, value in self.space.items()
+        }
+        if epochs is not None:
+            params["epochs"] = int(epochs)
+        return params
+
     def trials_for(
         self, params: Mapping[str, Any], seeds: Sequence[int] | None = None
     ) -> list[Trial]:

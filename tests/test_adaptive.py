@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from nnsweep.cli import main
 from nnsweep.report import write_report
@@ -74,5 +73,5 @@ def test_more_seeds_go_to_the_close_configurations_and_a_resume_takes_the_same_p
     r = write_report("ada", results=straight)
     assert r.seeds is not None and r.seeds.counts == {2: 1, 4: 2}
     page = r.html_path.read_text()
-    assert r.seeds.text in r.summary_text and html.escape(r.seeds.text) in page
+    assert r.seeds.text in r.summary_text and str(escape(r.seeds.text)) in page
     assert dict(zip(r.table["learning_rate"], r.table["n"], strict=True))[1e-5] == 2

@@ -65,7 +65,7 @@ def test_confirm_retrains_the_best_on_fresh_seeds_and_resumes(write_sweep, tmp_p
     assert c is not None and c.table["n_fresh"].tolist() == [3, 3]
     assert len(c.pairs) == 1 and 0 <= c.pairs["p_holm"].iloc[0] <= 1
     page = r.html_path.read_text()
-    assert "Confirmation on fresh seeds" in page and "Winner&#x27;s curse" in page
+    assert "Confirmation on fresh seeds" in page and "Winner&#39;s curse" in page
     assert "confirmation on fresh seeds:" in r.summary_text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from markupsafe import escape  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from nnsweep.errors import ResultsError  # noqa: E402
@@ -215,12 +215,12 @@ def test_quickstart_report_states_the_finding_in_numbers(quickstart: Path) -> No
 def test_html_has_question_definition_table_every_figure_and_caption(quickstart: Path) -> None:
     r = write_report("quickstart", results=quickstart, metric="test_accuracy")
     page = r.html_path.read_text()
-    assert html.escape("How wide must a one-hidden-layer MLP be on 8×8 digits?") in page
+    assert str(escape("How wide must a one-hidden-layer MLP be on 8×8 digits?")) in page
     assert "<h2>Definition</h2>" in page and "<code>hidden_units</code>" in page
     assert "0.960 ± 0.0032" in page and "[0.952, 0.968]" in page
     for path, caption in zip(r.figures, r.captions, strict=True):
         assert f'src="{path.name}"' in page
-        assert html.escape(caption) in page
+        assert str(escape(caption)) in page
     assert "none: every trial finished ok" in page
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from the network
 

@@ -1,7 +1,8 @@
 """The report's HTML page and its terminal summary, from tables already computed.
 
 One self-contained page (inline CSS, figures by relative path beside it) that reads the
-same opened from disk as served: no scripts, no fonts or styles from the network.
+same opened from disk as served: no scripts, no fonts or styles from the network. The page
+is a Jinja2 template (``templates/report.html.j2``); this module gives it text only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +21,6 @@ from nnsweep.report.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_val
 HTML_ROWS = 50  # configurations in the page's table; the CSV has them all
 TEXT_ROWS = 10
 FAILED_ROWS = 500
-
-_CSS = """
-body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
-  background:#f6f7f9;margin:0}
-main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
-h1{margin:0 0 4px;font-size:28px}h2{margin:32px 0 8px;font-size:20px;border-bottom:1px solid
-  #dde1e8;padding-bottom:4px}
-.kicker{color:#6b7385;text-transform:uppercase;letter-spacing:.08em;font-size:12px;margin:0}
-.question{font-size:19px;margin:6px 0 2px}.more{color:#4b5366;margin:2px 0}
-.verdict{background:#eef4ff;border-left:4px solid #3b6fd8;padding:10px 14px;margin:16px 0}
-.verdict p{margin:4px 0}.warn{background:#fff6e5;border-left-color:#e0a100}
-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-th,td{padding:4px 9px;border-bottom:1px solid #e6e9ef;text-align:right;vertical-align:top}
-th{background:#f0f2f6;text-align:right}td.l,th.l{text-align:left}
-tr.best td{background:#e7f6ea;font-weight:600}tr.near td{background:#f4fbf5}
-tr.unstable td.note{color:#b35c00;font-weight:600}
-figure{margin:22px 0;padding:0}figure img{max-width:100%;height:auto;border:1px solid #e6e9ef}
-figcaption{margin-top:6px;color:#2b3142}figcaption b{color:#1d2330}
-dl.def{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:6px 0}
-dl.def dt{color:#6b7385}dl.def dd{margin:0}
-code{font:12.5px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f0f2f6;padding:1px 4px;
-  border-radius:3px}.ok{color:#2f7d32}.bad{color:#b3261e}.small{font-size:12.5px;color:#6b7385}
-td.err{max-width:520px;text-align:left;font-family:ui-monospace,monospace;font-size:12px;
-  white-space:pre-wrap;word-break:break-word}
-"""
 
 
 @dataclass
@@ -124,22 +100,19 @@ def _unstable_lines(df: Any, table: Any, by: Sequence[str], metric: str) -> list
     ]
 
 
-def _html_table(frame: Any, left: Sequence[str] = (), row_class: Sequence[str] = ()) -> str:
-    cols = list(frame.columns)
-    head = "".join(f'<th class="{"l" if c in left else ""}">{escape(str(c))}</th>' for c in cols)
-    body = []
-    for i, row in enumerate(frame.itertuples(index=False)):  # at most HTML_ROWS/FAILED_ROWS rows
-        cls = f' class="{row_class[i]}"' if i < len(row_class) and row_class[i] else ""
-        cells = "".join(
-            f'<td class="{"l" if c in left else ""}{" note" if c == "note" else ""}'
-            f'{" err" if c == "error" else ""}">{escape(str(v))}</td>'
-            for c, v in zip(cols, row, strict=True)
-        )
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _table(frame: Any, left: Sequence[str] = (), classes: Sequence[str] = ()) -> dict:
+    """A table for the template: its columns, rows as text, left-aligned columns, row classes."""
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "rows": rows,
+        "left": list(left),
+        "classes": list(classes) + [""] * (len(rows) - len(classes)),
+    }
 
 
-def _definition(info: Mapping[str, Any]) -> str:
+def _definition(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep as it was defined: settings, each hyperparameter, the latest versions."""
     keys = ("data", "model", "task", "strategy", "seeds", "cv", "objective", "direction")
     items = []
     for k in keys:
@@ -147,31 +120,14 @@ def _definition(info: Mapping[str, Any]) -> str:
             v = info[k]
             if k == "seeds" and isinstance(v, list):
                 v = f"{len(v)} ({', '.join(map(str, v))})"
-            items.append(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>")
-    space = info.get("space") or {}
+            items.append((k, str(v)))
     swept = set(info.get("swept") or [])
-    rows = "".join(
-        f'<tr><td class="l"><code>{escape(k)}</code></td><td class="l">'
-        f"{escape(json.dumps(v, default=str))}</td><td class='l'>"
-        f"{'swept' if k in swept else 'fixed'}</td></tr>"
-        for k, v in space.items()
-    )
-    versions = info.get("versions") or {}
-    ver = ", ".join(f"{k} {v}" for k, v in versions.items())
-    return (
-        f'<dl class="def">{"".join(items)}</dl>'
-        + (
-            '<table><thead><tr><th class="l">hyperparameter</th><th class="l">value(s)</th>'
-            f'<th class="l"></th></tr></thead><tbody>{rows}</tbody></table>'
-            if rows
-            else ""
-        )
-        + (
-            f'<p class="small">latest run with {escape(ver)} (every run: runs.jsonl)</p>'
-            if ver
-            else ""
-        )
-    )
+    space = [
+        (k, json.dumps(v, default=str), "swept" if k in swept else "fixed")
+        for k, v in (info.get("space") or {}).items()
+    ]
+    versions = ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
+    return {"definition": items, "space": space, "versions": versions}
 
 
 def _pm(mean: Any, std: Any) -> str:
@@ -234,50 +190,32 @@ def _effects_frame(e: Any) -> Any:
     return out
 
 
-def _sections_html(extra: Sections | None, metric: str) -> tuple[str, str]:
-    """(HTML after the verdict, HTML sections after the summary) for what the sweep has."""
+def _sections(extra: Sections | None) -> dict[str, Any]:
+    """What the sweep has besides its ranking, for the template (each empty when absent)."""
+    out: dict[str, Any] = {"mixed": [], "seeds": "", "effects": None, "confirmation": None}
     if extra is None:
-        return "", ""
-    notes = ""
-    if extra.mixed:
-        notes += (
-            '<section class="verdict warn"><p><b>Mixed versions.</b> The trials were trained '
-            "under different library versions (runs.jsonl): "
-            + "; ".join(escape(m) for m in extra.mixed)
-            + ". Differences between configurations may come from the versions.</p></section>"
-        )
-    if extra.seeds is not None:
-        notes += f'<section class="verdict"><p>{escape(extra.seeds.text)}</p></section>'
-    body = ""
-    if extra.effects is not None:
-        e = extra.effects
-        words = "".join(f"<p>{escape(t)}</p>" for t in e.text)
-        body += (
-            "<h2>Effects: which hyperparameters matter beyond seed noise</h2>"
-            f'<p class="small">seed noise (std): {fmt_num(e.noise_std)}; '
-            + (
-                "analysis of variance over the grid, seeds as replicates (statsmodels)"
-                if e.kind == "anova"
-                else "permutation importance of extra trees on the configuration means, "
-                "intervals from resampling configurations and seeds (scikit-learn)"
-            )
-            + f"</p>{words}"
-        )
-        body += _html_table(_effects_frame(e), left=["effect"])
+        return out
+    out["mixed"] = list(extra.mixed)
+    out["seeds"] = extra.seeds.text if extra.seeds is not None else ""
+    e = extra.effects
+    if e is not None:
+        out["effects"] = {
+            "noise": fmt_num(e.noise_std),
+            "method": "analysis of variance over the grid, seeds as replicates (statsmodels)"
+            if e.kind == "anova"
+            else "permutation importance of extra trees on the configuration means, "
+            "intervals from resampling configurations and seeds (scikit-learn)",
+            "text": list(e.text),
+            "table": _table(_effects_frame(e), left=["effect"]),
+        }
     c = extra.confirmation
     if c is not None:
-        words = "".join(f"<p>{escape(t)}</p>" for t in c.text)
-        body += (
-            f"<h2>Confirmation on fresh seeds: {escape(label(metric))}</h2>{words}"
-            + _html_table(_confirmation_frame(c), left=["configuration"])
-        )
-        if len(c.pairs):
-            body += (
-                '<p class="small">every pair on the fresh seeds: Welch\'s t-test, '
-                "Holm-corrected for the number of pairs.</p>"
-                + _html_table(_pairs_frame(c), left=["a", "b"])
-            )
-    return notes, body
+        out["confirmation"] = {
+            "text": list(c.text),
+            "table": _table(_confirmation_frame(c), left=["configuration"]),
+            "pairs": _table(_pairs_frame(c), left=["a", "b"]) if len(c.pairs) else None,
+        }
+    return out
 
 
 def _sections_text(extra: Sections | None) -> list[str]:
@@ -307,9 +245,8 @@ def render_html(
     failed: Any,
     extra: Sections | None = None,
 ) -> str:
-    """The whole page: question, verdict, summary table, figures, failures, definition."""
-    name = str(info.get("name", "sweep"))
-    question, more = _question(info)
+    """The whole page from ``templates/report.html.j2``: question, verdict, definition,
+    summary table, the sweep's other sections, figures, failures."""
     shown = table.head(HTML_ROWS)
     classes = [
         ("best" if r == 1 else "near" if w else "") + (" unstable" if u else "")
@@ -320,53 +257,45 @@ def render_html(
             strict=True,
         )
     ]
-    summary = _html_table(_formatted(shown, by, metric), left=by, row_class=classes)
-    if len(table) > HTML_ROWS:
-        summary += f'<p class="small">the best {HTML_ROWS} of {len(table)} configurations</p>'
-    unstable = _unstable_lines(df, table, by, metric)
-    notes, sections = _sections_html(extra, metric)
-    figs = "".join(
-        f'<figure id="{escape(p.stem)}"><img src="{escape(p.name)}" alt="{escape(title)}">'
-        f"<figcaption><b>{escape(title)}.</b> {escape(caption)}.</figcaption></figure>"
-        for title, caption, p in figures
+    question, more = _question(info)
+    return _template().render(
+        name=str(info.get("name", "sweep")),
+        question=question,
+        more=more,
+        verdict=verdict.text,
+        counts=_counts(df),
+        unstable=_unstable_lines(df, table, by, metric),
+        metric_label=label(metric),
+        better=better_word(direction),
+        summary=_table(_formatted(shown, by, metric), left=by, classes=classes),
+        hidden=len(table) if len(table) > HTML_ROWS else 0,
+        figures=[
+            {"id": p.stem, "src": p.name, "title": title, "caption": caption}
+            for title, caption, p in figures
+        ],
+        n_failed=len(failed),
+        failed=None
+        if failed.empty
+        else _table(failed.head(FAILED_ROWS).fillna(""), left=["trial_id", "error"]),
+        written=time.strftime("%Y-%m-%d %H:%M"),
+        **_definition(info),
+        **_sections(extra),
     )
-    if failed.empty:
-        fail_html = '<p class="ok">none: every trial finished ok.</p>'
-    else:
-        fail_html = _html_table(failed.head(FAILED_ROWS).fillna(""), left=["trial_id", "error"])
-        if len(failed) > FAILED_ROWS:
-            fail_html += (
-                f'<p class="small">first {FAILED_ROWS} of {len(failed)}; see trials.csv</p>'
-            )
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>nnsweep report: {escape(name)}</title><style>{_CSS}</style></head><body><main>",
-        '<p class="kicker">nnsweep report</p>',
-        f"<h1>{escape(name)}</h1>",
-        f'<p class="question">{escape(question)}</p>' if question else "",
-        f'<p class="more">{escape(more)}</p>' if more else "",
-        f'<section class="verdict"><p><b>Verdict.</b> {escape(verdict.text)}</p>',
-        f"<p>{escape(_counts(df))}.</p></section>",
-        notes,
-        '<section class="verdict warn"><p><b>Unstable configurations</b> (runs disagree '
-        "wildly):</p>" + "".join(f"<p>{escape(u)}</p>" for u in unstable) + "</section>"
-        if unstable
-        else "",
-        "<h2>Definition</h2>",
-        _definition(info),
-        f"<h2>Summary: {escape(label(metric))} ({better_word(direction)})</h2>",
-        f'<p class="small">per configuration over ok runs (seeds × folds): mean ± std, 95 % '
-        f"confidence interval, range; p: Welch's t-test against the best.</p>{summary}",
-        sections,
-        f"<h2>Figures</h2>{figs or '<p>no figures: nothing varies in this sweep.</p>'}",
-        f"<h2>Failed and diverged trials ({len(failed)})</h2>{fail_html}",
-        f'<p class="small">written {escape(time.strftime("%Y-%m-%d %H:%M"))} from trials.csv '
-        "and history.csv by nnsweep report.</p>",
-        "</main></body></html>",
-    ]
-    return "\n".join(p for p in parts if p) + "\n"
+
+
+@cache
+def _template() -> Any:
+    """The page's Jinja2 template (autoescaped: every value is text, never markup)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nnsweep.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.globals["zip"] = zip
+    return env.get_template("report.html.j2")
 
 
 def summary_text(

@@ -47,19 +47,15 @@ def hyperparameters(sweep: Sweep) -> Any:
 
 def params_from_values(sweep: Sweep, values: Mapping[str, Any]) -> dict[str, Any]:
     """One configuration from the values a tuner trial carries (the inverse of the space)."""
-    params: dict[str, Any] = {}
-    for name, value in sweep.space.items():
-        if not _space.is_swept(value):
-            params[name] = value
-        elif name in values:
-            params[name] = values[name]
-        else:
-            # Choices of non-scalars (layer-width tuples) travel as an index.
-            params[name] = _space.candidate_values(name, value)[int(values[name + "__index"])]
-    if "tuner/epochs" in values:
-        # Hyperband's budget for this trial; it trains from scratch for that many epochs.
-        params["epochs"] = int(values["tuner/epochs"])
-    return params
+
+    def value(name: str, entry: Any) -> Any:
+        if name in values:
+            return values[name]
+        # Choices of non-scalars (layer-width tuples) travel as an index.
+        return _space.candidate_values(name, entry)[int(values[name + "__index"])]
+
+    # Hyperband's budget for this trial: it trains from scratch for that many epochs.
+    return sweep.params_from(value, values.get("tuner/epochs"))
 
 
 def param_names(sweep: Sweep) -> list[str]:
@@ -112,23 +108,10 @@ def _make_oracle(sweep: Sweep, objective: str, direction: str) -> Any:
         oracle.max_trials = sweep.max_trials  # the base class stops there too
         return oracle
     if sweep.strategy == "grid":
-        return _grid_oracle(kt, len(_space.expand_grid(sweep.space)), common)
+        from nnsweep._tuner_classes import grid_oracle
+
+        return grid_oracle(len(_space.expand_grid(sweep.space)), GRID_KEY, common)
     raise SweepDefinitionError("strategy", "has no Keras Tuner oracle", sweep.strategy)
-
-
-def _grid_oracle(kt: Any, n_configs: int, common: dict[str, Any]) -> Any:
-    """An oracle that hands out the grid's configurations in order, by index."""
-
-    class GridOracle(kt.Oracle):
-        def populate_space(self, trial_id: str) -> dict[str, Any]:
-            index = len(self.trials)
-            if index >= n_configs:
-                return {"status": "STOPPED"}
-            return {"status": "RUNNING", "values": {GRID_KEY: index}}
-
-    hp = kt.HyperParameters()
-    hp.Int(GRID_KEY, 0, max(n_configs - 1, 0))
-    return GridOracle(max_trials=n_configs, **{**common, "hyperparameters": hp})
 
 
 def open_local_oracle(oracle: Any, results_dir: Path) -> Any:
