@@ -1,9 +1,9 @@
 """The one exception tree of nnsweep.
 
-Library code raises these; only ``cli.py`` turns them into messages, and exits with the
-``exit_code`` each class carries (2: bad input, the default; 1: the work ran and failed;
-130: interrupted). A message says what must hold and what was received, so a user can fix
-the input without reading a traceback.
+Library code raises these; only the command line (``nnsweep.cli``) turns them into
+messages, and exits with the ``exit_code`` each class carries (2: bad input, the default;
+1: the work ran and failed; 130: interrupted). A message says what must hold and what was
+received, so a user can fix the input without reading a traceback.
 """
 
 from __future__ import annotations

@@ -1,0 +1,84 @@
+"""What every command shares: the click group, option sets, and the debug switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnsweep import errors
+from nnsweep.results import DEFAULT_RESULTS
+from nnsweep.training.packing import DEFAULT_PACK_SIZE
+
+_state = {"debug": False}
+# The codes the error classes carry, for what is not one of them (Ctrl-C, an OS refusal).
+EXIT_FAILED = errors.SweepFailedError.exit_code
+EXIT_USAGE = errors.NnsweepError.exit_code
+EXIT_INTERRUPTED = errors.SweepInterrupted.exit_code
+# click >= 8.2 raises this for a bare group or command; older versions print help themselves.
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _state["debug"] = True
+    return value
+
+
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Show tracebacks and TensorFlow's own log messages.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="NNSWEEP_DATA_DIR",
+    help="Folder with dataset files named as Keras names them (e.g. mnist.npz). "
+    "[env: NNSWEEP_DATA_DIR]",
+)
+pack_size_option = click.option(
+    "--pack-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PACK_SIZE,
+    show_default=True,
+    help="Train up to N trials together as one TensorFlow program (any hyperparameters; "
+    "see run --dry-run for the packs).",
+)
+sweep_file_option = click.option(
+    "--sweep",
+    "sweep_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sweep file (default: sweeps/NAME.py); --export and confirm train from it.",
+)
+results_option = click.option(
+    "--results",
+    "results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RESULTS,
+    show_default=True,
+    help="Folder that holds one sub-folder per sweep.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nnsweep")
+@debug_option
+def cli() -> None:
+    """Hyperparameter sweeps that compare Keras architectures, beyond seed noise.
+
+    Write a sweep file (see sweeps/), run it with `nnsweep run`, then look at the
+    table with `nnsweep show` or pandas (nnsweep.load_results).
+    """
+
+
+def _load(load_sweep: Any, path: Path) -> Any:
+    """A sweep file's Sweep; TensorFlow's start-up lines stay hidden if it imports Keras."""
+    from nnsweep._keras import quiet_imports
+
+    with quiet_imports(_state["debug"]):
+        return load_sweep(path)

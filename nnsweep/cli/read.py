@@ -1,0 +1,307 @@
+"""The commands that read results: ``list``, ``show``, ``report``, ``best``, ``diff`` and
+``tensorboard`` (none imports TensorFlow, except ``best --export``, which trains)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnsweep import errors
+from nnsweep.cli._options import (
+    _load,
+    _state,
+    cli,
+    data_dir_option,
+    debug_option,
+    results_option,
+    sweep_file_option,
+)
+
+
+@cli.command("list")
+@click.option(
+    "--sweeps",
+    "sweeps_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="sweeps",
+    show_default=True,
+    help="Folder of sweep files.",
+)
+@results_option
+@debug_option
+def list_(sweeps_dir: Path, results: Path) -> None:
+    """List sweep files and the state of their results."""
+    from nnsweep.results import TRIALS, read_rows
+    from nnsweep.sweep import load_sweep
+
+    files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
+    if not files:
+        click.echo(f"no sweep files in {sweeps_dir}/")
+        return
+    for path in files:
+        if path.name.startswith("_"):
+            continue
+        try:
+            sweep = _load(load_sweep, path)
+        except errors.NnsweepError as exc:
+            click.echo(f"{path}  (cannot load: {exc})")
+            continue
+        grid = sweep.strategy == "grid" and sweep.adaptive is None  # adaptive: not known ahead
+        planned = sweep.grid_trials() if grid else None
+        trials_path = results / sweep.name / TRIALS
+        try:
+            rows = read_rows(trials_path)
+        except errors.ResultsError as exc:
+            click.echo(f"{path}  {sweep.name}: (cannot read results: {exc})")
+            continue
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        total = len(planned) if planned is not None else "?"
+        state = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "not run"
+        question = (sweep.description or "").splitlines()[0] if sweep.description else ""
+        click.echo(f"{path}  {sweep.name}: {len(rows)}/{total} trials ({state})")
+        if question:
+            click.echo(f"    {question}")
+
+
+@cli.command()
+@click.argument("name")
+@results_option
+@click.option("--metric", help="Column to rank by (default: the sweep's validation objective).")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many configurations to list.",
+)
+@debug_option
+def show(name: str, results: Path, metric: str | None, top: int) -> None:
+    """Trials by status and the best configurations (mean ± std over seeds and folds).
+
+    Ranked by the validation objective (choosing by the test split would flatter it), over
+    the search rows; rows of `nnsweep confirm` are in the report.
+    """
+    from nnsweep.report.stats import (
+        check_metric,
+        held_out_column,
+        metric_direction,
+        search_rows,
+        selection_metric,
+        summarize,
+    )
+    from nnsweep.results import load_results, load_sweep_json, results_dir_for
+
+    df = load_results(name, results)
+    folder = results_dir_for(name, results)
+    info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
+    counts = df["status"].value_counts().to_dict()
+    click.echo(
+        f"{info.get('name', name)}: {len(df)} trials ("
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + ")"
+    )
+    if info.get("description"):
+        click.echo(info["description"].splitlines()[0])
+    metric = metric or selection_metric(df, info)
+    check_metric(df, metric)
+    direction = metric_direction(metric, info)
+    swept = info.get("swept") or []
+    table = summarize(search_rows(df), metric, by=[c for c in swept if c in df.columns])
+    if table.empty:
+        click.echo("no successful trials yet")
+    else:
+        table = table.sort_values("mean", ascending=direction == "min").head(top)
+        shown = _shown(table, metric)
+        test_metric = held_out_column(metric, df, info)
+        if test_metric is not None:  # a check on the choice, never the chooser
+            test = summarize(search_rows(df), test_metric, by=[])
+            test = test.set_index("config_id").reindex(table["config_id"])
+            shown.insert(len(shown.columns) - 1, test_metric, _pm(test))
+        better = "lower" if direction == "min" else "higher"
+        click.echo(
+            f"\nbest configurations by {metric} ({better} is better), "
+            "mean ± std over seeds and folds:"
+        )
+        click.echo(shown.to_string(index=False))
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        click.echo(f"\n{len(bad)} trials did not finish ok:")
+        for _, r in bad.head(20).iterrows():
+            click.echo(f"  {r['trial_id']} {r['status']}: {r['error']}")
+
+
+def _pm(table: Any) -> list[str]:
+    """``mean ± std`` per row of a summary (the mean alone for a single run)."""
+    return [
+        f"{m:.4f} ± {s:.4f}" if s == s else f"{m:.4f}"
+        for m, s in zip(table["mean"], table["std"], strict=True)
+    ]
+
+
+def _shown(table: Any, metric: str) -> Any:
+    """A summary as ``show`` prints it: the swept values, the metric, the run count."""
+    shown = table.drop(columns=["config_id"])
+    shown.insert(len(shown.columns) - 5, metric, _pm(table))
+    return shown.drop(columns=["mean", "std", "ci_low", "ci_high"])
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@results_option
+@click.option(
+    "--metric",
+    help="Column to rank by (default: the sweep's validation objective; the test metric is "
+    "shown beside it).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg"]),
+    default="png",
+    show_default=True,
+    help="File format of the figures.",
+)
+@click.option("--open", "open_", is_flag=True, help="Open each HTML report in the browser.")
+@debug_option
+def report(
+    names: tuple[str, ...], results: Path, metric: str | None, fmt: str, open_: bool
+) -> None:
+    """Figures, statistics over seeds and an HTML report for each sweep NAME (default: all).
+
+    Writes results/<name>/report/index.html with one figure file per figure beside it, and
+    prints the summary table. Naming two or more sweeps also writes one figure that overlays
+    them under results/_compare/. Reads the CSVs only: no Keras or TensorFlow.
+    """
+    from nnsweep.report import write_comparison, write_report
+    from nnsweep.results import list_result_dirs
+
+    targets = list(names) or [p.name for p in list_result_dirs(results)]
+    if not targets:
+        raise errors.ResultsError(f"no sweep results under {results}/; run a sweep first")
+    for i, name in enumerate(targets):
+        result = write_report(name, results=results, metric=metric, fmt=fmt)
+        for line in result.mixed_versions:
+            mixed = f"{name}'s trials trained under different versions: {line}"
+            click.echo(f"warning: {mixed}", err=True)
+        click.echo(("\n" if i else "") + result.summary_text)
+        click.echo(f"report: {result.html_path}")
+        if open_:
+            click.launch(str(result.html_path))
+    if len(names) > 1:  # only sweeps the user named: unrelated ones may share no metric
+        path = write_comparison(list(names), results=results, metric=metric, fmt=fmt)
+        click.echo(f"\n{path.with_suffix('.txt').read_text().strip()}")
+        click.echo(f"comparison: {path}")
+
+
+@cli.command()
+@click.argument("name")
+@results_option
+@click.option("--metric", help="Column to choose by (default: the sweep's validation objective).")
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Train the best configuration once more on all training data and save it (.keras).",
+)
+@sweep_file_option
+@data_dir_option
+@debug_option
+def best(
+    name: str,
+    results: Path,
+    metric: str | None,
+    export: Path | None,
+    sweep_file: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """The best configuration of sweep NAME (mean and 95 % interval over seeds and folds).
+
+    Chosen by the validation objective, not the test split. With --export PATH.keras, trains
+    it once more on the whole training split and saves the model in Keras's format, with
+    its summary (and a diagram beside it where pydot and graphviz are installed).
+    """
+    from nnsweep.best import best_configuration, params_of, train_best
+
+    chosen = best_configuration(name, results=results, metric=metric)
+    click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
+    if export is None:
+        return
+    if export.suffix != ".keras":
+        raise errors.ResultsError(f"--export must name a .keras file, got {export}")
+    from nnsweep.sweep import load_sweep
+
+    sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
+    params = params_of(sweep, chosen.config_id, results)
+    click.echo("training it on the whole training split...", err=True)
+    model, test = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
+    if test:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+        click.echo(f"the exported model on the test split: {scores}")
+    export.parent.mkdir(parents=True, exist_ok=True)
+    model.save(export)
+    model.summary(print_fn=lambda line, **kw: click.echo(line))
+    try:
+        import keras
+
+        diagram = export.with_suffix(".png")
+        keras.utils.plot_model(model, to_file=str(diagram), show_shapes=True)
+        if diagram.exists():  # without pydot, Keras prints a hint and returns
+            click.echo(f"diagram: {diagram}")
+    except (ImportError, OSError, AttributeError):  # pydot or graphviz missing
+        pass
+    click.echo(f"saved: {export}")
+
+
+@cli.command("tensorboard")
+@click.argument("name")
+@results_option
+@debug_option
+def tensorboard_(name: str, results: Path) -> None:
+    """Write TensorBoard logs of sweep NAME from its trials.csv and history.csv.
+
+    For sweeps run without --tensorboard: one run per trial under
+    results/<name>/tensorboard/ (hyperparameters with seed and fold, every epoch's
+    metrics, test metrics), the sweep's domains for the HParams dashboard. Running it again
+    rewrites them: no point twice. Reads the CSVs only: no Keras or TensorFlow.
+    """
+    from nnsweep.report._page import _folder
+    from nnsweep.tensorboard import write_logs
+
+    folder, n = write_logs(_folder(name, results))
+    click.echo(f"wrote {n} trials' runs to {folder}")
+    click.echo(f"see them: tensorboard --logdir {folder}")
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@results_option
+@click.option("--metric", help="Column to compare (default: the test metric, else the objective).")
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit 1 when a configuration is worse in B beyond seed noise (a gate for CI).",
+)
+@debug_option
+def diff(a: str, b: str, results: Path, metric: str | None, fail_on_regression: bool) -> None:
+    """Compare sweep B with sweep A (names or results folders) on their shared configurations.
+
+    Configurations are matched by the values of the hyperparameters both swept; for each,
+    the two means, the difference B - A with its 95 % interval and Welch's test over the
+    seeds, Holm-corrected; then the versions and settings that differ (from sweep.json).
+    Run a sweep before and after upgrading TensorFlow or changing a model, then diff them.
+    """
+    from nnsweep.diff import diff_sweeps, format_diff
+
+    result = diff_sweeps(a, b, results=results, metric=metric)
+    click.echo(format_diff(result))
+    if fail_on_regression and result.regressions:
+        worst = ", ".join(c.label for c in result.regressions[:3])
+        raise errors.RegressionFound(
+            f"{len(result.regressions)} configurations are worse in {b} than in {a} on "
+            f"{result.metric} beyond seed noise ({worst})"
+        )

@@ -1,0 +1,377 @@
+"""The commands that train: ``run`` (alone, as a chief or as a worker) and ``confirm``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nnsweep import errors
+from nnsweep._progress import ProgressLine as _ProgressLine
+from nnsweep._progress import clock as _clock
+from nnsweep.cli._options import (
+    _load,
+    _state,
+    cli,
+    data_dir_option,
+    debug_option,
+    pack_size_option,
+    results_option,
+    sweep_file_option,
+)
+from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
+from nnsweep.distributed import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_WORKER_TIMEOUT
+from nnsweep.training.packing import input_size
+
+
+@cli.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="List the trials and the packs they train in; train nothing."
+)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    help="Train at most N trials (models) in this run; run again to continue.",
+)
+@click.option(
+    "--fresh", is_flag=True, help="Move old results aside (never deleted) and start over."
+)
+@data_dir_option
+@results_option
+@pack_size_option
+@click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="A quick look: train every trial for N epochs, into results/<name>-epochsN.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show every trial's metrics after each epoch.")
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Log every trial as it trains for TensorBoard's HParams dashboard, under "
+    "results/<name>/tensorboard/.",
+)
+@click.option(
+    "--chief",
+    is_flag=True,
+    help="Serve this sweep's trials to workers on other machines (trains nothing itself).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+              help="With --chief: the port workers connect to.")  # fmt: skip
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="With --chief: the address to listen on.")  # fmt: skip
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_WORKER_TIMEOUT,
+    show_default=True,
+    help="With --chief: seconds a worker may stay silent before its trial goes to another.",
+)
+@click.option(
+    "--worker",
+    "chief_address",
+    metavar="HOST:PORT",
+    help="Train trials handed out by the chief at HOST:PORT, into the shared results folder.",
+)
+@click.option("--worker-id", help="With --worker: a stable name (a restart resumes its trial).")
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CONNECT_TIMEOUT,
+    show_default=True,
+    help="With --worker: how long to keep trying to reach the chief.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Threads TensorFlow may use (e.g. 1 per worker when workers share a machine).",
+)
+@debug_option
+def run(
+    sweep_file: Path,
+    dry_run: bool,
+    max_trials: int | None,
+    fresh: bool,
+    data_dir: Path | None,
+    results: Path,
+    pack_size: int,
+    no_pack: bool,
+    epochs: int | None,
+    verbose: bool,
+    tensorboard: bool,
+    chief: bool,
+    port: int,
+    host: str,
+    worker_timeout: float,
+    chief_address: str | None,
+    worker_id: str | None,
+    connect_timeout: float,
+    threads: int | None,
+) -> None:
+    """Train every trial of SWEEP_FILE that is not in its results yet.
+
+    Writes results/<name>/trials.csv (one row per trial), history.csv (one row per trial
+    and epoch) and sweep.json. Running it again resumes where it stopped. On many
+    machines: `--chief --port 8000` on one, `--worker HOST:8000` on each of the others,
+    all with the same results folder (a shared filesystem).
+    """
+    from nnsweep.sweep import load_sweep
+
+    sweep = _load(load_sweep, sweep_file)
+    if epochs is not None:
+        from dataclasses import replace
+
+        from nnsweep.sweep import with_overrides
+
+        # Its own folder, so a quick look never mixes with (or blocks) the real results.
+        sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
+    if dry_run:
+        _print_plan(sweep, results, 1 if no_pack else pack_size)
+        return
+    if chief and chief_address:
+        raise click.UsageError("--chief and --worker are two different machines' roles")
+    if chief:
+        _serve(sweep, results, data_dir, fresh, port, host, worker_timeout)
+        return
+    worker = _worker(chief_address, worker_id, connect_timeout, max_trials)
+    from nnsweep.runner import run_sweep
+
+    _warn_if_alone(no_pack, pack_size)
+    summary = run_sweep(
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        max_trials=max_trials,
+        fresh=fresh,
+        pack_size=1 if no_pack else pack_size,
+        verbose=verbose,
+        debug=_state["debug"],
+        progress=_ProgressLine(verbose=verbose, debug=_state["debug"]),
+        worker=worker,
+        threads=threads,
+        tensorboard=tensorboard,
+    )
+    _print_summary(summary)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+    if tensorboard:
+        _print_tensorboard(summary.results_dir)
+
+
+def _worker(
+    address: str | None, worker_id: str | None, connect_timeout: float, max_trials: int | None
+) -> Any:
+    """The worker role for ``--worker HOST:PORT`` (None without it)."""
+    if not address:
+        return None
+    if max_trials is not None:
+        raise click.UsageError("--max-trials is the sweep's (max_trials) on many machines")
+    from nnsweep.distributed import Worker, default_worker_id
+
+    return Worker(
+        address,
+        worker_id or default_worker_id(),
+        connect_timeout=connect_timeout,
+        log=lambda message: click.echo(message, err=True),
+    )
+
+
+def _warn_if_alone(no_pack: bool, pack_size: int) -> None:
+    """Packs need TensorFlow: say so where another Keras backend trains trials alone."""
+    from nnsweep._keras import backend_name
+
+    if backend_name() != "tensorflow" and not no_pack and pack_size > 1:
+        click.echo(
+            f"warning: packs need TensorFlow; on the {backend_name()} backend every trial "
+            "trains alone, through Keras's fit",
+            err=True,
+        )
+
+
+def _print_tensorboard(results_dir: Path) -> None:
+    from nnsweep.tensorboard import log_dir
+
+    click.echo(f"tensorboard: tensorboard --logdir {log_dir(results_dir)}")
+
+
+def _print_summary(summary: Any) -> None:
+    """The closing lines of a run: what trained, in how many packs, what fell back."""
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
+    packs = f" in {summary.packs} pack{'s' if summary.packs != 1 else ''}" if summary.packs else ""
+    fallbacks = ""
+    if summary.fallbacks:
+        fallbacks = (
+            f"; {summary.fallbacks} of them failed as a whole and trained one by one "
+            "(see the warnings above)"
+        )
+    click.echo(
+        f"trained {len(summary.rows)} trials{packs} in {_clock(summary.seconds)} ({counts}); "
+        f"{summary.done_before} were already done{fallbacks}",
+        err=True,
+    )
+    for note in summary.notes:
+        click.echo(note, err=True)
+    if summary.remaining:
+        click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
+
+
+def _serve(
+    sweep: Any,
+    results: Path,
+    data_dir: Path | None,
+    fresh: bool,
+    port: int,
+    host: str,
+    worker_timeout: float,
+) -> None:
+    from nnsweep.distributed import serve_chief
+
+    def log(message: str) -> None:
+        click.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
+
+    summary = serve_chief(
+        sweep,
+        port=port,
+        host=host,
+        results=results,
+        data_dir=data_dir,
+        fresh=fresh,
+        worker_timeout=worker_timeout,
+        log=log,
+    )
+    click.echo(
+        f"search done: {summary.ended} tuner trials ended in {_clock(summary.seconds)}", err=True
+    )
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
+
+
+# A dry run lists this many trials, then counts the rest: a large sweep is a summary, not
+# a million lines.
+_LIST_LIMIT = 200
+
+
+def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
+    from nnsweep.results import TRIALS, read_rows
+    from nnsweep.runner import plan
+
+    trials = plan(sweep)
+    if trials is None:
+        click.echo(
+            f"{sweep.name}: strategy {sweep.strategy} picks up to {sweep.max_trials} "
+            "configurations as it goes"
+        )
+        return
+    path = results / sweep.name / TRIALS
+    done = {r["trial_id"] for r in read_rows(path)} if path.exists() else set()
+    click.echo(
+        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
+        f"on {sweep.data_name} with model {sweep.model_name}"
+    )
+    if sweep.adaptive is not None:
+        rule = sweep.adaptive
+        click.echo(
+            f"adaptive seeds: the first round trains these, {rule.min} seeds per configuration; "
+            f"later rounds add {rule.step} seed{'s' if rule.step != 1 else ''} at a time (up to "
+            f"{rule.max}) to the "
+            "configurations whose 95 % interval still overlaps the best's"
+        )
+    swept = sweep.swept
+    for t in trials[:_LIST_LIMIT]:
+        params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
+        mark = "done" if t.trial_id in done else "todo"
+        click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
+    if len(trials) > _LIST_LIMIT:
+        click.echo(
+            f"  ... and {len(trials) - _LIST_LIMIT:,} more ({sweep.grid_size:,} configurations "
+            f"x {len({t.seed for t in trials})} seeds x {len(sweep.folds)} folds)"
+        )
+    pending = [t for t in trials if t.trial_id not in done]
+    if pending:
+        from nnsweep._keras import backend_name
+        from nnsweep.training.packing import describe, make_packs
+
+        inputs = input_size(sweep)
+        packs = make_packs(
+            pending,
+            model=sweep.model,
+            max_size=pack_size,
+            input_size=inputs,
+            backend=backend_name(),
+        )
+        lines = describe(packs, sweep.model, inputs)
+        click.echo(f"the {len(pending)} trials to train: {lines[0]}")
+        for line in lines[1:]:
+            click.echo(line)
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP,
+    show_default=True,
+    help="How many of the best configurations (by the validation objective) to retrain.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SEEDS,
+    show_default=True,
+    help="Fresh seeds per configuration: seeds the sweep never used.",
+)
+@sweep_file_option
+@data_dir_option
+@results_option
+@pack_size_option
+@debug_option
+def confirm(
+    name: str,
+    top: int,
+    seeds: int,
+    sweep_file: Path | None,
+    data_dir: Path | None,
+    results: Path,
+    pack_size: int,
+) -> None:
+    """Retrain the best configurations of sweep NAME on fresh seeds, to check the choice.
+
+    Appends their rows to results/<name>/trials.csv with phase "confirm" (the sweep's own
+    rows read as "search"); running it again resumes. `nnsweep report NAME` then ranks them
+    on the fresh seeds (pairwise Welch tests, Holm-corrected) and shows the winner's curse:
+    how far the chosen configuration fell from its search seeds to fresh ones.
+    """
+    from nnsweep.confirm import Confirm
+    from nnsweep.report.confirmation import confirmation
+    from nnsweep.runner import run_sweep
+    from nnsweep.sweep import load_sweep
+
+    sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
+    if sweep.name != name:
+        raise errors.SweepFileError(
+            f"{sweep_file} defines sweep {sweep.name!r}, not {name!r}; name the sweep it defines"
+        )
+    summary = run_sweep(
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        pack_size=pack_size,
+        debug=_state["debug"],
+        progress=_ProgressLine(verbose=False, debug=_state["debug"]),
+        confirm=Confirm(top=top, seeds=seeds),
+    )
+    _print_summary(summary)
+    from nnsweep.report.stats import metric_direction, selection_metric
+    from nnsweep.results import load_results, load_sweep_json
+
+    df = load_results(summary.results_dir)
+    info = load_sweep_json(summary.results_dir)
+    metric = selection_metric(df, info)
+    swept = [c for c in info.get("swept") or [] if c in df.columns]
+    result = confirmation(df, metric, swept, metric_direction(metric, info))
+    for line in result.text if result is not None else []:
+        click.echo(line)
+    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
