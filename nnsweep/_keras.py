@@ -63,7 +63,7 @@ def _muted_stderr() -> Iterator[None]:
 
 def custom_gradients() -> frozenset[str]:
     """The ``tf.custom_gradient`` entries in TensorFlow's gradient registry so far."""
-    registry = _gradient_registry()
+    registry = _registered_gradients()
     return frozenset(k for k in registry if k.startswith("CustomGradient-"))
 
 
@@ -76,12 +76,12 @@ def forget_custom_gradients(keep: frozenset[str]) -> None:
     about 4 MB per model, which ``clear_session`` does not free (tensorflow#61791,
     keras#20245). Call this only once the models traced since ``keep`` are discarded.
     """
-    registry = _gradient_registry()
+    registry = _registered_gradients()
     for name in [k for k in registry if k.startswith("CustomGradient-") and k not in keep]:
         del registry[name]
 
 
-def _gradient_registry() -> dict[str, Any]:
+def _registered_gradients() -> dict[str, Any]:
     if "tensorflow" not in sys.modules:
         return {}  # no TensorFlow, nothing registered
     from nnsweep._compat import gradient_registry

@@ -243,13 +243,6 @@ def serve_chief(
     The oracle's state lives in ``results/<sweep>/tuner/``: a chief started again resumes
     the search, and trials that were running are handed out again.
     """
-    import grpc
-
-    _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
-    from nnsweep._compat import oracle_servicer, protos
-
-    OracleServicer = oracle_servicer()  # noqa: N806
-
     from nnsweep.prepare import ctrl_c_sets, prepare
 
     if sweep.adaptive is not None:
@@ -267,13 +260,7 @@ def serve_chief(
         store.open(run.record, run.columns, run.history_columns, fresh=fresh)
         oracle = open_local_oracle(make_oracle(sweep, objective, direction), store.dir)
         chief = ChiefOracle(oracle, worker_timeout, log)
-        # Without SO_REUSEPORT a port in use is an error, not a second chief beside the first.
-        server = grpc.server(_thread_pool(), options=[("grpc.so_reuseport", 0)])
-        protos().get_service_grpc().add_OracleServicer_to_server(OracleServicer(chief), server)
-        bound = server.add_insecure_port(f"{host}:{port}")
-        if not bound:
-            raise ChiefError(f"cannot listen on {host}:{port} (in use, or not this machine's)")
-        server.start()
+        server, bound = _start_server(chief, host, port)
         address = f"{host}:{bound}"
         log(f"chief for {sweep.name} listening on {address}; start workers with "
             f"`nnsweep run SWEEP --worker {socket.gethostname()}:{bound}`")  # fmt: skip
@@ -286,6 +273,23 @@ def serve_chief(
         finally:
             server.stop(grace=1.0)
     return ChiefSummary(store.dir, address, chief.ended, time.monotonic() - t0)
+
+
+def _start_server(chief: ChiefOracle, host: str, port: int) -> tuple[Any, int]:
+    """Keras Tuner's gRPC servicer over ``chief``, listening; the server and its port."""
+    import grpc
+
+    _kt()  # Keras Tuner imports TensorFlow: quietly, through nnsweep's import
+    from nnsweep._compat import oracle_servicer, protos
+
+    # Without SO_REUSEPORT a port in use is an error, not a second chief beside the first.
+    server = grpc.server(_thread_pool(), options=[("grpc.so_reuseport", 0)])
+    protos().get_service_grpc().add_OracleServicer_to_server(oracle_servicer()(chief), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise ChiefError(f"cannot listen on {host}:{port} (in use, or not this machine's)")
+    server.start()
+    return server, bound
 
 
 def _thread_pool() -> Any:

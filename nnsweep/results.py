@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import (
     CorruptResultsError,
@@ -30,6 +30,10 @@ from nnsweep.errors import (
 )
 from nnsweep.provenance import RUNS, log_run
 from nnsweep.space import stable_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 TRIALS = "trials.csv"
 HISTORY = "history.csv"
@@ -515,7 +519,7 @@ def results_dir_for(name_or_path: str | Path, results: str | Path = DEFAULT_RESU
     return Path(results) / str(name_or_path)
 
 
-def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
+def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> pd.DataFrame:
     """``trials.csv`` of a sweep (by name, folder or file) as a pandas DataFrame.
 
     Safe while a run appends or after a kill: a torn last line is left out.
@@ -533,7 +537,7 @@ def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     return df
 
 
-def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Any:
+def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> pd.DataFrame:
     """``history.csv`` of a sweep as a DataFrame (one row per trial and epoch).
 
     Only completed trials (those with a row in trials.csv) are included: epochs of a trial

@@ -140,7 +140,8 @@ def run_sweep(
     ``confirm`` trains the best configurations on fresh seeds instead (``nnsweep.confirm``),
     into the same table with ``phase`` confirm. ``tensorboard`` logs every trial as it
     trains under ``results/<sweep>/tensorboard/`` (``nnsweep.tensorboard``). Bad input
-    (sweep, data, results folder) raises before anything is written.
+    (sweep, data, results folder) raises before anything is written. (Long for its
+    signature and this text: one keyword per option of a run; the steps are ``_Loop``'s.)
     """
     from nnsweep._keras import set_threads
 

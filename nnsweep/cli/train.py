@@ -118,6 +118,9 @@ def run(
     and epoch) and sweep.json. Running it again resumes where it stopped. On many
     machines: `--chief --port 8000` on one, `--worker HOST:8000` on each of the others,
     all with the same results folder (a shared filesystem).
+
+    \f
+    Long for its signature (one parameter per option); each role is a helper.
     """
     from nnsweep.sweep import load_sweep
 

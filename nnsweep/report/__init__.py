@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import ResultsError
 from nnsweep.report._page import (
@@ -41,6 +41,10 @@ from nnsweep.report.stats import param_columns, search_rows
 from nnsweep.results import DEFAULT_RESULTS, SWEEP_JSON, load_results, load_sweep_json
 
 FORMATS = ("png", "svg")
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
 COMPARE_DIR = "_compare"
 CURVE_CONFIGS = 4  # learning curves of the best few configurations keep the figure legible
 AUTO_SMOOTHING = 0.6
@@ -60,14 +64,14 @@ def _check_column(df: Any, x: str, what: str = "x") -> None:
 
 
 def plot_metric(
-    df: Any,
+    df: pd.DataFrame,
     x: str = "hidden_units",
     metric: str | None = None,
     *,
     hue: str | None = None,
     direction: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Axes:
     """The metric against a numeric hyperparameter: mean line, 95 % band, every run."""
     _check_column(df, x)
     if hue is not None:
@@ -78,8 +82,13 @@ def plot_metric(
 
 
 def plot_categorical(
-    df: Any, x: str, metric: str | None = None, *, direction: str | None = None, ax: Any = None
-) -> Any:
+    df: pd.DataFrame,
+    x: str,
+    metric: str | None = None,
+    *,
+    direction: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """The metric per category (optimizer, activation): runs, mean and 95 % interval."""
     _check_column(df, x)
     metric, direction = _metric_and_direction(df, metric, direction)
@@ -87,15 +96,15 @@ def plot_categorical(
 
 
 def plot_learning_curves(
-    history: Any,
+    history: pd.DataFrame,
     *,
     metric: str | None = None,
     configs: Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
     smoothing: float | None = None,
     panels: Sequence[str] = ("loss", "metric"),
-    ax: Any = None,
-) -> list[Any]:
+    ax: Axes | Sequence[Axes] | None = None,
+) -> list[Axes]:
     """Training vs validation loss and metric per epoch, mean and band over runs.
 
     ``configs``: config_ids to draw (default all); ``smoothing``: EMA factor in [0, 1);
@@ -119,21 +128,23 @@ def plot_learning_curves(
             )
         axes = list(grid[0])
     else:
-        axes = list(ax) if hasattr(ax, "__len__") else [ax]
+        from matplotlib.axes import Axes
+
+        axes = [ax] if isinstance(ax, Axes) else list(ax)
     if len(axes) != len(panels):
         raise ResultsError(f"need {len(panels)} Axes for panels {list(panels)}, got {len(axes)}")
     return draw_curves(data, axes, ["loss" if p == "loss" else data.metric for p in panels])
 
 
 def plot_heatmap(
-    df: Any,
+    df: pd.DataFrame,
     x: str,
     y: str,
     metric: str | None = None,
     *,
     direction: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Axes:
     """Mean metric over a pair of hyperparameters; the best cell outlined."""
     _check_column(df, x)
     _check_column(df, y, "y")
@@ -142,13 +153,13 @@ def plot_heatmap(
 
 
 def plot_parallel(
-    df: Any,
+    df: pd.DataFrame,
     params: Sequence[str],
     metric: str | None = None,
     *,
     direction: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Axes:
     """One line per configuration through its values of ``params``, coloured by the metric."""
     for p in params:
         _check_column(df, p)
@@ -158,14 +169,14 @@ def plot_parallel(
 
 
 def plot_pareto(
-    df: Any,
+    df: pd.DataFrame,
     x: str = "n_params",
     metric: str | None = None,
     *,
     by: Sequence[str] | None = None,
     direction: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Axes:
     """Metric vs cost (``n_params`` or ``fit_seconds``) with the Pareto front drawn."""
     metric, direction = _metric_and_direction(df, metric, direction)
     data = gather_pareto(df, x, metric, by=by, direction=direction)
@@ -173,13 +184,13 @@ def plot_pareto(
 
 
 def plot_comparison(
-    frames: Mapping[str, Any],
+    frames: Mapping[str, pd.DataFrame],
     x: str = "n_params",
     metric: str | None = None,
     *,
     direction: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Axes:
     """Several sweeps' metric against one shared axis, one colour per sweep."""
     if not frames:
         raise ResultsError("plot_comparison needs at least one table")

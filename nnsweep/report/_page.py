@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import ResultsError
 from nnsweep.provenance import mixed_versions
@@ -65,6 +65,13 @@ from nnsweep.results import (
     results_dir_for,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nnsweep.report._effect_base import Effects
+    from nnsweep.report.confirmation import Confirmation
+    from nnsweep.seeds import SeedsAccount
+
 FORMATS = ("png", "svg")
 CURVE_CONFIGS = 4  # learning curves of the best few configurations keep the figure legible
 AUTO_SMOOTHING = 0.6
@@ -89,13 +96,13 @@ class ReportResult:
     summary_text: str
     metric: str
     verdict: Verdict
-    table: Any = field(repr=False)  # stats.describe(): ranked per-configuration summary
+    table: pd.DataFrame = field(repr=False)  # stats.describe(): the ranked configurations
     # Libraries whose versions differ between the runs that trained the table (runs.jsonl).
     mixed_versions: list[str] = field(default_factory=list)
     test_metric: str | None = None  # shown beside the metric the sweep is judged by
-    confirmation: Any = None  # confirm.Confirmation: the top configurations on fresh seeds
-    effects: Any = None  # effects.Effects: which hyperparameters matter beyond seed noise
-    seeds: Any = None  # seeds.SeedsAccount, for a sweep with adaptive seeds
+    confirmation: Confirmation | None = None  # the top configurations on fresh seeds
+    effects: Effects | None = None  # which hyperparameters matter beyond seed noise
+    seeds: SeedsAccount | None = None  # for a sweep with adaptive seeds
 
 
 def _check_fmt(fmt: str) -> None:

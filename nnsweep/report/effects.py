@@ -102,7 +102,6 @@ def _prepare(df: Any, metric: str, params: Sequence[str]) -> _Runs | None:
 def _anova(r: _Runs, metric: str, direction: str) -> Effects:
     """Type II ANOVA with two-way interactions where estimable; seeds are the replicates."""
     import pandas as pd
-    import statsmodels.formula.api as smf
     from statsmodels.stats.anova import anova_lm
 
     # Internal names keep the formula safe whatever the columns are called.
@@ -117,29 +116,13 @@ def _anova(r: _Runs, metric: str, direction: str) -> Effects:
         if (a, b) not in pairs
     ]
 
-    def fit(terms: list[tuple[str, str]]) -> Any:
-        rhs = [f"C({p})" for p in kept] + [f"C({a}):C({b})" for a, b in terms]
-        return smf.ols("y ~ " + " + ".join(rhs), data).fit()
-
-    model = fit(pairs)
-    if pairs and (model.df_resid < 1 or _rank_deficient(model.model.exog)):
-        notes.append(
-            "Interactions are left out: with them the runs leave no residual degrees of "
-            "freedom (or the design is singular), so only main effects are tested."
-        )
-        pairs, model = [], fit([])
+    model, pairs = _fit(data, kept, pairs, notes)
     table = anova_lm(model, typ=2)
     total = float(((data["y"] - data["y"].mean()) ** 2).sum())
     noise = _exact(math.sqrt(model.mse_resid), data["y"])
 
     def stats(keys: list[str]) -> list[dict[str, float]]:
-        t = table.loc[keys]
-        return [
-            {"share": ss / total, "f": f, "p": p, "p_holm": ph}
-            for ss, f, p, ph in zip(
-                t["sum_sq"], t["F"], t["PR(>F)"], _holm(t["PR(>F)"]), strict=True
-            )
-        ]
+        return _term_stats(table, keys, total)
 
     rows = [
         _effect(name[p], levels=_levels(r, name[p]), noise=noise, **term)
@@ -162,6 +145,36 @@ def _anova(r: _Runs, metric: str, direction: str) -> Effects:
     return Effects(
         metric, direction, "anova", noise, mean, rows, interactions, len(data), n_configs, text
     )
+
+
+def _fit(
+    data: Any, kept: list[str], pairs: list[tuple[str, str]], notes: list[str]
+) -> tuple[Any, list[tuple[str, str]]]:
+    """The OLS model with the interactions ``pairs``; main effects only (said in ``notes``)
+    when they leave no residual degrees of freedom or a singular design."""
+    import statsmodels.formula.api as smf
+
+    def fit(terms: list[tuple[str, str]]) -> Any:
+        rhs = [f"C({p})" for p in kept] + [f"C({a}):C({b})" for a, b in terms]
+        return smf.ols("y ~ " + " + ".join(rhs), data).fit()
+
+    model = fit(pairs)
+    if pairs and (model.df_resid < 1 or _rank_deficient(model.model.exog)):
+        notes.append(
+            "Interactions are left out: with them the runs leave no residual degrees of "
+            "freedom (or the design is singular), so only main effects are tested."
+        )
+        pairs, model = [], fit([])
+    return model, pairs
+
+
+def _term_stats(table: Any, keys: list[str], total: float) -> list[dict[str, float]]:
+    """Share of the total sum of squares, F, p and Holm's p of each ANOVA term."""
+    t = table.loc[keys]
+    return [
+        {"share": ss / total, "f": f, "p": p, "p_holm": ph}
+        for ss, f, p, ph in zip(t["sum_sq"], t["F"], t["PR(>F)"], _holm(t["PR(>F)"]), strict=True)
+    ]
 
 
 def _estimable(data: Any, keys: list[str], name: dict[str, str]) -> tuple[list[str], list[str]]:

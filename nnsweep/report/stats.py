@@ -11,12 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnsweep.errors import ResultsError
 from nnsweep.results import BASE_COLUMNS, RUN_COLUMNS, TAIL_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 # Every column a run writes that is not a hyperparameter or a metric: from the results
 # store's own lists, so a new column is never taken for a hyperparameter.
@@ -181,7 +185,7 @@ def _aggregate(df: Any, metric: str, by: Sequence[str] | None) -> tuple[Any, lis
     return table, keys
 
 
-def summarize(df: Any, metric: str, by: Sequence[str] | None = None) -> Any:
+def summarize(df: pd.DataFrame, metric: str, by: Sequence[str] | None = None) -> pd.DataFrame:
     """Per configuration: n, mean, std and 95 % interval of ``metric`` over ok trials."""
     table, keys = _aggregate(df, metric, by)
     n = table["n"].to_numpy()

@@ -141,7 +141,11 @@ class Pack:
     # -- the traced functions ----------------------------------------------------------------
 
     def _compiled(self, active: tuple[int, ...]) -> tuple[Any, Any]:
-        """The training and evaluation functions over the active units (traced once each)."""
+        """The training and evaluation functions over the active units (traced once each).
+
+        Long because both traced functions are closures over the same units, slots and
+        variables: split apart, each would need them passed in and traced as arguments.
+        """
         if active in self._functions:
             return self._functions[active]
         units = [self.units[u] for u in active]

@@ -122,18 +122,7 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
                     alpha=0.18 if is_val else 0.08,
                     lw=0,
                 )
-            b = data.best[(data.best["config_id"] == cid) & (data.best["panel"] == key)]
-            if len(b):
-                ax.axvline(b["epoch"].iloc[0], color=color, ls=":", lw=1)
-                ax.scatter(
-                    b["epoch"],
-                    b["value"],
-                    marker="v" if key == "loss" or lower_is_better(key) else "^",
-                    s=80,
-                    color=color,
-                    edgecolor="black",
-                    zorder=4,
-                )
+            _mark_best(ax, data, cid, key, color)
         _zoom(ax, c[c["series"].isin([key, f"val_{key}"])])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -155,6 +144,22 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
         title_fontsize="x-small",
     )
     return list(axes)
+
+
+def _mark_best(ax: Any, data: CurvesData, cid: str, key: str, color: Any) -> None:
+    """A configuration's best epoch: a dotted line and a triangle at its value."""
+    b = data.best[(data.best["config_id"] == cid) & (data.best["panel"] == key)]
+    if len(b):
+        ax.axvline(b["epoch"].iloc[0], color=color, ls=":", lw=1)
+        ax.scatter(
+            b["epoch"],
+            b["value"],
+            marker="v" if key == "loss" or lower_is_better(key) else "^",
+            s=80,
+            color=color,
+            edgecolor="black",
+            zorder=4,
+        )
 
 
 def _zoom(ax: Any, c: Any) -> None:

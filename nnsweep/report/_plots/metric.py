@@ -75,9 +75,8 @@ def gather_metric(
     import pandas as pd
 
     runs = pd.DataFrame(cols)
-    lines = summarize(runs, metric, by=[hue, x] if hue else [x]).sort_values(
-        [*([hue] * bool(hue)), x]
-    )
+    keys: list[str] = [hue, x] if hue else [x]
+    lines = summarize(runs, metric, by=keys).sort_values(keys)
     pooled = _pooled(ok.assign(**{x: np.asarray(pos, dtype=float)}), x)
     marginal = describe(runs, metric, by=[x], direction=direction, flag=not pooled)
     marginal = marginal.sort_values(x)
