@@ -59,6 +59,10 @@ def test_confirm_retrains_the_best_on_fresh_seeds_and_resumes(write_sweep, tmp_p
     assert (df["phase"] == "confirm").sum() == 6 and df["trial_id"].is_unique
     assert sorted(df.loc[df["phase"] == "confirm", "seed"].unique()) == [2, 3, 4]
 
+    code, out, err = _cli(capsys, "list", "--sweeps", sweep_file.parent, "--results", results)
+    assert code == 0, err
+    assert "tiny: 4/4 trials (4 ok; 6 confirmation trials)" in out  # the plan counts search
+
     r = write_report("tiny", results=results)
     assert r.table["n"].tolist() == [2, 2]  # the ranking: search rows only
     c = r.confirmation

@@ -56,13 +56,17 @@ def list_(sweeps_dir: Path, results: Path) -> None:
         except errors.ResultsError as exc:
             click.echo(f"{path}  {sweep.name}: (cannot read results: {exc})")
             continue
+        # The sweep's own trials against its plan; nnsweep confirm's are counted apart.
+        search = [r for r in rows if r.get("phase", "search") != "confirm"]
         counts: dict[str, int] = {}
-        for r in rows:
+        for r in search:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
         total = len(planned) if planned is not None else "?"
         state = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "not run"
+        if len(search) < len(rows):
+            state += f"; {len(rows) - len(search)} confirmation trials"
         question = (sweep.description or "").splitlines()[0] if sweep.description else ""
-        click.echo(f"{path}  {sweep.name}: {len(rows)}/{total} trials ({state})")
+        click.echo(f"{path}  {sweep.name}: {len(search)}/{total} trials ({state})")
         if question:
             click.echo(f"    {question}")
 
