@@ -26,6 +26,7 @@ from nnsweep.report.stats import (
     config_labels,
     default_metric,
     fmt_num,
+    holm,
     metric_direction,
     param_columns,
 )
@@ -100,7 +101,7 @@ def diff_sweeps(
             f"(matched on: {', '.join(by) or 'everything fixed'})"
         )
     rows = [_compare(groups[0][k], groups[1][k]) for k in shared]
-    p_holm = _holm([r["p"] for r in rows])
+    p_holm = holm([r["p"] for r in rows])
     labels = config_labels(_key_frame(shared, by), by)
     configs = []
     for label, r, ph in zip(labels, rows, p_holm, strict=True):
@@ -189,18 +190,6 @@ def _compare(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
         "high": high,
         "p": p,
     }
-
-
-def _holm(p: list[float]) -> list[float]:
-    """Holm's step-down correction (statsmodels); NaN stays NaN, and counts for nothing."""
-    from statsmodels.stats.multitest import multipletests
-
-    values = np.asarray(p, dtype=float)
-    out = np.full(len(values), math.nan)
-    known = ~np.isnan(values)
-    if known.any():
-        out[known] = multipletests(values[known], alpha=ALPHA, method="holm")[1]
-    return [float(x) for x in out]
 
 
 def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> Iterator[str]:

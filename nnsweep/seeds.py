@@ -101,12 +101,15 @@ class SeedsAccount:
             f"{n} configuration{'s' if n != 1 else ''} with {k} seed{'s' if k != 1 else ''}"
             for k, n in sorted(self.counts.items())
         )
-        if self.separated:
-            outcome = "the best is separated from every other configuration (95 % intervals)"
-        else:
-            verb = "s still overlap" if self.overlapping != 1 else " still overlaps"
-            outcome = f"{self.overlapping} configuration{verb} the best's 95 % interval"
-        return f"Adaptive seeds, {rule}: {got}; {outcome}."
+        return f"Adaptive seeds, {rule}: {got}; {outcome(self.overlapping)}."
+
+
+def outcome(overlapping: int) -> str:
+    """Whether the best stands apart, in words: for the run's summary and the report."""
+    if overlapping <= 0:
+        return "the best is separated from every other configuration (95 % intervals)"
+    verb = "s still overlap" if overlapping != 1 else " still overlaps"
+    return f"{overlapping} configuration{verb} the best's 95 % interval"
 
 
 def account(df: Any, table: Any, rule: dict[str, int], direction: str) -> SeedsAccount:

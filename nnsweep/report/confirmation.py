@@ -6,12 +6,21 @@ seeds to the fresh ones.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nnsweep.report.stats import ALPHA, CONFIRM, SEARCH, config_labels, fmt_num, p_text, summarize
+from nnsweep.report.stats import (
+    ALPHA,
+    CONFIRM,
+    SEARCH,
+    config_labels,
+    fmt_num,
+    holm,
+    p_text,
+    summarize,
+    welch,
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,6 @@ def _pairwise(fresh_df: Any, metric: str, table: Any) -> Any:
     import itertools
 
     import pandas as pd
-    from scipy import stats as st
-    from statsmodels.stats.multitest import multipletests
 
     ok = fresh_df[fresh_df["status"] == "ok"]
     values = {
@@ -67,17 +74,10 @@ def _pairwise(fresh_df: Any, metric: str, table: Any) -> Any:
     out = []
     for a, b in itertools.combinations(table["config_id"], 2):
         x, y = values[a], values[b]
-        p = math.nan
-        if len(x) >= 2 and len(y) >= 2:
-            p = float(st.ttest_ind(x, y, equal_var=False).pvalue)
-            if math.isnan(p):  # identical runs on both sides
-                p = 1.0 if x.mean() == y.mean() else 0.0
+        p = welch(x, y).p  # NaN with fewer than two runs on a side
         out.append({"a": names[a], "b": names[b], "difference": x.mean() - y.mean(), "p": p})
     frame = pd.DataFrame(out, columns=["a", "b", "difference", "p"])
-    tested = frame["p"].notna()
-    frame["p_holm"] = math.nan
-    if tested.any():
-        frame.loc[tested, "p_holm"] = multipletests(frame.loc[tested, "p"], method="holm")[1]
+    frame["p_holm"] = holm(frame["p"])
     frame["beyond_noise"] = frame["p_holm"] < ALPHA
     return frame
 

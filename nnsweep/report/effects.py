@@ -33,7 +33,7 @@ from nnsweep.report._effect_base import (
     _summary,
     fmt_share,
 )
-from nnsweep.report.stats import ALPHA, fmt_num, fmt_value, p_text
+from nnsweep.report.stats import fmt_num, fmt_value, holm, p_text
 
 
 def effects(
@@ -173,7 +173,7 @@ def _term_stats(table: Any, keys: list[str], total: float) -> list[dict[str, flo
     t = table.loc[keys]
     return [
         {"share": ss / total, "f": f, "p": p, "p_holm": ph}
-        for ss, f, p, ph in zip(t["sum_sq"], t["F"], t["PR(>F)"], _holm(t["PR(>F)"]), strict=True)
+        for ss, f, p, ph in zip(t["sum_sq"], t["F"], t["PR(>F)"], holm(t["PR(>F)"]), strict=True)
     ]
 
 
@@ -204,17 +204,6 @@ def _complete(data: Any, a: str, b: str) -> bool:
 
 def _rank_deficient(exog: Any) -> bool:
     return bool(np.linalg.matrix_rank(exog) < exog.shape[1])
-
-
-def _holm(p: Any) -> list[float]:
-    """Holm's step-down correction (statsmodels) over the known p-values; NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
-
-    out = np.asarray(p, dtype=float).copy()
-    known = ~np.isnan(out)
-    if known.any():
-        out[known] = multipletests(out[known], alpha=ALPHA, method="holm")[1]
-    return [float(x) for x in out]
 
 
 def _interaction(

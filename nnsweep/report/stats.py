@@ -210,6 +210,19 @@ class Welch:
     p: float
 
 
+def holm(p: Sequence[float]) -> list[float]:
+    """Holm's step-down correction (statsmodels) over the known p-values; NaN stays NaN
+    and counts for nothing."""
+    from statsmodels.stats.multitest import multipletests
+
+    values = np.asarray(p, dtype=float)
+    out = np.full(len(values), math.nan)
+    known = ~np.isnan(values)
+    if known.any():
+        out[known] = multipletests(values[known], alpha=ALPHA, method="holm")[1]
+    return [float(x) for x in out]
+
+
 def welch_arrays(m1: Any, s1: Any, n1: Any, m2: Any, s2: Any, n2: Any) -> Any:
     """Welch's p-values from summary statistics, elementwise; NaN where n < 2."""
     m1, s1, n1, m2, s2, n2 = (np.asarray(a, dtype=float) for a in (m1, s1, n1, m2, s2, n2))

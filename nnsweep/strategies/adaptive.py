@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from nnsweep.results import read_rows
-from nnsweep.seeds import Seeds, contenders
+from nnsweep.seeds import Seeds, contenders, outcome
 from nnsweep.sweep import Sweep, Trial, config_id
 
 
@@ -64,15 +64,8 @@ class AdaptiveSeedsStrategy:
 
     def describe_run(self) -> list[str]:
         """One line for the run's summary: rounds, and whether the best stands apart."""
-        close = self.still_close()
-        n = len(close) - 1
-        outcome = (
-            "the best is separated from every other configuration"
-            if n <= 0
-            else f"{n} configuration{'s still overlap' if n != 1 else ' still overlaps'} the best "
-            f"(at most {self.rule.max} seeds each)"
-        )
-        return [f"adaptive seeds: {self.rounds} round(s) trained in this run; {outcome}"]
+        words = outcome(len(self.still_close()) - 1)
+        return [f"adaptive seeds: {self.rounds} round(s) trained in this run; {words}"]
 
     def still_close(self) -> list[str]:
         """Config ids (best first) whose interval overlaps the best's, on the rows so far."""
