@@ -147,6 +147,8 @@ def run_sweep(
 
     progress = progress or Progress()
     _check_options(sweep, max_trials, pack_size, fresh, worker, confirm)
+    if confirm is None and not fresh:
+        _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
     if threads is not None:
         set_threads(threads)
     if worker is not None:
@@ -322,6 +324,27 @@ def _check_options(
         )
     if confirm is not None and fresh:
         raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
+
+
+def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:
+    """Refuse search seeds that ``nnsweep confirm`` already used: those trials would be
+    taken as done (same trial ids), and the confirmation's seeds would no longer be fresh."""
+    if not store.trials_path.is_file():
+        return
+    used = {int(r["seed"]) for r in read_rows(store.trials_path) if r.get("phase") == "confirm"}
+    clash = sorted(used & set(sweep.seed_list))
+    if clash:
+        raise SweepDefinitionError(
+            "seeds",
+            f"must avoid the seeds nnsweep confirm used in {store.dir} ({_seed_text(clash)}): "
+            "declare other seeds, or start over with --fresh",
+            sweep.seeds,
+        )
+
+
+def _seed_text(seeds: list[int]) -> str:
+    more = f" and {len(seeds) - 5} more" if len(seeds) > 5 else ""
+    return ", ".join(map(str, seeds[:5])) + more
 
 
 def _finished_already(sweep: Sweep, store: ResultsStore) -> int:

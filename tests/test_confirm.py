@@ -142,3 +142,28 @@ def test_confirmation_statistics_by_hand() -> None:
     assert "not distinguishable from w=b" in got.text[2]
     assert confirmation(pd.DataFrame(rows).query("phase == 'search'"), "m", ["w"], "max") is None
     assert math.isclose(got.table["mean_search"].iloc[0], 0.805)
+
+
+def test_search_seeds_that_clash_with_confirmation_seeds_are_refused(write_sweep, tmp_path, capsys):
+    # Seeds 2 and 3 were confirmation seeds; a sweep extended to 4 seeds would take those
+    # trials as done (same trial ids) and the confirmation would no longer be fresh.
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "results"
+    assert _cli(capsys, "run", sweep_file, "--results", results)[0] == 0
+    args = ("confirm", "tiny", "--sweep", sweep_file, "--results", results)
+    assert _cli(capsys, *args, "--top", "1", "--seeds", "2")[0] == 0
+    path = results / "tiny" / "trials.csv"
+    before = path.read_bytes()
+
+    wider = write_sweep(TINY_SWEEP.replace("seeds=2", "seeds=4"))
+    code, _, err = _cli(capsys, "run", wider, "--results", results)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "must avoid the seeds nnsweep confirm used" in err and "(2, 3)" in err
+    assert path.read_bytes() == before
+    # Seeds that avoid them extend the sweep; the confirmation rows stay as they were.
+    other = write_sweep(TINY_SWEEP.replace("seeds=2", "seeds=[0, 1, 4]"))
+    code, _, err = _cli(capsys, "run", other, "--results", results)
+    assert code == 0, err
+    df = pd.read_csv(path)
+    assert sorted(df.loc[df["phase"] == "search", "seed"].unique()) == [0, 1, 4]
+    assert sorted(df.loc[df["phase"] == "confirm", "seed"].unique()) == [2, 3]
