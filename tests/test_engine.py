@@ -146,3 +146,85 @@ def test_dropout_masks_do_not_depend_on_the_pack_or_the_micro_batch(digits):
     assert np.mean([r["loss"] for r in other.values()]) != pytest.approx(
         np.mean([r["loss"] for r in packed.values()]), rel=1e-3
     )
+
+
+def _no_padding(monkeypatch):
+    from nnsweep.training import _stack
+
+    for module in (_stack, _engine):
+        monkeypatch.setattr(module, "padded_widths", lambda widths, activation: widths)
+    monkeypatch.setattr(_engine, "_RECENT", {})
+
+
+def test_padded_widths_give_the_numbers_of_the_trials_own_widths(digits, monkeypatch):
+    # Hidden widths are padded to shared shapes with units of zero weights; every optimizer
+    # must leave those at zero, with dropout, penalties, clipping and compaction, so the
+    # trials' numbers are those of a stack of their own widths.
+    from nnsweep.params import OPTIMIZERS
+    from nnsweep.training._stack import StackUnit
+
+    made = []
+    original = StackUnit.__init__
+
+    def recorded(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(StackUnit, "__init__", recorded)
+    monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)  # move trials once any are done
+    monkeypatch.setattr(_engine, "_RECENT", {})
+    sweep = Sweep(
+        name="pad",
+        space={
+            "hidden_units": [5, 37],
+            "depth": 2,
+            "optimizer": list(OPTIMIZERS),
+            "patience": [None, 0],
+            "dropout": 0.2,
+            "l2": 1e-3,
+            "clipnorm": 0.5,
+            "activation": "elu",
+            "learning_rate": 0.01,
+            "epochs": 3,
+        },
+        seeds=1,
+    )
+    ctx = TrainContext(sweep, digits)
+    trials = sweep.grid_trials()
+    padded = _rows(trials, ctx)
+    assert made and all(u.dims != u.real for u in made)  # the padded path was taken
+    assert {u.dims[0][1] for u in made} <= {16, 48}
+    assert any(r["epochs_run"] < 3 for r in padded.values())  # and compaction with it
+    _no_padding(monkeypatch)
+    made.clear()
+    own = _rows(trials, ctx)
+    assert made and all(u.dims == u.real for u in made)
+    _assert_same(padded, own)
+    assert {r["n_params"] for r in padded.values()} == {
+        64 * 5 + 5 + 5 * 5 + 5 + 5 * 10 + 10,
+        64 * 37 + 37 + 37 * 37 + 37 + 37 * 10 + 10,
+    }
+
+
+def test_packs_whose_widths_pad_alike_share_traces(digits, monkeypatch):
+    made = []
+    original = _engine.Pack.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.Pack, "__init__", counted)
+    monkeypatch.setattr(_engine, "_RECENT", {})
+    sweep = Sweep(name="w", space={"hidden_units": [20, 30, 21], "epochs": 2}, seeds=2)
+    ctx = TrainContext(sweep, digits)
+    trials = sweep.grid_trials()
+    packed = {}
+    for i in range(0, 6, 2):  # one width (two seeds) a pack; all three pad to 32
+        packed.update(_rows(trials[i : i + 2], ctx))
+    assert len(made) == 1
+    _no_padding(monkeypatch)
+    alone = {}
+    for t in trials:
+        alone.update(_rows([t], ctx))
+    _assert_same(packed, alone)

@@ -358,3 +358,18 @@ def test_large_stacks_split_by_optimizer_settings_small_ones_keep_them_per_block
     # one setting for all: nothing to split, whatever the size
     (same,) = plan_units("mlp", _trials(hidden_units=256), inputs=784)[0]
     assert same.key.settings is None
+
+
+def test_only_activations_that_are_zero_at_zero_pad_their_widths():
+    # A padded unit has zero weights: it must output exactly 0, or it would feed the layer
+    # above; the list the (Keras-free) planner keeps is checked against Keras here.
+    from nnsweep.params import ACTIVATIONS
+    from nnsweep.training._units import ZERO_AT_ZERO, padded_width, padded_widths
+
+    zero = {a for a in ACTIVATIONS if float(keras.activations.get(a)(np.zeros(1))[0]) == 0.0}
+    assert ZERO_AT_ZERO == zero and "sigmoid" not in zero
+    assert padded_widths((5, 100), "relu") == (16, 112)
+    assert padded_widths((5, 100), "sigmoid") == (5, 100)
+    widths = range(1, 3000)
+    assert all(w <= padded_width(w) <= max(w + 15, w * 1.125) for w in widths)
+    assert len({padded_width(w) for w in range(129, 1025)}) == 24  # 8 shapes an octave

@@ -36,7 +36,7 @@ from nnsweep.training import _optimizers
 from nnsweep.training._branch import BranchUnit
 from nnsweep.training._stack import StackUnit
 from nnsweep.training._table import batch_order, table
-from nnsweep.training._units import STACK_NS, Stack, optimizer_kind, plan_units
+from nnsweep.training._units import STACK_NS, Stack, optimizer_kind, padded_widths, plan_units
 from nnsweep.training.context import Ledger, Outcome
 
 _EVAL_BATCH = 1024
@@ -384,7 +384,7 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
             (
                 plan.key,
                 plan.blocks,
-                plan.widths,
+                tuple(padded_widths(w, plan.key.activation) for w in plan.widths),
                 dropout,
                 bool(l1[mine].any()),
                 bool(l2[mine].any()),

@@ -153,6 +153,10 @@ class Updater:
         clipped = (g * c) / tf.maximum(l2norm, c)
         return tf.where(c > 0, clipped, g) if self.per_block["clipnorm"][i] else clipped
 
+    def starts(self) -> dict[str, float]:
+        """Each slot's start value (what a fresh optimizer holds)."""
+        return dict(_SLOTS[self.kind](self))
+
     def reset(self) -> None:
         """Back to a fresh optimizer's state (slots at their start values, step 0)."""
         self.iterations.assign(0)

@@ -24,10 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from nnsweep import params as _params
-from nnsweep.models import mlp_widths
 from nnsweep.sweep import Trial
 from nnsweep.training import _initializers
-from nnsweep.training._units import Stack
+from nnsweep.training._units import Stack, padded_widths
 
 OUTPUT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 # A trial's arrays, layer by layer: (kernel (inputs, units), bias (units,)).
@@ -104,14 +103,10 @@ class StackUnit:
         self.activation = keras.activations.get(plan.key.activation)
         self.out_activation = keras.activations.get(OUTPUT_ACTIVATION[spec.task])
         self.position = {i: (s, b) for s, row in enumerate(plan.blocks) for b, i in enumerate(row)}
-        first = [_params.resolve(trials[i].params, "mlp") for i in plan.blocks[0]]
-        self.dims = [[width, *mlp_widths(q), self.out] for q in first]
-        self.depth = plan.key.depth
-        self.n_params = {
-            i: sum(d[j] * d[j + 1] + d[j + 1] for j in range(len(d) - 1))
-            for row in plan.blocks
-            for i, d in zip(row, self.dims, strict=True)
-        }
+        self.width, self.depth = width, plan.key.depth
+        # Each block's layer sizes as laid out: hidden widths padded (``padded_widths``)
+        # with units of zero weights that stay zero; ``real`` holds the trials' own.
+        self.dims = [[width, *padded_widths(w, plan.key.activation), self.out] for w in plan.widths]
         # Per layer: each block's output columns, and runs of equal blocks (later layers).
         self.columns_of: list[np.ndarray] = []
         self.groups: list[list[tuple[int, int, int, int]]] = []  # (start, n, inputs, units)
@@ -133,12 +128,18 @@ class StackUnit:
         """This stack's trials (same layout): their weights, fresh or ``carried``, and
         dropout streams. Makes the variables the first time, assigns them later."""
         self.params = {i: _params.resolve(trials[i].params, "mlp") for i in self.plan.order}
+        self.real = [[self.width, *w, self.out] for w in self.plan.widths]
+        self.n_params = {
+            i: sum(d[j] * d[j + 1] + d[j + 1] for j in range(len(d) - 1))
+            for row in self.plan.blocks
+            for i, d in zip(row, self.real, strict=True)
+        }
         seed_of = [trials[row[0]].seed for row in self.plan.blocks]
 
         def fresh(t: int) -> Layers:
             s, b = self.position[t]
             init = self.params[t]["kernel_initializer"]
-            dims = self.dims[b]
+            dims = self.real[b]
             return [
                 (
                     _initializers.kernel(init, (dims[j], dims[j + 1]), seed_of[s], j),
@@ -155,10 +156,12 @@ class StackUnit:
 
     # -- layout: each trial's block in each variable --------------------------------------
 
-    def assemble(self, of_trial: Callable[[int], Layers]) -> list[np.ndarray]:
-        """Stacked arrays, in variable order, from each trial's layer-by-layer arrays."""
+    def assemble(self, of_trial: Callable[[int], Layers], fill: float = 0.0) -> list[np.ndarray]:
+        """Stacked arrays, in variable order, from each trial's layer-by-layer arrays (its
+        own sizes: padded here with ``fill``)."""
         blocks = self.plan.blocks
-        per = {t: of_trial(t) for row in blocks for t in row}
+        dims = self.dims
+        per = {t: _pad(of_trial(t), dims[self.position[t][1]], fill) for t in self.plan.order}
         out: list[np.ndarray] = []
         for j in range(self.depth + 1):
             if j == 0:
@@ -187,16 +190,19 @@ class StackUnit:
                     if start <= b < start + n:
                         kernel = arrays[k][s, b - start] if n > 1 else arrays[k][s]
                     k += 1
-            layers.append((np.array(kernel), np.array(arrays[k][s][c0:c1])))
+            rows, units = self.real[b][j], self.real[b][j + 1]
+            bias = arrays[k][s][c0:c1]
+            layers.append((np.array(kernel[:rows, :units]), np.array(bias[:units])))
             k += 1
         return layers
 
     def carry(self, old: StackUnit, slots: dict[str, list], keep: list | None) -> None:
         """Take this stack's trials' optimizer state and snapshots from ``old`` (its
         ``updater``'s slots and ``keep``, as arrays), where they trained until now."""
+        starts = self.updater.starts()
         for name, values in slots.items():
             if name in self.updater.slots:  # an SGD stack left with momentum 0 has none
-                arrays = self.assemble(partial(old.extract, values))
+                arrays = self.assemble(partial(old.extract, values), starts[name])
                 for var, array in zip(self.updater.slots[name], arrays, strict=True):
                     var.assign(array)
         self.updater.iterations.assign(old.updater.iterations)
@@ -344,6 +350,23 @@ class StackUnit:
         # segment_sum adds no products, so a block of nan or inf cannot spread to others.
         sums = tf.transpose(tf.gather(tf.math.segment_sum(tf.transpose(cols), segments), segments))
         return tf.expand_dims(sums, 1) if kind == "kernel" else sums
+
+
+def _pad(layers: Layers, dims: list[int], fill: float) -> Layers:
+    """A trial's arrays grown to its block's layer sizes. Weights are padded with zeros, so
+    the padded units output 0 and their gradients stay 0; an optimizer's slots with their
+    start value (FTRL divides by a function of its accumulator)."""
+    out = []
+    for j, (kernel, bias) in enumerate(layers):
+        if kernel.shape == (dims[j], dims[j + 1]):
+            out.append((kernel, bias))
+            continue
+        k = np.full((dims[j], dims[j + 1]), fill, kernel.dtype)
+        k[: kernel.shape[0], : kernel.shape[1]] = kernel
+        b = np.full(dims[j + 1], fill, bias.dtype)
+        b[: bias.shape[0]] = bias
+        out.append((k, b))
+    return out
 
 
 def _set(variables: list[tf.Variable], arrays: Sequence[np.ndarray]) -> None:
