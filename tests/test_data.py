@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnsweep import _builtin_data
 from nnsweep import data as D
 from nnsweep.errors import DataError
 
@@ -20,7 +21,7 @@ def _isolated_keras_cache(tmp_path, monkeypatch):
     def no_download(name):
         raise OSError(f"download of {name} refused in tests")
 
-    monkeypatch.setattr(D, "_keras_download", no_download)
+    monkeypatch.setattr(_builtin_data, "_keras_download", no_download)
 
 
 def _sequences(rng, n, vocab):
