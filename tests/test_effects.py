@@ -96,7 +96,11 @@ def test_marginal_means_and_intervals_by_hand():
     levels = eff.rows[0].levels
     assert list(levels["level"]) == ["1", "2"]
     runs = np.array(CELLS[(2, "x")] + CELLS[(2, "y")])
-    half = st.t.ppf(0.975, len(runs) - 1) * runs.std(ddof=1) / math.sqrt(len(runs))
+    # The analysis's interval: seed noise (residual mean square) over the level's 6 runs,
+    # not the spread of those runs, which also holds b's effect.
+    h = hand_anova(CELLS)
+    half = st.t.ppf(0.975, h["df_res"]) * math.sqrt(h["res"] / h["df_res"] / len(runs))
+    assert half < st.t.ppf(0.975, 5) * runs.std(ddof=1) / math.sqrt(len(runs))
     two = levels.iloc[1]
     assert two["n"] == 6
     assert two["mean"] == pytest.approx(runs.mean(), abs=1e-12)

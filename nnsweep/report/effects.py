@@ -96,6 +96,17 @@ def _prepare(df: Any, metric: str, params: Sequence[str]) -> _Runs | None:
     return _Runs(frame, labels[varying].reset_index(drop=True), varying, notes)
 
 
+def _within(levels: Any, noise: float, df: float) -> Any:
+    """Marginal means with the analysis's own 95 % intervals: seed noise (the residual
+    std) over each level's runs. An interval over the level's runs themselves would also
+    hold the other hyperparameters' effects, which the grid fixes, and look wider than the
+    test that judges the effect."""
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, df) * noise / np.sqrt(levels["n"].to_numpy(float)) if df > 0 else np.nan
+    return levels.assign(ci_low=levels["mean"] - half, ci_high=levels["mean"] + half)
+
+
 # -- ANOVA (grid) ------------------------------------------------------------------------
 
 
@@ -125,7 +136,9 @@ def _anova(r: _Runs, metric: str, direction: str) -> Effects:
         return _term_stats(table, keys, total)
 
     rows = [
-        _effect(name[p], levels=_levels(r, name[p]), noise=noise, **term)
+        _effect(
+            name[p], levels=_within(_levels(r, name[p]), noise, model.df_resid), noise=noise, **term
+        )
         for p, term in zip(kept, stats([f"C({p})" for p in kept]), strict=True)
     ]
     interactions = [

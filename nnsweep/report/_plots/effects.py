@@ -133,7 +133,10 @@ def caption_effects(data: EffectsData) -> str:
     """What the figure shows, then which hyperparameters are beyond seed noise and which not."""
     name = label(data.metric)
     if data.kind == "anova":
-        text = f"Marginal means of {name} at each value, with 95 % intervals; " + (
+        text = (
+            f"Marginal means of {name} at each value, with 95 % intervals from the seed "
+            "noise (the analysis's residual); "
+        ) + (
             f"the grey band is ± one seed-noise std ({fmt_num(data.noise_std)}) around the "
             "mean of all runs; titles give the share of the variance and the p-value "
             "(Holm-corrected)."
