@@ -35,6 +35,21 @@ def _assert_same(packed, alone, rel=1e-5):
             assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (tid, key)
 
 
+def _packs_built(monkeypatch) -> list:
+    """A list that grows by one each time a pack is built (not reloaded), from no kept
+    traces."""
+    made: list = []
+    original = _engine.Pack.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.Pack, "__init__", counted)
+    monkeypatch.setattr(_engine, "_RECENT", {})
+    return made
+
+
 def test_stacks_whose_trials_stop_move_the_rest_into_smaller_stacks_exactly(digits, monkeypatch):
     monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)  # move as soon as any trial is done
     moves = []
@@ -71,15 +86,7 @@ def test_stacks_whose_trials_stop_move_the_rest_into_smaller_stacks_exactly(digi
 
 
 def test_a_pack_of_the_same_shape_reuses_the_last_ones_traces(digits, monkeypatch):
-    made = []
-    original = _engine.Pack.__init__
-
-    def counted(self, *args, **kwargs):
-        made.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(_engine.Pack, "__init__", counted)
-    monkeypatch.setattr(_engine, "_RECENT", {})
+    made = _packs_built(monkeypatch)
     sweep = Sweep(
         name="r",
         space={"learning_rate": [1e-3, 1e-2, 3e-3, 3e-2], "dropout": [0.0, 0.2], "epochs": 2},
@@ -207,15 +214,7 @@ def test_padded_widths_give_the_numbers_of_the_trials_own_widths(digits, monkeyp
 
 
 def test_packs_whose_widths_pad_alike_share_traces(digits, monkeypatch):
-    made = []
-    original = _engine.Pack.__init__
-
-    def counted(self, *args, **kwargs):
-        made.append(1)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(_engine.Pack, "__init__", counted)
-    monkeypatch.setattr(_engine, "_RECENT", {})
+    made = _packs_built(monkeypatch)
     sweep = Sweep(name="w", space={"hidden_units": [20, 30, 21], "epochs": 2}, seeds=2)
     ctx = TrainContext(sweep, digits)
     trials = sweep.grid_trials()

@@ -160,7 +160,7 @@ class Updater:
     def reset(self) -> None:
         """Back to a fresh optimizer's state (slots at their start values, step 0)."""
         self.iterations.assign(0)
-        for name, start in _SLOTS[self.kind](self):
+        for name, start in self.starts().items():
             for slot in self.slots[name]:
                 slot.assign(tf.fill(slot.shape, tf.constant(start, slot.dtype)))
         if self.kind == "nadam":
