@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsweep._data_files import _arrays, _holdout_test, _open_npz, _standardize
+from nnsweep._data_files import (
+    _arrays,
+    _holdout_test,
+    _open_npz,
+    _sequence_arrays,
+    _standardize,
+)
 from nnsweep._dataset import _KERAS_SEED, _TEST_FRACTION, DATA_DIR_ENV, Dataset, DataSpec
 from nnsweep.errors import DataError
 
@@ -122,13 +128,14 @@ def _sequences(name: str, keras_name: str, n_classes: int | None):
         if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 4:
             raise DataError(f"data_options['num_words'] must be an integer >= 4, got {num_words!r}")
         path = locate(f"{keras_name}.npz", data_dir, keras_name)
-        with _open_npz(path) as f:
-            if "x_train" in f:  # imdb: the file holds its own test split
-                x_tr, y_tr, x_te, y_te = _arrays(path, f, "x_train", "y_train", "x_test", "y_test")
-                xs, ys = [x_tr, x_te], [y_tr, y_te]
-            else:  # reuters: one table, split 80/20 after a seeded shuffle
-                x, y = _arrays(path, f, "x", "y")
-                xs, ys = [x], [y]
+        if keras_name == "imdb":  # the file holds its own test split
+            x_tr, y_tr, x_te, y_te = _sequence_arrays(
+                path, "x_train", "y_train", "x_test", "y_test"
+            )
+            xs, ys = [x_tr, x_te], [y_tr, y_te]
+        else:  # reuters: one table, split 80/20 after a seeded shuffle
+            x, y = _sequence_arrays(path, "x", "y")
+            xs, ys = [x], [y]
         rng = np.random.RandomState(_KERAS_SEED)
         shuffled = []
         for x, y in zip(xs, ys, strict=True):

@@ -1,8 +1,18 @@
 """Datasets from files (CSV, .npz) and user functions, and the checks every dataset
-passes: finite values, targets that fit the task, class indices 0..K-1."""
+passes: finite values, targets that fit the task, class indices 0..K-1.
+
+No data file is ever unpickled with Python's full unpickler, since an object array in an
+``.npz`` is a pickle that can run any code: user files are read with
+``allow_pickle=False`` (object arrays refused), and Keras's IMDB and Reuters files, whose
+word sequences are object arrays by design, through an unpickler that knows only NumPy's
+array and dtype constructors (``_sequence_arrays``).
+"""
 
 from __future__ import annotations
 
+import io
+import pickle
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,11 +57,13 @@ def _from_npz(path: Path, task: str | None) -> Dataset:
         raise DataError(f"data file not found: {path}")
     with _open_npz(path) as f:
         keys = set(f.keys())
+        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+            x, y, x_te, y_te = _arrays(path, f, "x_train", "y_train", "x_test", "y_test")
+            return _from_arrays(path.stem, x, y, (x_te, y_te), task)
         if {"x_train", "y_train"} <= keys:
-            test = (f["x_test"], f["y_test"]) if {"x_test", "y_test"} <= keys else None
-            return _from_arrays(path.stem, f["x_train"], f["y_train"], test, task)
+            return _from_arrays(path.stem, *_arrays(path, f, "x_train", "y_train"), None, task)
         if {"x", "y"} <= keys:
-            return _from_arrays(path.stem, f["x"], f["y"], None, task)
+            return _from_arrays(path.stem, *_arrays(path, f, "x", "y"), None, task)
     raise DataError(f"{path}: expected arrays x, y or x_train, y_train[, x_test, y_test]")
 
 
@@ -224,14 +236,119 @@ def _arrays(path: Path, f: Any, *keys: str) -> list[np.ndarray]:
             f"{path} lacks the arrays {', '.join(missing)} (it has: {', '.join(f) or 'none'}); "
             "is it the right file?"
         )
-    try:
-        return [f[k] for k in keys]
-    except Exception as exc:  # noqa: BLE001 - a damaged member raises several types
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    out = []
+    for key in keys:
+        try:
+            out.append(f[key])
+        except ValueError as exc:
+            # NumPy's refusal of an object array under allow_pickle=False.
+            if "allow_pickle" not in str(exc):
+                raise DataError(f"cannot read {path}: {exc}") from exc
+            raise DataError(
+                f"{path}: array {key!r} is an object array, which nnsweep never loads (it is "
+                "a pickle and could run code); save numeric arrays, e.g. "
+                "np.savez(path, x=np.asarray(x, dtype='float32'), y=y)"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - a damaged member raises several types
+            raise DataError(f"cannot read {path}: {exc}") from exc
+    return out
 
 
 def _open_npz(path: Path):
     try:
-        return np.load(path, allow_pickle=True)
+        return np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - corrupt archives raise several types
         raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+# -- Keras's word-sequence files -------------------------------------------------------
+
+# The only callables a sequence file's pickles may name: NumPy's array reconstruction, its
+# dtype and its scalars (what np.save writes for an object array of lists of ints, under
+# NumPy 1's module names and NumPy 2's, taken from NumPy's own reductions, not by name),
+# and the latin-1 bytes that protocol 2 pickles of Python 3 write for raw bytes.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+_SCALAR = np.int64(0).__reduce__()[0]
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"refused bytes in encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+_ALLOWED_GLOBALS = {
+    **{
+        (m, "_reconstruct"): _RECONSTRUCT
+        for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+    },
+    **{(m, "scalar"): _SCALAR for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_bytes,
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickles NumPy arrays of plain values; any other global is refused before it loads."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+
+def _sequence_arrays(path: Path, *keys: str) -> list[np.ndarray]:
+    """Named arrays of a Keras IMDB/Reuters ``.npz``: numeric arrays as NumPy reads them,
+    object arrays (word sequences) through ``_ArrayOnlyUnpickler`` and checked to be
+    sequences of integers. A file whose pickle names anything else is refused."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    with archive:
+        names = {n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")}
+        missing = [k for k in keys if k not in names]
+        if missing:
+            raise DataError(
+                f"{path} lacks the arrays {', '.join(missing)} (it has: "
+                f"{', '.join(sorted(names)) or 'none'}); is it the right file?"
+            )
+        return [_sequence_member(path, archive, key) for key in keys]
+
+
+def _sequence_member(path: Path, archive: zipfile.ZipFile, key: str) -> np.ndarray:
+    try:
+        raw = archive.read(f"{key}.npy")
+        stream = io.BytesIO(raw)
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            _, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            _, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        if not dtype.hasobject:
+            return np.load(io.BytesIO(raw), allow_pickle=False)
+        array = _ArrayOnlyUnpickler(stream, encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        raise DataError(
+            f"{path}: array {key!r} is not a plain array of word sequences ({exc}); nnsweep "
+            "does not load it, since such a file could run code"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged member raises several types
+        raise DataError(f"cannot read {path}: array {key!r}: {exc}") from exc
+    if not isinstance(array, np.ndarray) or array.ndim != 1:
+        raise DataError(f"{path}: array {key!r} must be one word sequence per row")
+    for row, seq in enumerate(array):
+        values = np.asarray(seq) if isinstance(seq, (list, tuple, np.ndarray)) else None
+        if (
+            values is None
+            or values.ndim != 1
+            or (values.size and not np.issubdtype(values.dtype, np.integer))
+        ):
+            raise DataError(
+                f"{path}: array {key!r} row {row} is not a sequence of integer word indices"
+            )
+    return array

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import re
 import struct
 from pathlib import Path
 
@@ -126,7 +128,7 @@ def test_imdb_multi_hot_follows_keras_indexing(tmp_path):
     assert ds.x_train[:, 1].all()  # Keras's start character is in every review
     assert not ds.x_train[:, 0].any()  # 0 is padding, never a word
     # A word of rank r is index r + 3; ranks >= num_words - 3 become out-of-vocabulary (2).
-    raw = np.load(tmp_path / "imdb.npz", allow_pickle=True)
+    raw = np.load(tmp_path / "imdb.npz", allow_pickle=True)  # the test's own file
     order = np.arange(40)
     np.random.RandomState(113).shuffle(order)
     first = np.asarray(raw["x_train"][order[0]]) + 3
@@ -134,6 +136,90 @@ def test_imdb_multi_hot_follows_keras_indexing(tmp_path):
     expected[1] = 1
     expected[np.where(first < 20, first, 2)] = 1
     np.testing.assert_array_equal(ds.x_train[0], expected)
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _planted(marker: Path, n: int) -> np.ndarray:
+    seqs = np.empty(n, dtype=object)
+    seqs[:] = [[1, 5, 7]] * n
+    seqs[n // 2] = _RunsCode(marker)
+    return seqs
+
+
+@pytest.mark.parametrize("name", ["imdb", "reuters", "user-npz"])
+def test_a_planted_pickle_in_a_data_file_never_runs(tmp_path, name):
+    marker = tmp_path / "code-ran"
+    # The payload does run under NumPy's own allow_pickle=True: the test would catch it.
+    probe = tmp_path / "probe.npz"
+    np.savez(probe, x=_planted(tmp_path / "probe-ran", 4))
+    np.load(probe, allow_pickle=True)["x"]
+    assert (tmp_path / "probe-ran").exists()
+
+    y = np.arange(40) % 2
+    if name == "imdb":
+        np.savez(tmp_path / "imdb.npz", x_train=_planted(marker, 40), y_train=y,
+                 x_test=_planted(marker, 20), y_test=y[:20])  # fmt: skip
+        load = lambda: D.load_dataset("imdb", data_dir=tmp_path)  # noqa: E731
+        expected = "is not a plain array of word sequences (refused global posix.system)"
+    elif name == "reuters":
+        np.savez(tmp_path / "reuters.npz", x=_planted(marker, 40), y=y)
+        load = lambda: D.load_dataset("reuters", data_dir=tmp_path)  # noqa: E731
+        expected = "could run code"
+    else:
+        np.savez(tmp_path / "mine.npz", x=_planted(marker, 40), y=y)
+        load = lambda: D.load_dataset(str(tmp_path / "mine.npz"))  # noqa: E731
+        expected = "array 'x' is an object array, which nnsweep never loads"
+    with pytest.raises(DataError, match=re.escape(expected)):
+        load()
+    assert not marker.exists()
+
+
+def test_a_user_npz_of_object_arrays_is_refused_even_when_harmless(tmp_path):
+    x = np.empty(10, dtype=object)
+    x[:] = [[1.0, 2.0]] * 10
+    np.savez(tmp_path / "mine.npz", x=x, y=np.arange(10) % 2)
+    with pytest.raises(DataError, match="object array"):
+        D.load_dataset(str(tmp_path / "mine.npz"))
+
+
+def test_sequence_files_written_by_numpy_1_pickles_read_the_same(tmp_path):
+    """Keras's own files were written long ago: protocol 2, NumPy 1's module names."""
+    import io
+    import pickle
+    import zipfile
+
+    write_imdb(tmp_path)
+    expected = D.load_dataset("imdb", data_dir=tmp_path, options={"num_words": 20})
+    old = tmp_path / "old"
+    old.mkdir()
+    with (
+        zipfile.ZipFile(tmp_path / "imdb.npz") as src,
+        zipfile.ZipFile(old / "imdb.npz", "w") as dst,
+    ):
+        for member in src.namelist():
+            raw = src.read(member)
+            array = np.load(io.BytesIO(raw), allow_pickle=True)
+            if array.dtype.hasobject:
+                head = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    head, np.lib.format.header_data_from_array_1_0(array)
+                )
+                body = pickle.dumps(array, protocol=2).replace(
+                    b"numpy._core.multiarray", b"numpy.core.multiarray"
+                )
+                assert b"numpy.core.multiarray" in body
+                raw = head.getvalue() + body  # the header starts with the magic
+            dst.writestr(member, raw)
+    got = D.load_dataset("imdb", data_dir=old, options={"num_words": 20})
+    np.testing.assert_array_equal(got.x_train, expected.x_train)
+    np.testing.assert_array_equal(got.y_test, expected.y_test)
 
 
 def test_reuters_has_46_classes_and_an_80_20_split(tmp_path):

@@ -722,6 +722,39 @@ def _npz_with(value: float):
     return setup
 
 
+class _Planted:
+    """Unpickles by running a shell command that leaves ``marker``: a hostile data file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _planted_npz(name: str, keys: tuple[str, ...]):
+    """An .npz (in {tmp}, or {tmp}/dd for a built-in's file) whose first array is an
+    object array holding a pickle that would create {tmp}/ran."""
+
+    def setup(folder: Path, tmp: Path) -> None:
+        target = tmp / name
+        target.parent.mkdir(exist_ok=True)
+        planted = np.empty(20, dtype=object)
+        planted[:] = [[1, 2, 3]] * 20
+        planted[3] = _Planted(tmp / "ran")
+        arrays = {keys[0]: planted, **{k: np.arange(20) % 2 for k in keys[1:]}}
+        np.savez(target, **arrays)
+
+    return setup
+
+
+def _text_sequences(folder: Path, tmp: Path) -> None:
+    (tmp / "dd").mkdir()
+    words = np.empty(20, dtype=object)
+    words[:] = [["a", "b"]] * 20
+    np.savez(tmp / "dd" / "reuters.npz", x=words, y=np.arange(20) % 2)
+
+
 def _mnist_without_x_train(folder: Path, tmp: Path) -> None:
     (tmp / "dd").mkdir()
     np.savez(tmp / "dd" / "mnist.npz", y_train=np.zeros(10), x_test=np.zeros((10, 28, 28)))
@@ -929,6 +962,21 @@ BAD_INPUTS = [
     ("mnist-npz-without-x-train", _sweep_body(data='"mnist"'), ["--data-dir", "{tmp}/dd"],
      _mnist_without_x_train,
      ["{tmp}/dd/mnist.npz lacks the arrays x_train, y_test (it has: y_train, x_test)"]),
+    # Issue 23, class 1: a data file that would run code (the table's snapshot of {tmp}
+    # shows that no marker file appeared).
+    ("npz-object-array-planted-pickle", _sweep_body(data='"{tmp}/data.npz"'), [],
+     _planted_npz("data.npz", ("x", "y")),
+     ["{tmp}/data.npz: array 'x' is an object array, which nnsweep never loads"]),
+    ("imdb-file-planted-pickle", _sweep_body(data='"imdb"'), ["--data-dir", "{tmp}/dd"],
+     _planted_npz("dd/imdb.npz", ("x_train", "y_train", "x_test", "y_test")),
+     ["{tmp}/dd/imdb.npz: array 'x_train' is not a plain array of word sequences",
+      "refused global posix.system"]),
+    ("reuters-file-planted-pickle", _sweep_body(data='"reuters"'), ["--data-dir", "{tmp}/dd"],
+     _planted_npz("dd/reuters.npz", ("x", "y")),
+     ["{tmp}/dd/reuters.npz: array 'x' is not a plain array of word sequences"]),
+    ("reuters-file-of-text-sequences", _sweep_body(data='"reuters"'),
+     ["--data-dir", "{tmp}/dd"], _text_sequences,
+     ["{tmp}/dd/reuters.npz: array 'x' row 0 is not a sequence of integer word indices"]),
     ("name-300-characters", _sweep_body(name='"' + "a" * 300 + '"'), [], None,
      ["name must be at most 100 characters (it names a folder)"]),
     ("worker-address-without-port", None, ["--worker", "notahost"], None,
