@@ -61,9 +61,11 @@ def _from_npz(path: Path, task: str | None) -> Dataset:
             x, y, x_te, y_te = _arrays(path, f, "x_train", "y_train", "x_test", "y_test")
             return _from_arrays(path.stem, x, y, (x_te, y_te), task)
         if {"x_train", "y_train"} <= keys:
-            return _from_arrays(path.stem, *_arrays(path, f, "x_train", "y_train"), None, task)
+            x, y = _arrays(path, f, "x_train", "y_train")
+            return _from_arrays(path.stem, x, y, None, task)
         if {"x", "y"} <= keys:
-            return _from_arrays(path.stem, *_arrays(path, f, "x", "y"), None, task)
+            x, y = _arrays(path, f, "x", "y")
+            return _from_arrays(path.stem, x, y, None, task)
     raise DataError(f"{path}: expected arrays x, y or x_train, y_train[, x_test, y_test]")
 
 
