@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         SweepFileError,
         SweepInterrupted,
     )
+    from nnsweep.pruning import Prune
     from nnsweep.report import (
         ReportResult,
         plot_categorical,
@@ -51,6 +52,7 @@ __all__ = [
     "Int",
     "NnsweepError",
     "Progress",
+    "Prune",
     "ReportResult",
     "ResultsError",
     "RunSummary",
@@ -86,6 +88,7 @@ _MODULES = {
     "nnsweep.report": "ReportResult plot_categorical plot_comparison plot_heatmap "
     "plot_learning_curves plot_metric plot_parallel plot_pareto write_comparison "
     "write_report",
+    "nnsweep.pruning": "Prune",
     "nnsweep.results": "load_history load_results",
     "nnsweep.runner": "Progress RunSummary run_sweep",
     "nnsweep.seeds": "Seeds",

@@ -99,6 +99,8 @@ class ProgressLine(Progress):
             what = (
                 f"{keys[0]}={row[keys[0]]:.4f}" if keys and row.get(keys[0]) is not None else "ok"
             )
+        elif status == "pruned":
+            what = f"pruned at epoch {row['epochs_run']}"
         else:
             what = f"{status}: {row['error']}"
         params = " ".join(f"{k}={trial.params[k]}" for k in self.swept)

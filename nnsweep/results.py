@@ -50,9 +50,11 @@ LOCK = ".lock"
 APPEND_LOCK = ".append.lock"
 DEFAULT_RESULTS = "results"
 BASE_COLUMNS = ("trial_id", "config_id")
-RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run")
-# Added after tables were written without it: such a table gains it (as "search") on open.
+RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run", "rungs", "pruned_by")
+# Added after tables were written without them: such a table gains them on open, with
+# these values in its rows (every older row was a search row, and nothing was pruned).
 PHASE = "phase"
+LATE_COLUMNS = {PHASE: "search", "rungs": "", "pruned_by": ""}
 TAIL_COLUMNS = (
     "n_params",
     "fit_seconds",
@@ -239,12 +241,13 @@ class ResultsStore:
         """Parse both tables (a torn last line skipped) and refuse foreign columns."""
         header, trials = _read_table(self.trials_path)
         expected = set(self._trial_columns or [])
-        if trials and PHASE not in header and set(header) | {PHASE} == expected:
-            # An older table: every row in it was a search row; _repair writes the column.
-            at = header.index("fold") + 1 if "fold" in header else len(header)
-            header = [*header[:at], PHASE, *header[at:]]
+        late = [c for c in LATE_COLUMNS if c not in header]
+        if trials and late and set(header) | set(late) == expected:
+            # An older table: _repair writes the columns it lacks.
+            header = with_late_columns(header)
             for row in trials:
-                row[PHASE] = "search"
+                for column in late:
+                    row[column] = LATE_COLUMNS[column]
             self._upgrade = True
         if trials and set(header) == set(self._trial_columns or []):
             # The same columns in another order (the space's keys reordered): keep the
@@ -344,6 +347,18 @@ def _differences(before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]
             yield f"{key}: {old!r} -> {new!r}"
 
 
+def with_late_columns(header: Sequence[str]) -> list[str]:
+    """``header`` with each missing late column inserted after the run column before it."""
+    out = list(header)
+    for column in LATE_COLUMNS:
+        if column in out:
+            continue
+        before = RUN_COLUMNS[RUN_COLUMNS.index(column) - 1]
+        at = out.index(before) + 1 if before in out else len(out)
+        out.insert(at, column)
+    return out
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The complete rows of a results table, checked (see ``_read_table``)."""
     return _read_table(path)[1]
@@ -371,9 +386,13 @@ def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     _parse_table(path, text)  # a clear error for a malformed file, rather than pandas's
     if not text:
         raise ResultsError(f"no trials in {path} yet")
-    df = _frame(text, keep_default_na=True)
-    if PHASE not in df.columns and "fold" in df.columns:
-        df.insert(df.columns.get_loc("fold") + 1, PHASE, "search")  # an older table
+    df = _frame(text, keep_default_na=True, dtype={"rungs": str, "pruned_by": str})
+    if "fold" in df.columns:  # an older table: the columns it lacks, as a run would add them
+        for column in with_late_columns(df.columns):
+            if column not in df.columns:
+                before = RUN_COLUMNS[RUN_COLUMNS.index(column) - 1]
+                at = df.columns.get_loc(before) + 1 if before in df.columns else len(df.columns)
+                df.insert(at, column, LATE_COLUMNS[column] or float("nan"))
     return df
 
 

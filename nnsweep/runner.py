@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from nnsweep._progress import Progress
 from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
 from nnsweep.prepare import Prepared, ctrl_c_sets, prepare
+from nnsweep.pruning import Prune, RungBook
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
 from nnsweep.strategies import GridStrategy, Strategy
 from nnsweep.strategies.tuner import (
@@ -181,7 +182,8 @@ def run_sweep(
             log.declare()
             progress = _Logged(progress, log, sweep.swept)
         strategy = _pick_strategy(sweep, run, client, worker, confirm)
-        loop = _Loop(sweep, run, strategy, done, progress, log, max_trials, pack_size)
+        book = _rung_book(sweep, run) if confirm is None else None
+        loop = _Loop(sweep, run, strategy, done, progress, log, max_trials, pack_size, book)
         try:
             loop.train_all()
         except KeyboardInterrupt:
@@ -208,10 +210,12 @@ class _Loop:
         log: Any,
         max_trials: int | None,
         pack_size: int,
+        book: RungBook | None = None,
     ) -> None:
         self.sweep, self.run, self.strategy, self.done = sweep, run, strategy, done
         self.progress, self.log = progress, log
         self.max_trials, self.pack_size = max_trials, pack_size
+        self.book = book  # pruning's committed evidence (None: every trial to its end)
         planned = strategy.planned()
         before = len(done) if planned is None else sum(t.trial_id in done for t in planned)
         self.summary = RunSummary(
@@ -243,6 +247,7 @@ class _Loop:
             max_size=self.pack_size,
             input_size=int(math.prod(self.run.dataset.spec.input_shape)),
             backend=backend_name(),
+            whole_configs=self.book is not None,
         )
         for pack in packs:
             if self.run.ctx.stop.is_set():
@@ -260,9 +265,11 @@ class _Loop:
         self.progress.pack_start(pack)
         self.summary.packs += 1
         rows = {}
-        trained = train_pack(pack, self.run.ctx, self.progress.epoch_end, self.fell_back)
+        trained = train_pack(pack, self.run.ctx, self.progress.epoch_end, self.fell_back, self.book)
         for trial, result in zip(pack, trained, strict=True):
             if self.run.store.append(result.row, result.history):
+                if self.book is not None:  # decisions count once their rows are on disk
+                    self.book.commit(result.row, result.history)
                 self.summary.rows.append(result.row)
                 self.progress.trial_end(trial, result.row)
             elif self.log is not None:  # a fellow worker's row came first
@@ -273,6 +280,18 @@ class _Loop:
     def fell_back(self, pack: Sequence[Trial], error: BaseException) -> None:
         self.summary.fallbacks += 1
         self.progress.pack_fallback(pack, error)
+
+
+def _rung_book(sweep: Sweep, run: Prepared) -> RungBook | None:
+    """Pruning's evidence, read from the rows already on disk (None without pruning)."""
+    if not isinstance(sweep.prune, Prune):
+        return None
+    book = RungBook(sweep.prune, run.objective, run.direction, sweep.max_epochs)
+    store = run.store
+    if store.trials_path.is_file():
+        history = read_rows(store.history_path) if store.history_path.is_file() else []
+        book.load(read_rows(store.trials_path), history)
+    return book
 
 
 def _pick_strategy(
@@ -291,6 +310,9 @@ def _finish(
 ) -> RunSummary:
     """The run's summary with the strategy's words; a run whose every trial failed raises."""
     summary.seconds = seconds
+    pruning = _pruning_note(summary.rows)
+    if pruning:
+        summary.notes.append(pruning)
     describe_run = getattr(strategy, "describe_run", None)
     if describe_run is not None:
         summary.notes.extend(describe_run())
@@ -301,6 +323,31 @@ def _finish(
             f"(rows in {store.trials_path})"
         )
     return summary
+
+
+def _pruning_note(rows: Sequence[dict[str, Any]]) -> str:
+    """The run's pruning in one line: what stopped where, and the epochs it saved."""
+    pruned = [r for r in rows if r["status"] == "pruned"]
+    if not pruned:
+        return ""
+    from nnsweep.params import resolve
+
+    at = Counter(int(r["epochs_run"]) for r in pruned)
+    where = ", ".join(f"{n} at epoch {e}" for e, n in sorted(at.items()))
+    trained = sum(int(r["epochs_run"]) for r in rows)
+    full = sum(
+        int(r["epochs_run"]) if r["status"] != "pruned" else resolve(_params_of(r), None)["epochs"]
+        for r in rows
+    )
+    configs = len({r["config_id"] for r in pruned})
+    return (
+        f"pruning: {len(pruned)} trials of {configs} configurations stopped ({where}); "
+        f"{trained} of {full} trial-epochs trained ({full / max(trained, 1):.2f}x fewer)"
+    )
+
+
+def _params_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {"epochs": int(row["epochs"])} if "epochs" in row else {}
 
 
 def _check_options(
@@ -324,6 +371,12 @@ def _check_options(
         )
     if confirm is not None and fresh:
         raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
+    if worker is not None and sweep.prune is not None:
+        # Each worker would judge from what it last read of the shared folder: decisions
+        # would then depend on timing, and a resumed run could decide otherwise.
+        raise SweepDefinitionError(
+            "prune", "runs on one machine (not with --worker); use --no-prune", sweep.prune
+        )
 
 
 def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 from nnsweep import params as _params
 from nnsweep import space as _space
 from nnsweep.errors import SweepDefinitionError, SweepFileError
+from nnsweep.pruning import Prune
+from nnsweep.pruning import resolve as _resolve_prune
 from nnsweep.seeds import Seeds
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
@@ -69,6 +71,7 @@ class Sweep:
     target: str = "target"
     data_options: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
+    prune: bool | Prune | None = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -94,6 +97,7 @@ class Sweep:
         self._check_seeds()
         self._check_run_settings()
         self._check_space()
+        self._check_prune()
 
     # -- validation -----------------------------------------------------------------
 
@@ -254,7 +258,41 @@ class Sweep:
                 self.space["epochs"],
             )
 
+    def _check_prune(self) -> None:
+        rule = _resolve_prune(self.prune)
+        object.__setattr__(self, "prune", rule)
+        if rule is None:
+            return
+        if self.strategy == "hyperband":
+            raise SweepDefinitionError(
+                "strategy",
+                "must be grid, random or bayesian for prune (hyperband's brackets prune by "
+                "their own rule)",
+                self.strategy,
+            )
+        runs = (self.adaptive.min if self.adaptive else len(self.seed_list)) * len(self.folds)
+        if runs < 2:
+            raise SweepDefinitionError(
+                "seeds",
+                "must be at least 2 (or cv set) for prune, which judges each gap against the "
+                "seed noise",
+                self.seeds,
+            )
+        if not rule.epochs(self.max_epochs):
+            explicit = isinstance(rule.rungs, tuple)
+            raise SweepDefinitionError(
+                "prune.rungs" if explicit else "prune.first",
+                f"must have an epoch below the last one ({self.max_epochs}) to judge at",
+                list(rule.rungs) if explicit else rule.first,
+            )
+
     # -- derived --------------------------------------------------------------------
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs any trial of the sweep trains (the space's largest value)."""
+        value = self.space.get("epochs", _params.known_params(None)["epochs"].default)
+        return max(int(v) for v in _space.candidate_values("epochs", value))
 
     @property
     def seed_list(self) -> tuple[int, ...]:
@@ -379,6 +417,7 @@ class Sweep:
             "direction": self.direction,
             "target": self.target,
             "data_options": dict(self.data_options),
+            "prune": self.prune.to_json() if isinstance(self.prune, Prune) else None,
             "fingerprint": self.fingerprint(),
         }
 

@@ -90,6 +90,13 @@ from nnsweep.training.packing import input_size
     type=click.IntRange(min=1),
     help="Threads TensorFlow may use (e.g. 1 per worker when workers share a machine).",
 )
+@click.option(
+    "--prune/--no-prune",
+    default=None,
+    help="Stop configurations that are worse than the leader beyond seed noise at their "
+    "rungs (--prune: the defaults, for a sweep that does not ask), or train every trial to "
+    "its end (--no-prune). Default: as the sweep says (Sweep(prune=...)).",
+)
 @debug_option
 def run(
     sweep_file: Path,
@@ -111,6 +118,7 @@ def run(
     worker_id: str | None,
     connect_timeout: float,
     threads: int | None,
+    prune: bool | None,
 ) -> None:
     """Train every trial of SWEEP_FILE that is not in its results yet.
 
@@ -132,6 +140,7 @@ def run(
 
         # Its own folder, so a quick look never mixes with (or blocks) the real results.
         sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
+    sweep = _with_pruning(sweep, prune)
     if dry_run:
         _print_plan(sweep, results, 1 if no_pack else pack_size)
         return
@@ -162,6 +171,18 @@ def run(
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
     if tensorboard:
         _print_tensorboard(summary.results_dir)
+
+
+def _with_pruning(sweep: Any, prune: bool | None) -> Any:
+    """The sweep with --prune (its own rule, else the defaults) or --no-prune applied."""
+    from dataclasses import replace
+
+    if prune is None or (prune and sweep.prune is not None):
+        return sweep
+    try:
+        return replace(sweep, prune=prune)
+    except errors.SweepDefinitionError as exc:
+        raise errors.SweepDefinitionError(f"--prune: {exc.field}", exc.rule, exc.value) from None
 
 
 def _worker(
@@ -273,6 +294,8 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
         f"on {sweep.data_name} with model {sweep.model_name}"
     )
+    if sweep.prune is not None:
+        click.echo(sweep.prune.describe(sweep.max_epochs))
     if sweep.adaptive is not None:
         rule = sweep.adaptive
         click.echo(
@@ -303,6 +326,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
             max_size=pack_size,
             input_size=inputs,
             backend=backend_name(),
+            whole_configs=sweep.prune is not None,
         )
         lines = describe(packs, sweep.model, inputs)
         click.echo(f"the {len(pending)} trials to train: {lines[0]}")

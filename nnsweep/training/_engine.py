@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnsweep import params as _params
+from nnsweep.pruning import PackJudge
 from nnsweep.sweep import Trial
 from nnsweep.training import _optimizers
 from nnsweep.training._branch import BranchUnit
@@ -314,10 +315,13 @@ class Pack:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def run(self, on_epoch: EpochHook | None) -> list[Outcome]:
-        """Train until every trial is done; each trial's outcome, in pack order."""
+    def run(self, on_epoch: EpochHook | None, judge: PackJudge | None = None) -> list[Outcome]:
+        """Train until every trial is done (its epochs, early stopping, or pruned at a rung
+        by ``judge``); each trial's outcome, in pack order."""
         objective, direction = self.ctx.objective
-        ledger = Ledger(self.trials, self.ctx.dataset.spec.metric, objective, direction, on_epoch)
+        ledger = Ledger(
+            self.trials, self.ctx.dataset.spec.metric, objective, direction, on_epoch, judge
+        )
         for unit in self.units:
             for i in unit.slots:
                 ledger.outcomes[i].n_params = unit.n_params[i]
@@ -343,13 +347,13 @@ class Pack:
         return ledger.outcomes
 
     def _test(self, out: list[Outcome]) -> None:
-        if self.ctx.dataset.n_test == 0 or all(o.diverged for o in out):
+        if self.ctx.dataset.n_test == 0 or all(o.diverged or o.pruned for o in out):
             return
         rows = np.arange(self.data.n_train, self.data.n_rows)
         loss, metric = self._evaluate(rows, tuple(range(len(self.units))))
         name = self.ctx.dataset.spec.metric
         for t, o in enumerate(out):
-            if o.diverged is None:
+            if o.diverged is None and o.pruned is None:  # a pruned trial was not chosen
                 o.test = {"loss": float(loss[t]), name: float(metric[t])}
 
 
@@ -407,9 +411,11 @@ def train(
     stacks: Sequence[Stack],
     branches: dict[int, Any],
     on_epoch: EpochHook | None,
+    judge: PackJudge | None = None,
 ) -> list[Outcome]:
     """Train a pack; one outcome per trial. A pack of stacks only whose signature matches
-    the previous pack's reuses its units and traced functions (a trace took 0.2-0.4 s)."""
+    the previous pack's reuses its units and traced functions (a trace took 0.2-0.4 s).
+    ``judge`` prunes trials at their rungs (``nnsweep.pruning``)."""
     if _RECENT_DATA.get("dataset") is not ctx.dataset:
         _RECENT.clear()  # their traces read another dataset's table
         _RECENT_DATA["dataset"] = ctx.dataset
@@ -419,7 +425,7 @@ def train(
         pack = Pack(trials, ctx, stacks, branches)
     else:
         pack.load(trials, ctx, stacks)
-    outcomes = pack.run(on_epoch)
+    outcomes = pack.run(on_epoch, judge)
     if key is not None:
         _RECENT[key] = pack
         while len(_RECENT) > _RECENT_SIZE:

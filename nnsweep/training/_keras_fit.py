@@ -16,6 +16,7 @@ import keras
 
 from nnsweep import params as _params
 from nnsweep.models import build_model, make_optimizer
+from nnsweep.pruning import PRUNED, PackJudge
 from nnsweep.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
 
@@ -27,12 +28,24 @@ _DATA_LOSS = {
 
 
 class _Watch(keras.callbacks.Callback):
-    """Reports each epoch, notes the first non-finite loss, and honours Ctrl-C."""
+    """Reports each epoch, notes the first non-finite loss, honours Ctrl-C, and stops at a
+    rung where pruning's judge says the trial's configuration is lost."""
 
-    def __init__(self, trial: Trial, on_epoch: EpochHook | None, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        trial: Trial,
+        on_epoch: EpochHook | None,
+        stop: threading.Event,
+        judge: PackJudge | None = None,
+        objective: str = "",
+        epochs: int = 0,
+    ) -> None:
         super().__init__()
         self.trial, self.on_epoch, self.stop = trial, on_epoch, stop
+        self.judge, self.objective, self.epochs = judge, objective, epochs
         self.diverged: tuple[int, float] | None = None
+        self.rungs: list[tuple[int, str]] = []
+        self.pruned: str | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.stop.is_set():
@@ -45,6 +58,16 @@ class _Watch(keras.callbacks.Callback):
             self.diverged = (epoch + 1, loss)
         if self.on_epoch is not None:
             self.on_epoch(self.trial, epoch + 1, logs)
+        if self.judge is None or self.diverged is not None:
+            return
+        if epoch + 1 in self.judge.trial_rungs(self.epochs):
+            value = logs.get(self.objective, math.nan)
+            cid = self.trial.config_id
+            verdict = self.judge.judge(epoch + 1, {0: cid}, {0: (cid, value)})[0]
+            self.rungs.append((epoch + 1, verdict.status))
+            if verdict.status == PRUNED:
+                self.pruned = verdict.text
+                self.model.stop_training = True
 
 
 def _plain(logs: dict[str, Any]) -> dict[str, float]:
@@ -57,7 +80,13 @@ def _plain(logs: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def fit_alone(keras_module: Any, trial: Trial, ctx: TrainContext, on_epoch: EpochHook | None):
+def fit_alone(
+    keras_module: Any,
+    trial: Trial,
+    ctx: TrainContext,
+    on_epoch: EpochHook | None,
+    judge: PackJudge | None = None,
+):
     """Train one trial with Keras's ``fit``; its outcome as the pack engine would give it."""
     sweep, spec, data = ctx.sweep, ctx.dataset.spec, ctx.dataset
     p = _params.resolve(trial.params, None)
@@ -70,7 +99,7 @@ def fit_alone(keras_module: Any, trial: Trial, ctx: TrainContext, on_epoch: Epoc
     )
     split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
     objective, direction = ctx.objective
-    watch = _Watch(trial, on_epoch, ctx.stop)
+    watch = _Watch(trial, on_epoch, ctx.stop, judge, objective, p["epochs"])
     callbacks: list[Any] = [watch]
     if p["patience"] is not None:
         callbacks.append(
@@ -94,8 +123,15 @@ def fit_alone(keras_module: Any, trial: Trial, ctx: TrainContext, on_epoch: Epoc
         history=[_plain({k: v[i] for k, v in history.items()}) for i in range(epochs)],
         diverged=watch.diverged,
         n_params=model.count_params(),
+        rungs=watch.rungs,
+        pruned=watch.pruned,
     )
-    if watch.diverged is None and data.x_test is not None and data.y_test is not None:
+    if (
+        watch.diverged is None
+        and watch.pruned is None
+        and data.x_test is not None
+        and data.y_test is not None
+    ):
         y_test = data.y_test if spec.task == "multiclass" else data.y_test[:, None]
         scores = _plain(model.evaluate(data.x_test, y_test, verbose=0, return_dict=True))
         outcome.test = {"loss": scores["loss"], spec.metric: scores[spec.metric]}

@@ -17,6 +17,7 @@ import numpy as np
 from nnsweep import params as _params
 from nnsweep.data import Dataset
 from nnsweep.provenance import this_process
+from nnsweep.pruning import PRUNED, PackJudge
 from nnsweep.sweep import Sweep, Trial
 
 
@@ -37,6 +38,8 @@ class Outcome:
     test: dict[str, float] = field(default_factory=dict)
     diverged: tuple[int, float] | None = None
     n_params: int = 0
+    rungs: list[tuple[int, str]] = field(default_factory=list)  # its verdict at each rung
+    pruned: str | None = None  # what pruned it (pruning's evidence), at its last epoch
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class EarlyStop:
 
 class Ledger:
     """What each trial of a pack has done, epoch by epoch: its metrics, divergence, early
-    stopping, whether it is done, and whose weights to keep (final, or best)."""
+    stopping, pruning, whether it is done, and whose weights to keep (final, or best)."""
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class Ledger:
         objective: str,
         direction: str,
         on_epoch: EpochHook | None = None,
+        judge: PackJudge | None = None,
     ) -> None:
         self.trials, self.metric, self.objective, self.on_epoch = (
             trials,
@@ -113,6 +117,7 @@ class Ledger:
             objective,
             on_epoch,
         )
+        self.judge = judge
         self.params = [_params.resolve(t.params, None) for t in trials]
         self.outcomes = [Outcome() for _ in trials]
         self.done = np.zeros(len(trials), bool)
@@ -129,7 +134,8 @@ class Ledger:
         the trials whose weights to copy aside now (final or new best)."""
         keep = np.zeros(len(self.trials), bool)
         m = self.metric
-        for t in map(int, np.flatnonzero(~self.done)):
+        recorded = ~self.done
+        for t in map(int, np.flatnonzero(recorded)):
             logs = {
                 "loss": float(train[0][t]),
                 m: float(train[1][t]),
@@ -149,4 +155,29 @@ class Ledger:
                 self.done[t] = stop or epoch + 1 == self.params[t]["epochs"]
             elif epoch + 1 == self.params[t]["epochs"]:
                 self.done[t] = keep[t] = self.kept[t] = True
+        if self.judge is not None:
+            self._prune(epoch + 1, recorded)
         return keep
+
+    def _prune(self, epoch: int, recorded: np.ndarray) -> None:
+        """At a rung, stop the live trials whose configuration is lost beyond seed noise;
+        a pruned trial stops like one whose early stopping fired (its weights are not kept:
+        it is never tested)."""
+        assert self.judge is not None
+        live = {
+            t: self.trials[t].config_id
+            for t in map(int, np.flatnonzero(recorded & ~self.done))
+            if epoch in self.judge.trial_rungs(self.params[t]["epochs"])
+        }
+        if not live:
+            return
+        values = {
+            t: (self.trials[t].config_id, self.outcomes[t].history[-1][self.objective])
+            for t in map(int, np.flatnonzero(recorded))
+            if self.outcomes[t].diverged is None
+        }
+        for t, verdict in self.judge.judge(epoch, live, values).items():
+            self.outcomes[t].rungs.append((epoch, verdict.status))
+            if verdict.status == PRUNED:
+                self.outcomes[t].pruned = verdict.text
+                self.done[t] = True

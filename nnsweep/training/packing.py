@@ -155,11 +155,14 @@ def make_packs(
     input_size: int = 1,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     backend: str = "tensorflow",
+    whole_configs: bool = False,
 ) -> list[Pack]:
     """Split trials into packs, keeping the given order within each pack.
 
     ``max_size=1`` trains every trial alone. Packs are formed in order of first
-    appearance, so the seeds of one configuration always end up together.
+    appearance. ``whole_configs`` (pruning): a configuration's seeds start a new pack
+    rather than split over two, where they fit in one, so that each configuration is
+    judged at its rungs on all its seeds at once.
     """
     if max_size == 1 or backend != "tensorflow":
         why = "--no-pack" if max_size == 1 else f"the {backend} backend trains trials one by one"
@@ -175,10 +178,17 @@ def make_packs(
         apart += sorted({micro[t.trial_id][1] for t in members} - {""})
         chunks: list[list[Trial]] = [[]]
         used, limits = 0, set()
-        for trial in members:
+        sizes = {t.config_id: 0 for t in members}
+        for t in members:
+            sizes[t.config_id] += 1
+        for i, trial in enumerate(members):
             need = estimate_bytes(trial.params, input_size, None)
-            if chunks[-1] and (len(chunks[-1]) >= max_size or used + need > memory_budget):
-                limits.add(f"--pack-size {max_size}" if len(chunks[-1]) >= max_size else "memory")
+            room = len(chunks[-1]) >= max_size
+            first_of_config = i == 0 or members[i - 1].config_id != trial.config_id
+            if whole_configs and first_of_config and sizes[trial.config_id] <= max_size:
+                room = len(chunks[-1]) + sizes[trial.config_id] > max_size
+            if chunks[-1] and (room or used + need > memory_budget):
+                limits.add(f"--pack-size {max_size}" if room else "memory")
                 chunks.append([])
                 used = 0
             chunks[-1].append(trial)

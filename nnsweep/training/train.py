@@ -21,6 +21,7 @@ from typing import Any
 from nnsweep import params as _params
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
 from nnsweep.errors import TrialError
+from nnsweep.pruning import PackJudge, RungBook, rungs_text
 from nnsweep.sweep import Trial
 from nnsweep.training.context import (  # noqa: F401 - the names training is known by
     EarlyStop,
@@ -53,17 +54,20 @@ def train_pack(
     ctx: TrainContext,
     on_epoch: EpochHook | None = None,
     on_fallback: FallbackHook | None = None,
+    rungs: RungBook | None = None,
 ) -> Iterator[TrialResult]:
     """Train a pack (see ``packing``); one result per trial, in order.
 
     If the pack's training fails as a whole (say, out of memory), ``on_fallback`` hears
     why and each trial is retried alone, so one bad trial cannot fail its pack-mates.
+    ``rungs``: pruning's committed evidence; each training of a pack judges afresh from it.
     """
     keras = import_keras(ctx.debug)
     rows = {t.trial_id: _new_row(t, ctx, keras, len(trials)) for t in trials}
     gradients = custom_gradients()
+    judge = rungs.pack() if rungs is not None else None
     try:
-        results = _fit(keras, list(trials), rows, ctx, on_epoch)
+        results = _fit(keras, list(trials), rows, ctx, on_epoch, judge)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - any error inside a fit belongs to its trials
@@ -75,7 +79,7 @@ def train_pack(
             if on_fallback is not None:
                 on_fallback(trials, exc)
             for trial in trials:
-                yield from train_pack([trial], ctx, on_epoch, on_fallback)
+                yield from train_pack([trial], ctx, on_epoch, on_fallback, rungs)
             return
     finally:
         _release(keras, gradients)
@@ -109,6 +113,7 @@ def _fit(
     rows: dict[str, dict[str, Any]],
     ctx: TrainContext,
     on_epoch: EpochHook | None,
+    judge: PackJudge | None,
 ) -> dict[str, TrialResult]:
     t0 = time.perf_counter()
     results: dict[str, TrialResult] = {}
@@ -116,10 +121,10 @@ def _fit(
         from nnsweep.training._keras_fit import fit_alone
 
         (trial,) = trials  # packing plans packs of one off TensorFlow
-        outcomes = {trial.trial_id: fit_alone(keras, trial, ctx, on_epoch)}
+        outcomes = {trial.trial_id: fit_alone(keras, trial, ctx, on_epoch, judge)}
         live = trials
     else:
-        live, outcomes = _fit_pack(keras, trials, rows, ctx, on_epoch, results, t0)
+        live, outcomes = _fit_pack(keras, trials, rows, ctx, on_epoch, judge, results, t0)
     seconds = time.perf_counter() - t0
     total = sum(o.n_params for o in outcomes.values()) or 1
     for trial in live:
@@ -132,7 +137,7 @@ def _fit(
     return results
 
 
-def _fit_pack(keras, trials, rows, ctx, on_epoch, results, t0):
+def _fit_pack(keras, trials, rows, ctx, on_epoch, judge, results, t0):
     """Build the branches (a failing build fails its own trial), then train the pack."""
     from nnsweep.models import build_model
     from nnsweep.training import _engine
@@ -156,7 +161,7 @@ def _fit_pack(keras, trials, rows, ctx, on_epoch, results, t0):
         return [], {}
     stacks, branch_idx = plan_units(sweep.model, live, inputs)
     branches = {i: models[live[i].trial_id] for i in branch_idx}
-    outcomes = _engine.train(live, ctx, stacks, branches, on_epoch)
+    outcomes = _engine.train(live, ctx, stacks, branches, on_epoch, judge)
     if ctx.stop.is_set():
         raise KeyboardInterrupt  # a stopped pack is unfinished: none of its trials is kept
     return live, {t.trial_id: o for t, o in zip(live, outcomes, strict=True)}
@@ -181,9 +186,14 @@ def _row_of(trial: Trial, o: Outcome, row: dict[str, Any], ctx: TrainContext) ->
         epochs = epochs[:epoch]
         row["status"] = "diverged"
         row["error"] = f"loss became {loss} in epoch {epoch}"
+    elif o.pruned is not None:
+        row["status"] = "pruned"
+        row["pruned_by"] = o.pruned
+    if o.rungs:
+        row["rungs"] = rungs_text(o.rungs)
     row["epochs_run"] = len(epochs)
     row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
-    if o.diverged is None and o.test:
+    if o.diverged is None and o.pruned is None and o.test:
         m = ctx.dataset.spec.metric
         row["test_loss"], row[f"test_{m}"] = o.test["loss"], o.test[m]
     return epochs
