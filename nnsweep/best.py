@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import ResultsError
-from nnsweep.report.stats import check_metric, default_metric, metric_direction, summarize
+from nnsweep.report.stats import (
+    check_metric,
+    default_metric,
+    metric_direction,
+    ranked_rows,
+    summarize,
+)
 from nnsweep.results import (
     DEFAULT_RESULTS,
     TRIALS,
@@ -63,7 +69,8 @@ def best_configuration(
     check_metric(df, metric)
     direction = metric_direction(metric, info)
     swept = [c for c in info.get("swept", []) if c in df.columns]
-    table = summarize(df, metric, by=swept).dropna(subset=["mean"])
+    # The search rows of configurations trained to the end: never a pruned one.
+    table = summarize(ranked_rows(df), metric, by=swept).dropna(subset=["mean"])
     if table.empty:
         raise ResultsError(f"no successful trials in {folder}; nothing to rank")
     table = table.sort_values("mean", ascending=direction == "min")

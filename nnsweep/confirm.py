@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.errors import ResultsError, SweepDefinitionError
-from nnsweep.report.stats import SEARCH, summarize
+from nnsweep.report.stats import SEARCH, ranked_rows, summarize
 from nnsweep.results import read_rows
 from nnsweep.strategies.grid import FixedStrategy
 from nnsweep.sweep import Sweep
@@ -45,7 +45,7 @@ def fresh_seeds(sweep: Sweep, rows: Sequence[Mapping[str, Any]], n: int) -> list
     Computed from the search rows only, so a resumed (or repeated) confirm picks the same
     seeds again and skips the trials it already trained.
     """
-    used = {int(r["seed"]) for r in rows if r.get("phase", SEARCH) == SEARCH}
+    used = {int(r["seed"]) for r in rows if (r.get("phase") or SEARCH) == SEARCH}
     start = max([*sweep.seed_list, *used]) + 1
     return list(range(start, start + n))
 
@@ -53,13 +53,14 @@ def fresh_seeds(sweep: Sweep, rows: Sequence[Mapping[str, Any]], n: int) -> list
 def top_configs(
     rows: Sequence[Mapping[str, Any]], objective: str, direction: str, k: int
 ) -> list[str]:
-    """Config ids of the ``k`` best configurations by mean objective over search rows."""
+    """Config ids of the ``k`` best configurations by mean objective over search rows
+    (configurations that pruning stopped left out)."""
     import pandas as pd
 
-    search = [r for r in rows if r.get("phase", SEARCH) == SEARCH]
+    search = [r for r in rows if (r.get("phase") or SEARCH) == SEARCH]
     if not search:
         raise ResultsError("the sweep has no search rows yet; run it before confirming")
-    df = pd.DataFrame(search)
+    df = ranked_rows(pd.DataFrame(search))  # a pruned configuration is never confirmed
     df[objective] = pd.to_numeric(df[objective], errors="coerce")
     table = summarize(df, objective, by=[]).dropna(subset=["mean"])
     if table.empty:

@@ -29,6 +29,7 @@ from nnsweep.report.stats import (
     holm,
     metric_direction,
     param_columns,
+    ranked_rows,
 )
 from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
 
@@ -85,7 +86,8 @@ def diff_sweeps(
         df = load_results(name, results)
         folder = results_dir_for(name, results)
         infos.append(load_sweep_json(folder) if (folder / "sweep.json").exists() else {})
-        tables.append(df[df["status"] == "ok"])
+        ranked = ranked_rows(df)  # configurations trained to the end, search rows only
+        tables.append(ranked[ranked["status"] == "ok"])
         if lines := mixed_versions(df, folder):
             mixed[str(name)] = lines
     metric = metric or default_metric(tables[0], infos[0])

@@ -249,6 +249,15 @@ def serve_chief(
         raise SweepDefinitionError(
             "seeds", "adaptive Seeds(...) run on one machine, not with --chief", sweep.seeds
         )
+    if sweep.strategy == "hyperband":
+        # Its brackets are batches of packs that prune inside: one machine's runner.
+        raise SweepDefinitionError(
+            "strategy", "hyperband runs on one machine, not with --chief", sweep.strategy
+        )
+    if sweep.prune is not None:
+        raise SweepDefinitionError(
+            "prune", "runs on one machine (not with --chief); use --no-prune", sweep.prune
+        )
     log = log or (lambda message: None)
     stop = stop or threading.Event()
     _check_port(host, port)

@@ -64,7 +64,7 @@ class Prune:
                 raise SweepDefinitionError(
                     "prune.rungs", "must be 'geometric', 'every' or a list of epochs", rungs
                 )
-            epochs = tuple(rungs)
+            epochs: tuple[int, ...] = tuple(rungs)  # type: ignore[arg-type]
             if not epochs or any(
                 isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in epochs
             ):

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep._progress import Progress
-from nnsweep.errors import SweepDefinitionError, SweepFailedError, SweepInterrupted
+from nnsweep.errors import (
+    ResultsMismatchError,
+    SweepDefinitionError,
+    SweepFailedError,
+    SweepInterrupted,
+)
 from nnsweep.prepare import Prepared, ctrl_c_sets, prepare
 from nnsweep.pruning import Prune, RungBook
 from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
@@ -150,6 +155,7 @@ def run_sweep(
     _check_options(sweep, max_trials, pack_size, fresh, worker, confirm)
     if confirm is None and not fresh:
         _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
+        _check_old_hyperband(sweep, ResultsStore(results, sweep.name))
     if threads is not None:
         set_threads(threads)
     if worker is not None:
@@ -241,35 +247,39 @@ class _Loop:
             whole = room >= len(pending)
             pending = pending[: max(room, 0)]
         rows = dict(have)
+        bracket = getattr(self.strategy, "rung_book", None)  # hyperband's, per bracket
+        book = bracket() if bracket is not None else self.book
         packs = make_packs(
             pending,
             model=self.sweep.model,
             max_size=self.pack_size,
             input_size=int(math.prod(self.run.dataset.spec.input_shape)),
             backend=backend_name(),
-            whole_configs=self.book is not None,
+            whole_configs=book is not None,
         )
         for pack in packs:
             if self.run.ctx.stop.is_set():
                 raise KeyboardInterrupt
-            rows.update(self.train_pack(pack))
+            rows.update(self.train_pack(pack, book))
         if whole:
             self.strategy.tell([rows[t.trial_id] for t in batch if t.trial_id in rows])
         return whole
 
-    def train_pack(self, pack: Sequence[Trial]) -> dict[str, dict[str, Any]]:
-        """Train one pack; each result is saved the moment it comes back, so a crash loses
-        only the trials still in flight."""
+    def train_pack(
+        self, pack: Sequence[Trial], book: RungBook | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Train one pack (pruned at its rungs by ``book``'s evidence); each result is saved
+        the moment it comes back, so a crash loses only the trials still in flight."""
         from nnsweep.training.train import train_pack
 
         self.progress.pack_start(pack)
         self.summary.packs += 1
         rows = {}
-        trained = train_pack(pack, self.run.ctx, self.progress.epoch_end, self.fell_back, self.book)
+        trained = train_pack(pack, self.run.ctx, self.progress.epoch_end, self.fell_back, book)
         for trial, result in zip(pack, trained, strict=True):
             if self.run.store.append(result.row, result.history):
-                if self.book is not None:  # decisions count once their rows are on disk
-                    self.book.commit(result.row, result.history)
+                if book is not None:  # decisions count once their rows are on disk
+                    book.commit(result.row, result.history)
                 self.summary.rows.append(result.row)
                 self.progress.trial_end(trial, result.row)
             elif self.log is not None:  # a fellow worker's row came first
@@ -395,6 +405,19 @@ def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:
         )
 
 
+def _check_old_hyperband(sweep: Sweep, store: ResultsStore) -> None:
+    """Refuse to resume a hyperband folder that Keras Tuner's oracle wrote (a row per
+    budget, each trained from scratch): its rows are not this hyperband's."""
+    from nnsweep.strategies.tuner import TUNER_DIR
+
+    if sweep.strategy == "hyperband" and (store.dir / TUNER_DIR / "oracle.json").exists():
+        raise ResultsMismatchError(
+            f"{store.dir} was written by an older nnsweep whose hyperband trained each budget "
+            "from scratch (one row per budget); this one continues each configuration in "
+            "one row: run with --fresh to move the old results aside and start over"
+        )
+
+
 def _seed_text(seeds: list[int]) -> str:
     more = f" and {len(seeds) - 5} more" if len(seeds) > 5 else ""
     return ", ".join(map(str, seeds[:5])) + more
@@ -439,5 +462,9 @@ def _strategy(
         return AdaptiveSeedsStrategy(sweep, store.trials_path, objective, direction)
     if sweep.strategy == "grid":
         return GridStrategy(sweep)
+    if sweep.strategy == "hyperband":
+        from nnsweep.strategies.hyperband import HyperbandStrategy
+
+        return HyperbandStrategy(sweep, store.dir, objective, direction)
     oracle = open_local_oracle(make_oracle(sweep, objective, direction), store.dir)
     return TunerStrategy(sweep, oracle, objective, stop=ctx.stop)

@@ -331,10 +331,7 @@ class Sweep:
     @property
     def swept(self) -> tuple[str, ...]:
         """Names of the hyperparameters that vary between trials."""
-        names = [n for n, v in self.space.items() if _space.is_swept(v)]
-        if self.strategy == "hyperband" and "epochs" not in names:
-            names.append("epochs")  # hyperband's epoch budgets differ between its trials
-        return tuple(names)
+        return tuple(n for n, v in self.space.items() if _space.is_swept(v))
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check one concrete configuration (e.g. sampled by a tuner) and normalise it."""

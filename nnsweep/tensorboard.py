@@ -24,7 +24,15 @@ TENSORBOARD = "tensorboard"
 # experiment's domains, apart from the trials' runs.
 _DOMAINS = "_experiment"
 _HISTORY_METRICS = ("loss", "val_loss")
-_STATUS = {"ok": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "diverged": "STATUS_FAILURE"}
+# TensorBoard has no "pruned" status: a pruned trial ends Unknown, and its metric
+# ``pruned_at_epoch`` (declared for sweeps that prune) says where it stopped.
+_STATUS = {
+    "ok": "STATUS_SUCCESS",
+    "failed": "STATUS_FAILURE",
+    "diverged": "STATUS_FAILURE",
+    "pruned": "STATUS_UNKNOWN",
+}
+PRUNED_METRIC = "pruned_at_epoch"
 
 
 def log_dir(results_dir: Path) -> Path:
@@ -140,6 +148,8 @@ class TensorBoardLog:
         hparams = [hp.HParam(n, self._domain(n, rows)) for n in [*self.swept, "seed", "fold"]]
         m = self.metric
         names = ["loss", m, "val_loss", f"val_{m}", "test_loss", f"test_{m}"]
+        if self.info.get("prune"):
+            names.append(PRUNED_METRIC)
         metrics = [hp.Metric(n, display_name=n) for n in names]
         summary = hp.hparams_config_pb(hparams, metrics)
         folder = self.dir / _DOMAINS
@@ -200,6 +210,8 @@ class TensorBoardLog:
             return
         step = int(float(row.get("epochs_run") or 0))
         tests = {k: row[k] for k in row if k.startswith("test_") and row[k] not in ("", None)}
+        if row.get("status") == "pruned":
+            tests = {PRUNED_METRIC: step}
         events.write(_scalars({k: float(v) for k, v in tests.items()}), step=step)
         events.write(_session_end(_STATUS.get(str(row.get("status")), "STATUS_UNKNOWN")))
         events.close()

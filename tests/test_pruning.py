@@ -198,38 +198,26 @@ def test_survivors_get_exactly_the_numbers_of_the_unpruned_run(tmp_path, model):
 
 
 def test_pruned_trials_leave_the_pack_and_the_compute(tmp_path, monkeypatch):
-    """The saving is real: once pruned, a trial's stack shrinks (compaction) or leaves."""
+    """The saving is real: once pruned, a trial's block is no longer computed (its stack
+    moves the live trials into a smaller one, or leaves the step)."""
     from nnsweep.training import _engine
 
-    monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)
+    monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)  # move as soon as it saves anything
     monkeypatch.setattr(_engine, "_RECENT", {})
-    active: list[int] = []
+    computed: list[int] = []
     original = _engine.Pack._train_epoch
 
     def counted(self, epoch, perm, units):
-        active.append(sum(int((self.units[u].owned & ~self._done).sum()) for u in units))
+        # Trial blocks in the step: every trial an active unit owns, done or not.
+        computed.append(sum(int(self.units[u].owned.sum()) for u in units))
         return original(self, epoch, perm, units)
 
-    original_run = _engine.Pack.run
-
-    def run(self, on_epoch, judge=None):
-        from nnsweep.training import context
-
-        ledger_init = context.Ledger.__init__
-
-        def keep_ledger(ledger, *a, **k):
-            ledger_init(ledger, *a, **k)
-            self._done = ledger.done
-
-        monkeypatch.setattr(context.Ledger, "__init__", keep_ledger)
-        return original_run(self, on_epoch, judge)
-
     monkeypatch.setattr(_engine.Pack, "_train_epoch", counted)
-    monkeypatch.setattr(_engine.Pack, "run", run)
     df, _, _ = _run(_grid("g", prune=True), tmp_path)
     pruned_at_1 = int(((df.status == "pruned") & (df.epochs_run == 1)).sum())
     assert pruned_at_1 > 0
-    assert active[0] == len(df) and active[1] == len(df) - pruned_at_1
+    assert computed[0] == len(df) and computed[1] == len(df) - pruned_at_1
+    assert computed[-1] == int((df.status == "ok").sum())
 
 
 def test_later_packs_are_judged_against_earlier_ones_on_disk(tmp_path):

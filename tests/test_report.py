@@ -455,7 +455,7 @@ def write_big(root: Path, n: int = 10_000) -> None:
     folder = root / "big"
     folder.mkdir()
     cols = trial_columns(["hidden_units", "learning_rate", "optimizer"], "accuracy", "val_accuracy")
-    df[cols].to_csv(folder / "trials.csv", index=False)
+    df.reindex(columns=cols).to_csv(folder / "trials.csv", index=False)
     ok = df[df["status"] == "ok"]
     h = ok.loc[ok.index.repeat(3), ["trial_id", "config_id", "seed", "fold"]]
     h["epoch"] = np.tile([1, 2, 3], len(ok))
@@ -594,3 +594,91 @@ def test_the_report_draws_parallel_coordinates_from_three_swept(tmp_path: Path, 
     assert "parallel coordinates" in r.html_path.read_text()
     two = write_report("grid", results=grid)  # two swept: the heatmap says it all
     assert not any("parallel" in p.name for p in two.figures)
+
+
+# -- pruned configurations ------------------------------------------------------------------
+
+
+def make_pruned(root: Path, name: str = "grid") -> Path:
+    """The hand-made grid with sgd at 4 units pruned at epoch 1, except its seed 2, which
+    stopped early (ok) with the table's best value: a trap for a ranking that counts ok
+    rows of a pruned configuration as complete."""
+    folder = make_sweep(root, name)
+    df = pd.read_csv(folder / "trials.csv")
+    hist = pd.read_csv(folder / "history.csv")
+    cid = "mlp-4-sgd"
+    df["rungs"] = df["rungs"].astype(object)
+    df["pruned_by"] = df["pruned_by"].astype(object)
+    mine = df["config_id"] == cid
+    for i in df.index[mine]:
+        if df.at[i, "seed"] == 2:
+            df.loc[i, ["val_accuracy", "best_val_accuracy", "epochs_run"]] = [0.999, 0.999, 1]
+            continue
+        df.loc[i, ["status", "epochs_run", "rungs"]] = ["pruned", 1, "1:pruned"]
+        df.loc[i, ["test_loss", "test_accuracy"]] = [np.nan, np.nan]
+        df.loc[i, "val_accuracy"] = 0.27
+        df.loc[i, "pruned_by"] = (
+            "epoch 1: val_accuracy 0.27 (n=2) vs 0.32 (n=3) of leader mlp-64-adam; "
+            "one-sided p=0.0001 < 0.005"
+        )
+    drop = hist["config_id"].eq(cid) & hist["epoch"].gt(1) & ~hist["trial_id"].str.endswith("s2-f0")
+    hist[~drop].to_csv(folder / "history.csv", index=False)
+    df.to_csv(folder / "trials.csv", index=False)
+    info = json.loads((folder / "sweep.json").read_text())
+    info["prune"] = {"first": 1, "rungs": "geometric", "alpha": 0.05, "keep": None}
+    (folder / "sweep.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_a_pruned_configuration_is_listed_never_ranked(tmp_path: Path) -> None:
+    make_pruned(tmp_path)
+    result = write_report("grid", results=tmp_path)
+    assert "mlp-4-sgd" not in set(result.table["config_id"])
+    assert result.verdict.best != "hidden_units=4, optimizer=sgd"
+    assert "Pruning stopped 1 of 6 configurations (1 at epoch 1), at a false-prune rate of " \
+        "at most 0.05" in result.verdict.text  # fmt: skip
+    html = (tmp_path / "grid" / "report" / "index.html").read_text()
+    assert "Pruned configurations" in html and "of leader mlp-64-adam" in html
+    assert "What pruning risks" in html
+    # Pruned trials are not failures; the failures section keeps the planted ones only.
+    assert "pruned" not in result.summary_text.split("trials did not finish ok")[-1]
+    curves = next(c for c in result.captions if "pruned configurations in grey" in c)
+    assert "(epoch 1)" in curves
+    effects = result.effects
+    assert effects is None or any("pruned configurations are left out" in t for t in effects.text)
+
+
+def test_show_best_confirm_and_diff_never_pick_a_pruned_configuration(tmp_path, capsys):
+    from nnsweep.best import best_configuration
+    from nnsweep.cli import main
+    from nnsweep.confirm import top_configs
+    from nnsweep.diff import diff_sweeps
+    from nnsweep.results import read_rows
+
+    folder = make_pruned(tmp_path)
+    best = best_configuration("grid", results=tmp_path)
+    assert best.config_id != "mlp-4-sgd"
+    rows = read_rows(folder / "trials.csv")
+    assert "mlp-4-sgd" not in top_configs(rows, "val_accuracy", "max", 6)
+    make_pruned(tmp_path, "other")
+    compared = diff_sweeps("grid", "other", results=tmp_path)
+    assert all("hidden_units=4, optimizer=sgd" != c.label for c in compared.configs)
+    with pytest.raises(SystemExit) as done:
+        main(["show", "grid", "--results", str(tmp_path)])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    best_block = out.split("Pruning stopped")[0]
+    assert "0.9990" not in best_block  # the trap row is not ranked
+    assert "Pruning stopped 1 of 6 configurations" in out
+    assert "hidden_units=4, optimizer=sgd: epoch 1: val_accuracy 0.27 (n=2) vs" in out
+
+
+def test_an_older_table_reads_with_empty_pruning_columns(tmp_path: Path) -> None:
+    folder = make_sweep(tmp_path)
+    df = pd.read_csv(folder / "trials.csv").drop(columns=["rungs", "pruned_by", "phase"])
+    df.to_csv(folder / "trials.csv", index=False)
+    back = load_results(folder)
+    cols = list(back.columns)
+    assert cols.index("phase") == cols.index("fold") + 1
+    assert cols.index("rungs") == cols.index("epochs_run") + 1
+    assert back["rungs"].isna().all() and (back["phase"] == "search").all()

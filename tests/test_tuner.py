@@ -100,17 +100,6 @@ def test_a_search_runs_to_max_trials_with_one_row_per_seed(tmp_path, strategy):
     assert run_sweep(sweep, results=tmp_path).rows == []
 
 
-def test_hyperband_rows_show_their_epoch_budgets(tmp_path):
-    sweep = _search("hyperband", max_trials=6, epochs=4)
-    run_sweep(sweep, results=tmp_path)
-    df = load_results("hyperband", results=tmp_path)
-    assert len(df) == 6 * 2
-    assert set(df["epochs"]) <= {1, 2, 4} and len(set(df["epochs"])) > 1
-    assert (df["epochs_run"] == df["epochs"]).all()
-    info = json.loads((tmp_path / "hyperband" / "sweep.json").read_text())
-    assert "epochs" in info["swept"]
-
-
 def test_an_interrupted_search_resumes_without_duplicates_or_losses(tmp_path):
     sweep = _search("random", max_trials=3)
     # Stop in the middle of the second tuner trial: one of its two seeds is written.

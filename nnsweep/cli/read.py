@@ -93,7 +93,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         check_metric,
         held_out_column,
         metric_direction,
-        search_rows,
+        ranked_rows,
         selection_metric,
         summarize,
     )
@@ -114,7 +114,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     check_metric(df, metric)
     direction = metric_direction(metric, info)
     swept = info.get("swept") or []
-    table = summarize(search_rows(df), metric, by=[c for c in swept if c in df.columns])
+    table = summarize(ranked_rows(df), metric, by=[c for c in swept if c in df.columns])
     if table.empty:
         click.echo("no successful trials yet")
     else:
@@ -122,7 +122,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         shown = _shown(table, metric)
         test_metric = held_out_column(metric, df, info)
         if test_metric is not None:  # a check on the choice, never the chooser
-            test = summarize(search_rows(df), test_metric, by=[])
+            test = summarize(ranked_rows(df), test_metric, by=[])
             test = test.set_index("config_id").reindex(table["config_id"])
             shown.insert(len(shown.columns) - 1, test_metric, _pm(test))
         better = "lower" if direction == "min" else "higher"
@@ -131,7 +131,14 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
             "mean ± std over seeds and folds:"
         )
         click.echo(shown.to_string(index=False))
-    bad = df[df["status"] != "ok"]
+    from nnsweep.report.pruned import pruned_account
+
+    stopped = pruned_account(df, [c for c in swept if c in df.columns], info)
+    if stopped is not None:
+        click.echo("")
+        for line in stopped.text:
+            click.echo(line)
+    bad = df[~df["status"].isin(["ok", "pruned"])]
     if len(bad):
         click.echo(f"\n{len(bad)} trials did not finish ok:")
         for _, r in bad.head(20).iterrows():

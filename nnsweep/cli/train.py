@@ -138,6 +138,12 @@ def run(
 
         from nnsweep.sweep import with_overrides
 
+        if sweep.prune is not None and not sweep.prune.epochs(epochs) and prune is None:
+            click.echo(
+                f"note: pruning is off for this quick look: no rung before epoch {epochs}",
+                err=True,
+            )
+            sweep = replace(sweep, prune=False)
         # Its own folder, so a quick look never mixes with (or blocks) the real results.
         sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
     sweep = _with_pruning(sweep, prune)

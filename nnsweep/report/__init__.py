@@ -37,7 +37,7 @@ from nnsweep.report._plots.metric import (
 )
 from nnsweep.report._plots.parallel import draw_parallel, gather_parallel
 from nnsweep.report._plots.pareto import draw_pareto, gather_pareto
-from nnsweep.report.stats import param_columns, search_rows
+from nnsweep.report.stats import param_columns, ranked_rows
 from nnsweep.results import DEFAULT_RESULTS, SWEEP_JSON, load_results, load_sweep_json
 
 FORMATS = ("png", "svg")
@@ -232,7 +232,7 @@ def write_comparison(
     frames, infos = {}, []
     for n in names:
         folder = _folder(n, results)
-        df = search_rows(load_results(folder))
+        df = ranked_rows(load_results(folder))
         info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
         frames[info.get("name") or folder.name] = df
         infos.append(info)

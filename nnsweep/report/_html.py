@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnsweep.report._plots._common import better_word, label
-from nnsweep.report.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value, search_rows
+from nnsweep.report.stats import Verdict, config_labels, fmt_num, fmt_p, fmt_value, ranked_rows
 
 HTML_ROWS = 50  # configurations in the page's table; the CSV has them all
 TEXT_ROWS = 10
@@ -31,6 +31,7 @@ class Sections:
     confirmation: Any = None  # confirm.Confirmation
     seeds: Any = None  # seeds.SeedsAccount
     effects: Any = None  # effects.Effects
+    pruned: Any = None  # pruned.PrunedAccount
 
 
 def _counts(df: Any) -> str:
@@ -90,7 +91,7 @@ def _unstable_lines(df: Any, table: Any, by: Sequence[str], metric: str) -> list
     flagged = table[table["unstable"]]
     if flagged.empty or "config_id" not in df:
         return []
-    df = search_rows(df)  # the ranking's runs: confirmation rows are judged apart
+    df = ranked_rows(df)  # the ranking's runs: confirmation and pruned rows are apart
     ok = df[(df["status"] == "ok") & df["config_id"].isin(flagged["config_id"])]
     runs = ok.groupby("config_id")[metric].agg(lambda v: ", ".join(fmt_num(x) for x in v))
     names = dict(zip(flagged["config_id"], config_labels(flagged, by), strict=True))
@@ -192,7 +193,13 @@ def _effects_frame(e: Any) -> Any:
 
 def _sections(extra: Sections | None) -> dict[str, Any]:
     """What the sweep has besides its ranking, for the template (each empty when absent)."""
-    out: dict[str, Any] = {"mixed": [], "seeds": "", "effects": None, "confirmation": None}
+    out: dict[str, Any] = {
+        "mixed": [],
+        "seeds": "",
+        "effects": None,
+        "confirmation": None,
+        "pruned": None,
+    }
     if extra is None:
         return out
     out["mixed"] = list(extra.mixed)
@@ -208,6 +215,11 @@ def _sections(extra: Sections | None) -> dict[str, Any]:
             "text": list(e.text),
             "table": _table(_effects_frame(e), left=["effect"]),
         }
+    if extra.pruned is not None:
+        out["pruned"] = {
+            "text": extra.pruned.text[:2],
+            "table": _table(_pruned_frame(extra.pruned), left=["configuration", "evidence"]),
+        }
     c = extra.confirmation
     if c is not None:
         out["confirmation"] = {
@@ -218,10 +230,30 @@ def _sections(extra: Sections | None) -> dict[str, Any]:
     return out
 
 
+def _pruned_frame(p: Any) -> Any:
+    """Pruned configurations as strings: where each stopped, its value, the evidence."""
+    import pandas as pd
+
+    t = p.table
+    return pd.DataFrame(
+        {
+            "configuration": list(t["label"]),
+            "stopped at epoch": [str(int(e)) for e in t["epoch"]],
+            p.metric: [
+                f"{fmt_num(m)} (n={int(n)})" for m, n in zip(t["mean"], t["n"], strict=True)
+            ],
+            "evidence": list(t["evidence"]),
+        },
+        dtype=object,
+    )
+
+
 def _sections_text(extra: Sections | None) -> list[str]:
     if extra is None:
         return []
     lines: list[str] = []
+    if extra.pruned is not None:
+        lines += ["", "pruned (listed, not ranked):"] + [f"  {t}" for t in extra.pruned.text[1:]]
     if extra.seeds is not None:
         lines += ["", extra.seeds.text]
     if extra.effects is not None:

@@ -37,6 +37,7 @@ from nnsweep.report._plots.metric import (
 from nnsweep.report._plots.parallel import caption_parallel, draw_parallel, gather_parallel
 from nnsweep.report._plots.pareto import caption_pareto, draw_pareto, gather_pareto
 from nnsweep.report.confirmation import confirmation
+from nnsweep.report.pruned import PrunedAccount, pruned_account
 from nnsweep.report.stats import (
     Verdict,
     check_metric,
@@ -48,6 +49,7 @@ from nnsweep.report.stats import (
     held_out_column,
     metric_direction,
     param_columns,
+    ranked_rows,
     search_rows,
     selection_metric,
     summarize,
@@ -166,6 +168,7 @@ def write_report(
         mixed=mixed_versions(j.every, j.folder),
         confirmation=confirmation(j.every, j.metric, j.swept, j.direction),
         seeds=_seeds_account(j.df, j.info, j.metric, j.direction),
+        pruned=j.pruned,
     )
     failed = failures(j.every, j.swept)
     args = (j.info, j.every, j.table, j.verdict, j.swept, j.metric, j.direction)
@@ -202,6 +205,7 @@ class _Judged:
     table: Any  # stats.describe, with the test metric beside
     test_metric: str | None
     verdict: Verdict
+    pruned: PrunedAccount | None = None  # configurations pruning stopped (not in ``df``)
 
     @property
     def varied(self) -> list[str]:
@@ -214,12 +218,14 @@ class _Judged:
 def _judge(folder: Path, metric: str | None) -> _Judged:
     """Load a sweep's tables and rank its configurations by ``metric``."""
     every = load_results(folder)
-    df = search_rows(every)  # confirmation rows are judged apart
+    df = ranked_rows(every)  # confirmation rows are judged apart; pruned ones are listed
     info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
     info.setdefault("name", folder.name)
     history = load_history(folder) if (folder / HISTORY).exists() else None
     if history is not None and "trial_id" in df:
-        history = history[history["trial_id"].isin(df["trial_id"])]
+        # The search's epochs: the ranked configurations' and the pruned ones' (whose
+        # curves end where they stopped).
+        history = history[history["trial_id"].isin(search_rows(every)["trial_id"])]
     metric, direction = _metric_and_direction(df, metric or selection_metric(df, info), None, info)
     swept = _swept(df, info)
     table = describe(df, metric, by=swept, direction=direction)
@@ -227,8 +233,22 @@ def _judge(folder: Path, metric: str | None) -> _Judged:
     if test_metric is not None:
         table = _with_test(table, df, test_metric, swept)
     the_verdict = _judged(verdict(table, metric, swept, direction, label(metric)), table, metric)
+    stopped = pruned_account(every, swept, info)
+    if stopped is not None:
+        the_verdict = replace(the_verdict, text=f"{the_verdict.text} {stopped.headline}")
     return _Judged(
-        folder, every, df, info, history, metric, direction, swept, table, test_metric, the_verdict
+        folder,
+        every,
+        df,
+        info,
+        history,
+        metric,
+        direction,
+        swept,
+        table,
+        test_metric,
+        the_verdict,
+        stopped,
     )
 
 
@@ -249,6 +269,12 @@ def _draw(j: _Judged, figures: _Figures, smoothing: float | None) -> Any:
     """Every figure the sweep calls for, in the page's order; returns the effects found."""
     _metric_figures(j, figures.save)
     effects = _effects(j.df, j.metric, j.varied, j.direction, j.info)
+    if effects is not None and j.pruned is not None:
+        effects.text.append(
+            f"The {len(j.pruned.table)} pruned configurations are left out: their final "
+            "values are unknown. An effect whose worst levels were pruned is then "
+            "understated here, never invented."
+        )
     if effects is not None:
         d = gather_effects(effects)
         size, ncols = effects_figure_size(d)
@@ -293,12 +319,17 @@ def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> None:
     if smoothing is None:
         long = j.history["epoch"].max() >= AUTO_SMOOTHING_EPOCHS
         smoothing = AUTO_SMOOTHING if long else None
+    stopped = {}
+    if j.pruned is not None:
+        stopped = dict(zip(j.pruned.table["config_id"], j.pruned.table["epoch"], strict=True))
+        names.update(zip(j.pruned.table["config_id"], j.pruned.table["label"], strict=True))
     c = gather_curves(
         j.history,
         metric=j.info.get("metric"),
         configs=ids,
         labels=names,
         smoothing=smoothing or None,
+        stopped=stopped,
     )
     c.total = len(ranked)
     if not c.curves.empty:

@@ -67,7 +67,27 @@ def search_rows(df: Any) -> Any:
     """The rows a sweep chose from (``phase`` search; every row of an older table)."""
     if "phase" not in df:
         return df
-    return df[df["phase"].fillna(SEARCH) == SEARCH]
+    # Empty (a row read as text from a table that has the column but not the value): search.
+    return df[df["phase"].fillna(SEARCH).replace("", SEARCH) == SEARCH]
+
+
+def pruned_ids(df: Any) -> set[str]:
+    """Configurations that pruning stopped: any of their search rows has status pruned."""
+    if "status" not in df or "config_id" not in df:
+        return set()
+    rows = search_rows(df)
+    return {str(c) for c in rows.loc[rows["status"] == "pruned", "config_id"]}
+
+
+def ranked_rows(df: Any) -> Any:
+    """The rows a sweep ranks: its search rows, without the configurations pruning stopped
+    (their numbers are of an earlier epoch, so ranking them beside complete ones would
+    compare unlike things; they are listed with their evidence instead)."""
+    rows = search_rows(df)
+    stopped = pruned_ids(rows)
+    if not stopped:
+        return rows
+    return rows[~rows["config_id"].astype(str).isin(stopped)]
 
 
 def confirm_rows(df: Any) -> Any:
@@ -386,12 +406,13 @@ def _pm(row: Any) -> str:
 
 
 def failures(df: Any, by: Sequence[str] | None = None) -> Any:
-    """The trials that did not finish ok (failed, diverged), with why: listed, not dropped."""
+    """The trials that failed or diverged, with why: listed, not dropped (pruned trials are
+    not failures: see ``report.pruned``)."""
     by = list(by) if by is not None else param_columns(df)
     cols = [c for c in ("trial_id", *by, "seed", "fold", "status", "error") if c in df.columns]
     if "status" not in df:
         return df.iloc[0:0][cols]
-    return df.loc[df["status"] != "ok", cols].reset_index(drop=True)
+    return df.loc[~df["status"].isin(["ok", "pruned"]), cols].reset_index(drop=True)
 
 
 # -- formatting shared by captions, tables and the terminal ------------------------------

@@ -71,11 +71,12 @@ class AdaptiveSeedsStrategy:
         """Config ids (best first) whose interval overlaps the best's, on the rows so far."""
         import pandas as pd
 
-        from nnsweep.report.stats import summarize
+        from nnsweep.report.stats import ranked_rows, summarize
 
         if not self._rows:
             return list(self._configs)
-        df = pd.DataFrame(list(self._rows.values()))
+        # A configuration that pruning stopped is out of contention: its question is closed.
+        df = ranked_rows(pd.DataFrame(list(self._rows.values())))
         df = df[df["config_id"].isin(list(self._configs))]
         df[self.objective] = pd.to_numeric(df[self.objective], errors="coerce")
         table = summarize(df, self.objective, by=[])

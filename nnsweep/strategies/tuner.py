@@ -67,10 +67,12 @@ def param_names(sweep: Sweep) -> list[str]:
 
 
 def objective_value(rows: Sequence[Mapping[str, Any]], objective: str) -> float:
-    """The mean best objective over the rows that trained (nan when none did)."""
+    """The mean best objective over the rows that trained (nan when none did). A pruned
+    row counts with its best value up to its rung: the oracle hears an intermediate value,
+    as Keras Tuner's oracles take one from a trial stopped early."""
     values = []
     for row in rows:
-        if row.get("status") != "ok":
+        if row.get("status") not in ("ok", "pruned"):
             continue
         try:
             value = float(row.get(f"best_{objective}", math.nan))
@@ -192,7 +194,9 @@ class TunerStrategy:
             return
         value = objective_value(rows, self.objective)
         if math.isfinite(value):
-            self.oracle.update_trial(trial.trial_id, {self.objective: value})
+            # The step: the epochs the value was reached in (a pruned trial's rung).
+            step = max((int(float(r.get("epochs_run") or 0)) for r in rows), default=0)
+            self.oracle.update_trial(trial.trial_id, {self.objective: value}, step=step)
             trial.status = TrialStatus.COMPLETED
         else:
             trial.status = TrialStatus.FAILED

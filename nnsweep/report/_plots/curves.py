@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ class CurvesData:
     labels: dict[str, str]
     order: list[str]
     total: int = 0  # configurations in the sweep, when only the best few are drawn
+    stopped: dict[str, int] = field(default_factory=dict)  # pruned config -> its last epoch
 
 
 def gather_curves(
@@ -41,11 +42,13 @@ def gather_curves(
     configs: Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
     smoothing: float | None = None,
+    stopped: Mapping[str, int] | None = None,
 ) -> CurvesData:
     """Per configuration and epoch: mean and std over seeds and folds, EMA-smoothed.
 
     ``smoothing`` is TensorBoard's factor in [0, 1): each point becomes
-    ``s * previous + (1 - s) * value``, applied per run before averaging.
+    ``s * previous + (1 - s) * value``, applied per run before averaging. ``stopped``:
+    pruned configurations (and the epoch each stopped at), drawn apart from ``configs``.
     """
     import pandas as pd
 
@@ -54,7 +57,9 @@ def gather_curves(
     m = metric or history_metric(history)
     series = [c for c in ("loss", m, "val_loss", f"val_{m}") if c in history.columns]
     order = list(configs) if configs is not None else list(dict.fromkeys(history["config_id"]))
-    h = history[history["config_id"].isin(order)].sort_values(["trial_id", "epoch"])
+    stopped = {c: int(e) for c, e in (stopped or {}).items() if c not in order}
+    h = history[history["config_id"].isin([*order, *stopped])]
+    h = h.sort_values(["trial_id", "epoch"])
     h = h[["trial_id", "config_id", "epoch", *series]].copy()
     h[series] = h[series].apply(pd.to_numeric, errors="coerce")
     if smoothing:
@@ -67,9 +72,9 @@ def gather_curves(
     # t-interval is 2.5 times wider and buries the curves under one another.
     half = curves["std"].fillna(0.0)
     curves["low"], curves["high"] = curves["mean"] - half, curves["mean"] + half
-    best = _best_epochs(curves, m)
-    names = {c: (labels or {}).get(c, c) for c in order}
-    return CurvesData(m, smoothing, curves, best, names, order)
+    best = _best_epochs(curves[curves["config_id"].isin(order)], m)
+    names = {c: (labels or {}).get(c, c) for c in [*order, *stopped]}
+    return CurvesData(m, smoothing, curves, best, names, order, stopped=stopped)
 
 
 def _best_epochs(curves: Any, m: str) -> Any:
@@ -123,6 +128,7 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
                     lw=0,
                 )
             _mark_best(ax, data, cid, key, color)
+        _draw_stopped(ax, data, key)
         _zoom(ax, c[c["series"].isin([key, f"val_{key}"])])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -134,6 +140,9 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
     handles, names = axes[0].get_legend_handles_labels()
     handles += [Line2D([], [], color="0.3", ls="--"), Line2D([], [], color="0.3", ls="-")]
     names += ["training", "validation"]
+    if data.stopped:
+        handles.append(Line2D([], [], color="0.6", lw=1, marker="X", markersize=7))
+        names.append(f"pruned ({len(data.stopped)}), × where it stopped")
     n = int(c["n"].max()) if len(c) else 0
     axes[0].legend(
         handles,
@@ -144,6 +153,19 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
         title_fontsize="x-small",
     )
     return list(axes)
+
+
+def _draw_stopped(ax: Any, data: CurvesData, key: str) -> None:
+    """Pruned configurations: their validation curves thin and grey, × at the last epoch."""
+    c = data.curves
+    for cid, epoch in data.stopped.items():
+        line = c[(c["config_id"] == cid) & (c["series"] == f"val_{key}")].sort_values("epoch")
+        if line.empty:
+            continue
+        ax.plot(line["epoch"], line["mean"], "-", color="0.6", lw=1, zorder=1)
+        end = line[line["epoch"] == epoch]
+        if len(end):
+            ax.scatter(end["epoch"], end["mean"], marker="X", s=55, color="0.45", zorder=3)
 
 
 def _mark_best(ax: Any, data: CurvesData, cid: str, key: str, color: Any) -> None:
@@ -213,4 +235,10 @@ def caption_curves(data: CurvesData) -> str:
         more = f"; the {drawn} best of {data.total} configurations drawn"
     else:
         more = f"; {drawn} configurations drawn" if drawn > 1 else ""
+    if data.stopped:
+        at = sorted(set(data.stopped.values()))
+        more += (
+            f"; {len(data.stopped)} pruned configurations in grey, each × where it stopped "
+            f"(epoch {', '.join(map(str, at))})"
+        )
     return f"{name} (best, mean of {n} runs): " + "; ".join(parts) + smooth + more
