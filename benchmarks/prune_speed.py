@@ -1,8 +1,9 @@
 """What does pruning save, and what does it cost? MNIST grids with and without, side by side.
 
-Three MNIST grids (from the data directory), each run twice by ``nnsweep run`` as a whole
-process, one after the other: with ``--prune`` (the defaults: rungs at epochs 1, 2, 4, 8,
-alpha 0.05) and with ``--no-prune``.
+Three MNIST grids (from the data directory), each run three times by ``nnsweep run`` as a
+whole process, one after the other: with ``--prune`` (the defaults: rungs at epochs 1, 2,
+4, 8, alpha 0.05), with ``--no-prune``, and with ``Prune(keep=0.5)`` (successive halving
+on top of the noise rule).
 
   batch-lr     batch size {64, 128, 256} x learning rate {1e-4, 1e-3, 1e-2}, Adam,
                128 units, 10 epochs, 3 seeds (sweeps/batch_lr.py at 10 epochs)
@@ -61,9 +62,9 @@ HB_EPOCHS = 9  # Keras Tuner's brackets for 9 epochs: 9, 5 and 3 configurations
 HB_SPACE = {"units": (32, 512, 32), "lr": (1e-4, 1e-2)}
 
 SWEEP_FILE = """
-from nnsweep import Sweep
+from nnsweep import Prune, Sweep
 
-sweep = Sweep(name="bench", data="mnist", model="mlp", space={space}, seeds={seeds})
+sweep = Sweep(name="bench", data="mnist", model="mlp", space={space}, seeds={seeds}{extra})
 """
 
 HB_FILE = """
@@ -132,11 +133,18 @@ def _welch_p(a: list[float], b: list[float]) -> float:
 
 def grid_case(name: str, space: dict, epochs: int, seeds: int) -> dict:
     swept = [k for k, v in space.items() if isinstance(v, list)]
-    sweep_text = SWEEP_FILE.format(space=repr({**space, "epochs": epochs}), seeds=seeds)
+    text = SWEEP_FILE.format(space=repr({**space, "epochs": epochs}), seeds=seeds, extra="")
+    halving = SWEEP_FILE.format(
+        space=repr({**space, "epochs": epochs}), seeds=seeds, extra=", prune=Prune(keep=0.5)"
+    )
     out = {}
-    for mode in ("--prune", "--no-prune"):
+    for mode, sweep_text, flags in (
+        ("--prune", text, ["--prune"]),
+        ("--no-prune", text, ["--no-prune"]),
+        ("keep=0.5", halving, []),
+    ):
         with tempfile.TemporaryDirectory() as tmp:
-            out[mode] = _nnsweep(Path(tmp), sweep_text, mode)
+            out[mode] = _nnsweep(Path(tmp), sweep_text, *flags)
     (t_p, rows_p), (t_f, rows_f) = out["--prune"], out["--no-prune"]
     epochs_p = sum(int(r["epochs_run"]) for r in rows_p)
     epochs_f = sum(int(r["epochs_run"]) for r in rows_f)
@@ -158,7 +166,22 @@ def grid_case(name: str, space: dict, epochs: int, seeds: int) -> dict:
     mp = sum(values_f[choice_p]) / len(values_f[choice_p])
     print(f"  pruned choice:   {_label(rows_p, choice_p, swept)} (unpruned val_accuracy "
           f"{mp:.4f}): {verdict}" + ("" if same else f" (Welch p={p:.2g})"))  # fmt: skip
-    return {"speed": t_f / t_p, "epochs": epochs_f / epochs_p, "choice": verdict}
+    t_h, rows_h = out["keep=0.5"]
+    choice_h, _ = _chosen(rows_h, swept)
+    p_h = 1.0 if choice_h == choice_f else _welch_p(values_f[choice_f], values_f[choice_h])
+    verdict_h = (
+        "the same" if choice_h == choice_f else ("within seed noise" if p_h >= 0.05 else "WORSE")
+    )
+    epochs_h = sum(int(r["epochs_run"]) for r in rows_h)
+    print(f"  Prune(keep=0.5) {t_h:7.1f} s  {epochs_h:5d} trial-epochs: {t_f / t_h:.2f}x faster, "
+          f"choice {_label(rows_h, choice_h, swept)}: {verdict_h}")  # fmt: skip
+    return {
+        "speed": t_f / t_p,
+        "epochs": epochs_f / epochs_p,
+        "choice": verdict,
+        "halving": t_f / t_h,
+        "halving_choice": verdict_h,
+    }
 
 
 def hyperband_case(epochs: int) -> dict:
@@ -275,6 +298,7 @@ def main() -> None:
         words = [f"{r['speed']:.2f}x faster"]
         if "epochs" in r:
             words += [f"{r['epochs']:.2f}x fewer trial-epochs", f"choice {r['choice']}"]
+            words += [f"keep=0.5 {r['halving']:.2f}x faster, choice {r['halving_choice']}"]
         else:
             words.append(f"best val_accuracy {r['best']:+.4f} vs Keras Tuner")
         print(f"  {name:<13} " + ", ".join(words))

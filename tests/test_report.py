@@ -638,7 +638,8 @@ def test_a_pruned_configuration_is_listed_never_ranked(tmp_path: Path) -> None:
     assert "Pruning stopped 1 of 6 configurations (1 at epoch 1), at a false-prune rate of " \
         "at most 0.05" in result.verdict.text  # fmt: skip
     html = (tmp_path / "grid" / "report" / "index.html").read_text()
-    assert "Pruned configurations" in html and "of leader mlp-64-adam" in html
+    assert "Pruned configurations" in html
+    assert "of leader hidden_units=64, optimizer=adam (mlp-64-adam)" in html
     assert "What pruning risks" in html
     # Pruned trials are not failures; the failures section keeps the planted ones only.
     assert "pruned" not in result.summary_text.split("trials did not finish ok")[-1]

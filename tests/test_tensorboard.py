@@ -162,3 +162,19 @@ def test_a_resumed_run_restarts_the_logs_of_trials_it_trains_again(write_sweep, 
     code, _, err = _cli(capsys, *args)
     assert code == 0, err
     check_logs(results)  # every run once, ended, with each epoch once
+
+
+def test_a_pruned_trial_ends_unknown_with_the_epoch_it_stopped_at(tmp_path, capsys):
+    """TensorBoard has no 'pruned': the session ends Unknown and pruned_at_epoch says where."""
+    from tensorboard.plugins.hparams import api_pb2
+    from test_report import make_pruned
+
+    folder = make_pruned(tmp_path)
+    assert _cli(capsys, "tensorboard", "grid", "--results", tmp_path)[0] == 0
+    pruned = read_run(log_dir(folder) / "mlp-4-sgd-s0-f0")
+    assert pruned["ends"] == [api_pb2.Status.Value("STATUS_UNKNOWN")]
+    assert pruned["steps"]["pruned_at_epoch"] == [1]
+    assert "test_accuracy" not in pruned["steps"]
+    ok = read_run(log_dir(folder) / "mlp-64-adam-s0-f0")
+    assert ok["ends"] == [api_pb2.Status.Value("STATUS_SUCCESS")]
+    assert "pruned_at_epoch" not in ok["steps"]

@@ -23,6 +23,7 @@ class PrunedAccount:
     rule: Mapping[str, Any] | None  # sweep.json's "prune" (None: hyperband or unknown)
     configurations: int  # configurations in the search, pruned or not
     metric: str
+    strategy: str = "grid"
 
     @property
     def stops(self) -> dict[int, int]:
@@ -35,7 +36,9 @@ class PrunedAccount:
         where = ", ".join(f"{n} at epoch {e}" for e, n in sorted(self.stops.items()))
         n = len(self.table)
         rate = ""
-        if self.rule and self.rule.get("alpha") is not None:
+        if self.strategy == "hyperband":
+            rate = "; by hyperband's successive halving (Keras Tuner's brackets, factor 3)"
+        elif self.rule and self.rule.get("alpha") is not None:
             rate = f", at a false-prune rate of at most {self.rule['alpha']:g}"
             if self.rule.get("keep"):
                 rate = (
@@ -65,6 +68,17 @@ RISK = (
 )
 
 
+def _named(evidence: str, names: Mapping[str, str]) -> str:
+    """``evidence`` with its leader's id followed by the leader's values."""
+    head, sep, rest = evidence.partition("of leader ")
+    if not sep:
+        return evidence
+    cid, _, tail = rest.partition(";")
+    cid = cid.strip()
+    label = names.get(cid)
+    return f"{head}{sep}{label} ({cid});{tail}" if label else evidence
+
+
 def pruned_account(df: Any, swept: Sequence[str], info: Mapping[str, Any]) -> PrunedAccount | None:
     """The pruned configurations of a trials table's search rows (None when none is)."""
     rows = search_rows(df)
@@ -85,9 +99,16 @@ def pruned_account(df: Any, swept: Sequence[str], info: Mapping[str, Any]) -> Pr
     for k in by:
         table[k] = [first.loc[c, k] for c in table["config_id"]]
     table["label"] = config_labels(table, by)
-    table["evidence"] = [str(first.loc[c, "pruned_by"]) for c in table["config_id"]]
+    # The leader by its values as well as its id: "of leader hidden_units=512 (bac6c5b349)".
+    every = rows.groupby("config_id", sort=False).first().reset_index()
+    names = dict(zip(every["config_id"], config_labels(every, by), strict=True))
+    table["evidence"] = [_named(str(first.loc[c, "pruned_by"]), names) for c in table["config_id"]]
     ascending = info.get("direction") == "min"
     table = table.sort_values(["epoch", "mean"], ascending=[True, ascending], kind="stable")
     return PrunedAccount(
-        table.reset_index(drop=True), info.get("prune"), int(rows["config_id"].nunique()), metric
+        table.reset_index(drop=True),
+        info.get("prune"),
+        int(rows["config_id"].nunique()),
+        metric,
+        str(info.get("strategy") or "grid"),
     )

@@ -155,8 +155,13 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
     return list(axes)
 
 
+# Beyond this many pruned configurations, their × marks go unlabelled (they would overlap).
+_LABELLED_STOPS = 8
+
+
 def _draw_stopped(ax: Any, data: CurvesData, key: str) -> None:
-    """Pruned configurations: their validation curves thin and grey, × at the last epoch."""
+    """Pruned configurations: their validation curves thin and grey, × at the last epoch
+    (labelled with the configuration where there are few)."""
     c = data.curves
     for cid, epoch in data.stopped.items():
         line = c[(c["config_id"] == cid) & (c["series"] == f"val_{key}")].sort_values("epoch")
@@ -166,6 +171,16 @@ def _draw_stopped(ax: Any, data: CurvesData, key: str) -> None:
         end = line[line["epoch"] == epoch]
         if len(end):
             ax.scatter(end["epoch"], end["mean"], marker="X", s=55, color="0.45", zorder=3)
+            if len(data.stopped) <= _LABELLED_STOPS:
+                ax.annotate(
+                    data.labels.get(cid, cid),
+                    (float(end["epoch"].iloc[0]), float(end["mean"].iloc[0])),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    fontsize="xx-small",
+                    color="0.35",
+                    va="center",
+                )
 
 
 def _mark_best(ax: Any, data: CurvesData, cid: str, key: str, color: Any) -> None:
