@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,23 +240,30 @@ class _Loop:
 
         # Rows written before (an earlier run, a fellow worker) are not trained again.
         have = self.run.store.completed_rows(t.trial_id for t in batch)
-        pending = [t for t in batch if t.trial_id not in have]
-        whole = True
-        if self.max_trials is not None:
-            room = self.max_trials - len(self.summary.rows)
-            whole = room >= len(pending)
-            pending = pending[: max(room, 0)]
-        rows = dict(have)
         bracket = getattr(self.strategy, "rung_book", None)  # hyperband's, per bracket
         book = bracket() if bracket is not None else self.book
-        packs = make_packs(
-            pending,
+        plan = make_packs(
+            # With pruning, the whole batch is planned and each pack then loses its done
+            # trials: a resumed run trains the same packs, so each is judged on the same
+            # evidence (earlier packs on disk, its own trials) as in one straight run.
+            batch if book is not None else [t for t in batch if t.trial_id not in have],
             model=self.sweep.model,
             max_size=self.pack_size,
             input_size=int(math.prod(self.run.dataset.spec.input_shape)),
             backend=backend_name(),
             whole_configs=book is not None,
         )
+        packs = [
+            replace(p, trials=tuple(t for t in p if t.trial_id not in have))
+            for p in plan
+            if any(t.trial_id not in have for t in p)
+        ]
+        whole = True
+        if self.max_trials is not None:
+            room = self.max_trials - len(self.summary.rows)
+            whole = room >= sum(len(p) for p in packs)
+            packs = _first_trials(packs, room)
+        rows = dict(have)
         for pack in packs:
             if self.run.ctx.stop.is_set():
                 raise KeyboardInterrupt
@@ -290,6 +297,17 @@ class _Loop:
     def fell_back(self, pack: Sequence[Trial], error: BaseException) -> None:
         self.summary.fallbacks += 1
         self.progress.pack_fallback(pack, error)
+
+
+def _first_trials(packs: Sequence[Any], n: int) -> list[Any]:
+    """The packs' first ``n`` trials, in order (the last pack cut short where it falls)."""
+    out = []
+    for pack in packs:
+        if n <= 0:
+            break
+        out.append(replace(pack, trials=tuple(pack)[:n]))
+        n -= len(out[-1])
+    return out
 
 
 def _rung_book(sweep: Sweep, run: Prepared) -> RungBook | None:
