@@ -1,11 +1,10 @@
 """Every name nnsweep takes from inside Keras Tuner and TensorFlow, in one place.
 
-Keras Tuner's distributed oracle (its gRPC client, servicer and protos) and its oracle's
-project folder, and TensorFlow's gradient registry, have no public API. Each is looked up
-here at first use; when a release has moved or renamed one, nnsweep stops with
-``IncompatibleVersion``, naming what is missing and the installed versions, rather than
-running on with a feature quietly off. ``pyproject.toml`` bounds the versions tested.
-Public paths are used where they exist (``keras_tuner.engine``).
+Keras Tuner's oracle project folder and TensorFlow's gradient registry have no public
+API. Each is looked up here at first use; when a release has moved or renamed one,
+nnsweep stops with ``IncompatibleVersion``, naming what is missing and the installed
+versions, rather than running on with a feature quietly off. ``pyproject.toml`` bounds
+the versions tested. Public paths are used where they exist (``keras_tuner.engine``).
 """
 
 from __future__ import annotations
@@ -47,36 +46,6 @@ def _lookup(module: str, attr: str | None, package: str) -> Any:
 def trial_status() -> Any:
     """Keras Tuner's ``TrialStatus`` (public path)."""
     return _lookup("keras_tuner.engine.trial", "TrialStatus", "keras-tuner")
-
-
-@cache
-def trial_class() -> Any:
-    """Keras Tuner's ``Trial`` (public path), for trials sent over gRPC."""
-    return _lookup("keras_tuner.engine.trial", "Trial", "keras-tuner")
-
-
-@cache
-def hyperparameters_class() -> Any:
-    """Keras Tuner's ``HyperParameters`` (public path), for the space sent over gRPC."""
-    return _lookup("keras_tuner.engine.hyperparameters", "HyperParameters", "keras-tuner")
-
-
-@cache
-def protos() -> Any:
-    """Keras Tuner's gRPC protos module (private: ``keras_tuner.src.protos``)."""
-    return _lookup("keras_tuner.src.protos", None, "keras-tuner")
-
-
-@cache
-def oracle_client() -> Any:
-    """Keras Tuner's gRPC ``OracleClient`` (private), which a worker extends."""
-    return _lookup("keras_tuner.src.distribute.oracle_client", "OracleClient", "keras-tuner")
-
-
-@cache
-def oracle_servicer() -> Any:
-    """Keras Tuner's gRPC ``OracleServicer`` (private), which a chief serves."""
-    return _lookup("keras_tuner.src.distribute.oracle_chief", "OracleServicer", "keras-tuner")
 
 
 def set_project_dir(oracle: Any, directory: str, name: str) -> None:

@@ -71,14 +71,14 @@ class IncompatibleVersion(NnsweepError):
     exit_code = 1
 
 
-class ChiefError(NnsweepError):
-    """A distributed sweep's chief cannot be reached, or cannot serve (exit code 1)."""
+class ClusterError(NnsweepError):
+    """The Ray cluster cannot be reached, started or used as asked (exit code 1)."""
 
     exit_code = 1
 
 
 __all__ = [
-    "ChiefError",
+    "ClusterError",
     "CorruptResultsError",
     "DataError",
     "IncompatibleVersion",

@@ -1,4 +1,4 @@
-"""Setting up a run, once for the local runner and the distributed chief alike.
+"""Setting up a run: everything checked before the results folder is opened.
 
 Loading and checking the data, checking the objective, the sweep's record for sweep.json,
 the tables' columns, and Ctrl-C's two-step behaviour: everything that must hold before the
@@ -60,17 +60,15 @@ def prepare(
     *,
     results: str | Path,
     data_dir: str | Path | None,
-    shared: bool = False,
     **context: Any,
 ) -> Prepared:
     """Check everything a run needs, in order, before its results folder is touched.
 
-    ``shared``: a folder a chief and its workers hold together. ``context``: settings of
-    the ``TrainContext`` (verbose, debug, phase).
+    ``context``: settings of the ``TrainContext`` (verbose, debug, phase).
     """
     from nnsweep.training.train import TrainContext
 
-    store = ResultsStore(results, sweep.name, shared=shared)
+    store = ResultsStore(results, sweep.name)
     store.check_writable()
     dataset = load_data(sweep, data_dir)
     ctx = TrainContext(sweep, dataset, **context)

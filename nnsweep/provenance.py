@@ -25,10 +25,11 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def log_run(folder: Path, versions: dict[str, Any]) -> None:
-    """Append this run's line (one write, flushed and fsynced, like a results row)."""
+def log_run(folder: Path, versions: dict[str, Any], who: str | None = None) -> None:
+    """Append the line of this run, or of ``who`` (a Ray worker's ``host:pid``): one write,
+    flushed and fsynced, like a results row."""
     entry = {
-        "run": this_process(),
+        "run": who or this_process(),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions,
     }

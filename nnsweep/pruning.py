@@ -294,6 +294,8 @@ class RungBook:
         self.scope = None if scope is None else set(scope)
         self.values: dict[int, dict[str, list[float]]] = {r: {} for r in self.rungs}
         self.decided: dict[tuple[str, int], Verdict] = {}
+        # What each committed trial brought, so that a view without some can be made.
+        self._taken: list[tuple[str, Mapping[str, Any], list[Mapping[str, Any]]]] = []
 
     def trial_rungs(self, epochs: int) -> tuple[int, ...]:
         """The rungs a trial of ``epochs`` epochs meets (none at its last epoch)."""
@@ -314,6 +316,8 @@ class RungBook:
             self.scope is not None and cid not in self.scope
         ):
             return
+        history = list(history)
+        self._taken.append((str(row["trial_id"]), row, history))
         for h in history:
             epoch = int(h["epoch"])
             if epoch in self.values:
@@ -328,6 +332,19 @@ class RungBook:
     def pack(self) -> PackJudge:
         """A judge for one pack's training: this book plus the pack's own decisions."""
         return PackJudge(self)
+
+    def without(self, trial_ids: Iterable[str]) -> RungBook:
+        """A copy that never took in these trials: the evidence of a pack that trains
+        beside them (packs in flight together are judged apart; see ``runner``)."""
+        skip = set(trial_ids)
+        out = RungBook.__new__(RungBook)
+        out.__dict__.update(self.__dict__)
+        out.values = {r: {} for r in self.rungs}
+        out.decided, out._taken = {}, []
+        for tid, row, history in self._taken:
+            if tid not in skip:
+                out.commit(row, history)
+        return out
 
 
 class PackJudge:

@@ -15,7 +15,6 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
 HISTORY = "history.csv"
 SWEEP_JSON = "sweep.json"
 LOCK = ".lock"
-APPEND_LOCK = ".append.lock"
 DEFAULT_RESULTS = "results"
 BASE_COLUMNS = ("trial_id", "config_id")
 RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run", "rungs", "pruned_by")
@@ -90,11 +88,10 @@ def history_columns(metric: str) -> list[str]:
 class ResultsStore:
     """One sweep's results folder, held under an exclusive lock while a run writes to it."""
 
-    def __init__(self, root: str | Path, name: str, *, shared: bool = False) -> None:
+    def __init__(self, root: str | Path, name: str) -> None:
         self.root = Path(root)
         self.dir = self.root / name
-        # Shared: a chief and its workers hold the folder together and append in turns.
-        self.shared = shared
+        self._written: set[str] = set()  # trial ids in trials.csv: a second row is dropped
         self._lock_fd: int | None = None
         self._trial_columns: list[str] | None = None
         self._history_columns: list[str] | None = None
@@ -152,19 +149,22 @@ class ResultsStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._lock_fd is None:
             self._lock()
-        with self._appending():
-            done = self._repair()
-            if not (self.shared and (self.dir / SWEEP_JSON).exists()):
-                _atomic_write(
-                    self.dir / SWEEP_JSON,
-                    json.dumps(sweep_json, indent=2, default=stable_name, ensure_ascii=False)
-                    + "\n",
-                )
-            try:
-                log_run(self.dir, sweep_json.get("versions", {}))
-            except OSError as exc:
-                raise _write_error(self.dir / RUNS, exc) from exc
+        done = self._repair()
+        _atomic_write(
+            self.dir / SWEEP_JSON,
+            json.dumps(sweep_json, indent=2, default=stable_name, ensure_ascii=False) + "\n",
+        )
+        self.log_run(sweep_json.get("versions", {}))
+        self._written = set(done)
         return done
+
+    def log_run(self, versions: dict[str, Any], who: str | None = None) -> None:
+        """A line in runs.jsonl for a process that trains this sweep's rows (this one, or a
+        Ray worker the first time its rows come back)."""
+        try:
+            log_run(self.dir, versions, who)
+        except OSError as exc:
+            raise _write_error(self.dir / RUNS, exc) from exc
 
     def move_aside(self) -> Path:
         """Rename the folder to ``<name>.old-<time>`` (``--fresh`` never deletes)."""
@@ -193,7 +193,7 @@ class ResultsStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
@@ -202,22 +202,8 @@ class ResultsStore:
             ) from None
         # The kernel drops a flock when its process dies, so a dead holder never blocks.
         os.ftruncate(fd, 0)
-        who = "a distributed run (chief and workers)" if self.shared else "pid"
-        os.write(fd, f"{who} {os.getpid()} on {socket.gethostname()}".encode())
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
         self._lock_fd = fd
-
-    @contextmanager
-    def _appending(self) -> Iterator[None]:
-        """In a shared folder, one writer at a time (others wait their turn)."""
-        if not self.shared:
-            yield
-            return
-        fd = os.open(self.dir / APPEND_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing drops the flock
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -295,28 +281,25 @@ class ResultsStore:
     def append(self, row: dict[str, Any], history: Iterable[dict[str, Any]]) -> bool:
         """Write one finished trial: its epochs first, then its row (the commit marker).
 
-        False (nothing written) in a shared folder where another worker already wrote
-        that trial: a trial taken over from a silent worker may finish twice.
+        False (nothing written) for a trial that already has its row: a pack that Ray ran
+        twice (its worker died after it had sent its rows) brings each of its trials again.
         """
         assert self._trial_columns is not None, "open() the store first"
+        if row["trial_id"] in self._written:
+            return False
         # Ctrl-C (or a polite kill) waits until the trial is written whole: its epochs
         # without its row would be dropped on resume, and the finished trial trained again.
-        with _signals_deferred(), self._appending():
-            if self.shared:
-                # A worker killed mid-write leaves a torn line; the next writer cuts it.
-                _cut_torn_line(self.trials_path)
-                _cut_torn_line(self.history_path)
-                if row["trial_id"] in {r["trial_id"] for r in read_rows(self.trials_path)}:
-                    return False
+        with _signals_deferred():
             assert self._history_columns is not None, "open() the store first"
             _append(self.history_path, self._history_columns, list(history))
             _append(self.trials_path, self._trial_columns, [row])
             self.appended += 1
+            self._written.add(row["trial_id"])
         return True
 
     def completed_rows(self, trial_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        """The rows already written for these trials (by this run, an earlier one, or a
-        fellow worker), by trial id."""
+        """The rows already written for these trials (by this run or an earlier one), by
+        trial id."""
         wanted = set(trial_ids)
         return {r["trial_id"]: r for r in read_rows(self.trials_path) if r["trial_id"] in wanted}
 

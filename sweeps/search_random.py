@@ -2,7 +2,7 @@
 
 Width, depth, dropout and learning rate are sampled by Keras Tuner's random-search
 oracle; every configuration trains with 3 seeds, each its own row. Offline (digits ships
-with scikit-learn); try it on many machines with --chief / --worker (see the README).
+with scikit-learn); try it on many machines with --ray (see the README).
 """
 
 from nnsweep import Float, Int, Sweep

@@ -15,11 +15,6 @@ from nnsweep.errors import IncompatibleVersion
     "lookup",
     [
         _compat.trial_status,
-        _compat.trial_class,
-        _compat.hyperparameters_class,
-        _compat.protos,
-        _compat.oracle_client,
-        _compat.oracle_servicer,
         _compat.gradient_registry,
     ],
 )
@@ -33,17 +28,19 @@ def test_a_moved_name_stops_with_the_installed_versions(monkeypatch) -> None:
     real = importlib.import_module
 
     def moved(name, *args):
-        if name == "keras_tuner.src.protos":
+        if name == "keras_tuner.engine.trial":
             raise ModuleNotFoundError(f"No module named {name!r}")
         return real(name, *args)
 
     monkeypatch.setattr(_compat, "import_module", moved)
-    _compat.protos.cache_clear()
+    _compat.trial_status.cache_clear()
     try:
-        with pytest.raises(IncompatibleVersion, match=r"keras_tuner\.src\.protos.*keras-tuner 1\."):
-            _compat.protos()
+        with pytest.raises(
+            IncompatibleVersion, match=r"keras_tuner\.engine\.trial.*keras-tuner 1\."
+        ):
+            _compat.trial_status()
     finally:
-        _compat.protos.cache_clear()
+        _compat.trial_status.cache_clear()
     assert IncompatibleVersion.exit_code == 1
 
 

@@ -1,4 +1,4 @@
-"""Setting up a run: the same checks for the local runner and the chief, before anything
+"""Setting up a run: every check before anything
 is written; and the package's import graph, which the set-up module keeps free of cycles."""
 
 from __future__ import annotations

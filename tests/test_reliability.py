@@ -979,8 +979,12 @@ BAD_INPUTS = [
      ["{tmp}/dd/reuters.npz: array 'x' row 0 is not a sequence of integer word indices"]),
     ("name-300-characters", _sweep_body(name='"' + "a" * 300 + '"'), [], None,
      ["name must be at most 100 characters (it names a folder)"]),
-    ("worker-address-without-port", None, ["--worker", "notahost"], None,
-     ["--worker must be HOST:PORT (a port in 1-65535), got 'notahost'"]),
+    ("ray-address-without-port", None, ["--ray", "notahost"], None,
+     ["--ray must be auto, HOST:PORT (a port in 1-65535) or empty, got 'notahost'"]),
+    ("retired-worker-option", None, ["--worker", "host:8000"], None,
+     ["--chief and --worker are gone", "--ray"]),
+    ("ray-cpus-without-ray", None, ["--ray-cpus", "2"], None,
+     ["--ray-cpus and --ray-gpus go with --ray"]),
     # Class 6: input that was accepted and should not be.
     ("name-with-trailing-newline", _sweep_body(name='"trailing\\n"'), [], None,
      ["name must be letters, digits", "got 'trailing\\n'"]),
@@ -997,7 +1001,8 @@ BAD_INPUTS = [
      ["sweep.py:1: loading the sweep file was interrupted (KeyboardInterrupt)"]),
 ]  # fmt: skip
 CLICK_ERRORS = {"sweep-file-is-a-folder", "results-is-a-file", "unknown-flag", "max-trials-0",
-                "pack-size-not-a-number"}  # fmt: skip
+                "pack-size-not-a-number", "retired-worker-option",
+                "ray-cpus-without-ray"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

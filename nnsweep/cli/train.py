@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from nnsweep.cli._options import (
     sweep_file_option,
 )
 from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
-from nnsweep.distributed import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_WORKER_TIMEOUT
 from nnsweep.training.packing import input_size
 
 
@@ -56,35 +54,22 @@ from nnsweep.training.packing import input_size
     "results/<name>/tensorboard/.",
 )
 @click.option(
-    "--chief",
-    is_flag=True,
-    help="Serve this sweep's trials to workers on other machines (trains nothing itself).",
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Train packs as Ray tasks: on a cluster at ADDRESS (auto, or HOST:PORT of its head), "
+    "or, with no address, on a Ray started on this machine. This process alone writes the "
+    "results.",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
-              help="With --chief: the port workers connect to.")  # fmt: skip
-@click.option("--host", default="0.0.0.0", show_default=True,
-              help="With --chief: the address to listen on.")  # fmt: skip
-@click.option(
-    "--worker-timeout",
-    type=click.FloatRange(min=1),
-    default=DEFAULT_WORKER_TIMEOUT,
-    show_default=True,
-    help="With --chief: seconds a worker may stay silent before its trial goes to another.",
-)
-@click.option(
-    "--worker",
-    "chief_address",
-    metavar="HOST:PORT",
-    help="Train trials handed out by the chief at HOST:PORT, into the shared results folder.",
-)
-@click.option("--worker-id", help="With --worker: a stable name (a restart resumes its trial).")
-@click.option(
-    "--connect-timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_CONNECT_TIMEOUT,
-    show_default=True,
-    help="With --worker: how long to keep trying to reach the chief.",
-)
+@click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="With --ray: CPUs each pack task takes.")  # fmt: skip
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --ray: GPUs each pack task takes.")  # fmt: skip
+@click.option("--chief", is_flag=True, hidden=True)
+@click.option("--worker", "chief_address", hidden=True)
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -110,13 +95,11 @@ def run(
     epochs: int | None,
     verbose: bool,
     tensorboard: bool,
+    ray_address: str | None,
+    ray_cpus: float,
+    ray_gpus: float,
     chief: bool,
-    port: int,
-    host: str,
-    worker_timeout: float,
     chief_address: str | None,
-    worker_id: str | None,
-    connect_timeout: float,
     threads: int | None,
     prune: bool | None,
 ) -> None:
@@ -124,14 +107,19 @@ def run(
 
     Writes results/<name>/trials.csv (one row per trial), history.csv (one row per trial
     and epoch) and sweep.json. Running it again resumes where it stopped. On many
-    machines: `--chief --port 8000` on one, `--worker HOST:8000` on each of the others,
-    all with the same results folder (a shared filesystem).
+    machines: `--ray ADDRESS` (a Ray cluster); packs go out as Ray tasks and their rows
+    come back here.
 
     \f
     Long for its signature (one parameter per option); each role is a helper.
     """
     from nnsweep.sweep import load_sweep
 
+    if chief or chief_address:
+        raise click.UsageError(
+            "--chief and --worker are gone: run the sweep on many machines with --ray "
+            "(see `nnsweep run --help` and the README's 'Running on many machines')"
+        )
     sweep = _load(load_sweep, sweep_file)
     if epochs is not None:
         from dataclasses import replace
@@ -150,12 +138,7 @@ def run(
     if dry_run:
         _print_plan(sweep, results, 1 if no_pack else pack_size)
         return
-    if chief and chief_address:
-        raise click.UsageError("--chief and --worker are two different machines' roles")
-    if chief:
-        _serve(sweep, results, data_dir, fresh, port, host, worker_timeout)
-        return
-    worker = _worker(chief_address, worker_id, connect_timeout, max_trials)
+    ray = _ray_options(ray_address, ray_cpus, ray_gpus)
     from nnsweep.runner import run_sweep
 
     _warn_if_alone(no_pack, pack_size)
@@ -169,9 +152,9 @@ def run(
         verbose=verbose,
         debug=_state["debug"],
         progress=_ProgressLine(verbose=verbose, debug=_state["debug"]),
-        worker=worker,
         threads=threads,
         tensorboard=tensorboard,
+        ray=ray,
     )
     _print_summary(summary)
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
@@ -191,22 +174,15 @@ def _with_pruning(sweep: Any, prune: bool | None) -> Any:
         raise errors.SweepDefinitionError(f"--prune: {exc.field}", exc.rule, exc.value) from None
 
 
-def _worker(
-    address: str | None, worker_id: str | None, connect_timeout: float, max_trials: int | None
-) -> Any:
-    """The worker role for ``--worker HOST:PORT`` (None without it)."""
-    if not address:
+def _ray_options(address: str | None, cpus: float, gpus: float) -> Any:
+    """The Ray options of a run (None without --ray); --ray-* alone is a mistake."""
+    if address is None:
+        if cpus != 1.0 or gpus:
+            raise click.UsageError("--ray-cpus and --ray-gpus go with --ray")
         return None
-    if max_trials is not None:
-        raise click.UsageError("--max-trials is the sweep's (max_trials) on many machines")
-    from nnsweep.distributed import Worker, default_worker_id
+    from nnsweep.executors import RayOptions
 
-    return Worker(
-        address,
-        worker_id or default_worker_id(),
-        connect_timeout=connect_timeout,
-        log=lambda message: click.echo(message, err=True),
-    )
+    return RayOptions(address=address, cpus=cpus, gpus=gpus)
 
 
 def _warn_if_alone(no_pack: bool, pack_size: int) -> None:
@@ -246,36 +222,6 @@ def _print_summary(summary: Any) -> None:
         click.echo(note, err=True)
     if summary.remaining:
         click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
-
-
-def _serve(
-    sweep: Any,
-    results: Path,
-    data_dir: Path | None,
-    fresh: bool,
-    port: int,
-    host: str,
-    worker_timeout: float,
-) -> None:
-    from nnsweep.distributed import serve_chief
-
-    def log(message: str) -> None:
-        click.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
-
-    summary = serve_chief(
-        sweep,
-        port=port,
-        host=host,
-        results=results,
-        data_dir=data_dir,
-        fresh=fresh,
-        worker_timeout=worker_timeout,
-        log=log,
-    )
-    click.echo(
-        f"search done: {summary.ended} tuner trials ended in {_clock(summary.seconds)}", err=True
-    )
-    click.echo(f"results: {summary.results_dir / 'trials.csv'}")
 
 
 # A dry run lists this many trials, then counts the rest: a large sweep is a summary, not

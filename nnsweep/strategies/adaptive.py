@@ -20,6 +20,8 @@ from nnsweep.sweep import Sweep, Trial, config_id
 class AdaptiveSeedsStrategy:
     """A grid whose seeds per configuration grow while configurations stay close."""
 
+    concurrent = False  # each round is decided on the rows of the rounds before
+
     def __init__(self, sweep: Sweep, trials_path: Any, objective: str, direction: str) -> None:
         assert sweep.adaptive is not None, "a sweep with seeds=Seeds(...)"
         self.sweep = sweep
@@ -58,7 +60,7 @@ class AdaptiveSeedsStrategy:
             if len(active) <= 1:
                 return  # the best is separated from every other configuration
 
-    def tell(self, results: Sequence[Mapping[str, Any]]) -> None:
+    def tell(self, batch: Sequence[Trial], results: Sequence[Mapping[str, Any]]) -> None:
         for row in results:
             self._rows[str(row["trial_id"])] = row
 

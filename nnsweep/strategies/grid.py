@@ -11,6 +11,8 @@ from nnsweep.sweep import Sweep, Trial
 class FixedStrategy:
     """Trials known in advance, handed out as one group (any of them may pack together)."""
 
+    concurrent = False
+
     def __init__(self, trials: Sequence[Trial]) -> None:
         self._trials = list(trials)
 
@@ -23,7 +25,7 @@ class FixedStrategy:
         if pending:
             yield pending
 
-    def tell(self, results: Sequence[Mapping[str, Any]]) -> None:
+    def tell(self, batch: Sequence[Trial], results: Sequence[Mapping[str, Any]]) -> None:
         """A fixed plan does not adapt to results."""
 
 

@@ -62,6 +62,8 @@ class HyperbandStrategy:
     """Brackets of configurations drawn from the space, each trained as one batch with
     successive halving at its rungs, until ``max_trials`` configurations were tried."""
 
+    concurrent = False  # a bracket's book is read from the rows of the brackets before
+
     def __init__(self, sweep: Sweep, folder: Path, objective: str, direction: str) -> None:
         import numpy as np
 
@@ -98,7 +100,7 @@ class HyperbandStrategy:
         """The current bracket's evidence: its own configurations, its rungs and sizes."""
         return self._book
 
-    def tell(self, results: Sequence[Mapping[str, Any]]) -> None:
+    def tell(self, batch: Sequence[Trial], results: Sequence[Mapping[str, Any]]) -> None:
         """The rows are on disk: the next bracket reads them when it starts."""
 
     def describe_run(self) -> list[str]:

@@ -1,30 +1,26 @@
-"""Search strategies through Keras Tuner's oracles: random, bayesian, hyperband.
+"""Search strategies through Keras Tuner's oracles: random and bayesian.
 
 The oracle picks configurations; nnsweep trains every seed and fold of each as its own
 row (one pack), then tells the oracle the mean of the rows' best objective values (Keras
-Tuner's own rule: the best epoch, averaged over executions). The same class drives a
-local oracle, whose state lives in ``results/<sweep>/tuner/``, and a chief's oracle over
-the network (see ``nnsweep.distributed``): a tuner trial is one unit of work either way.
+Tuner's own rule: the best epoch, averaged over executions). The oracle lives in the
+runner's process, its state in ``results/<sweep>/tuner/``; with several packs in flight
+(on Ray) it is asked for several configurations at once, each under a tuner id of its own.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nnsweep import space as _space
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.params import resolve
+from nnsweep.strategies._base import WAIT, Wait
 from nnsweep.sweep import Sweep, Trial
 
 TUNER_DIR = "tuner"
 LOCAL_TUNER_ID = "local"
-GRID_KEY = "config"
-IDLE_POLL_SECONDS = 2.0
 
 
 def _kt() -> Any:
@@ -59,7 +55,8 @@ def params_from_values(sweep: Sweep, values: Mapping[str, Any]) -> dict[str, Any
 
 
 def param_names(sweep: Sweep) -> list[str]:
-    """The parameter columns rows of this sweep carry (hyperband adds its epoch budget)."""
+    """The parameter columns rows of this sweep carry (hyperband adds its epoch budget,
+    the same for every row, when the space does not name it)."""
     names = list(sweep.space)
     if sweep.strategy == "hyperband" and "epochs" not in names:
         names.append("epochs")
@@ -94,7 +91,7 @@ def _make_oracle(sweep: Sweep, objective: str, direction: str) -> Any:
     kt = _kt()
     common = {
         "objective": kt.Objective(objective, direction=direction),
-        "hyperparameters": hyperparameters(sweep) if sweep.strategy != "grid" else None,
+        "hyperparameters": hyperparameters(sweep),
         "seed": sweep.split_seed + 1,  # keras_tuner treats 0 as "pick one at random"
         # A failing trial never stops a sweep: its rows record why.
         "max_consecutive_failed_trials": 10**9,
@@ -103,16 +100,6 @@ def _make_oracle(sweep: Sweep, objective: str, direction: str) -> Any:
         return kt.oracles.RandomSearchOracle(max_trials=sweep.max_trials, **common)
     if sweep.strategy == "bayesian":
         return kt.oracles.BayesianOptimizationOracle(max_trials=sweep.max_trials, **common)
-    if sweep.strategy == "hyperband":
-        # The sweep's epochs are the largest budget; hyperband tries smaller ones first.
-        epochs = int(resolve(dict(sweep.space), None)["epochs"])
-        oracle = kt.oracles.HyperbandOracle(max_epochs=epochs, **common)
-        oracle.max_trials = sweep.max_trials  # the base class stops there too
-        return oracle
-    if sweep.strategy == "grid":
-        from nnsweep._tuner_classes import grid_oracle
-
-        return grid_oracle(len(_space.expand_grid(sweep.space)), GRID_KEY, common)
     raise SweepDefinitionError("strategy", "has no Keras Tuner oracle", sweep.strategy)
 
 
@@ -128,70 +115,62 @@ def open_local_oracle(oracle: Any, results_dir: Path) -> Any:
 
 
 class TunerStrategy:
-    """Asks an oracle (local, or a chief's) for configurations and tells it the scores."""
+    """Asks a Keras Tuner oracle for configurations and tells it the scores; with several
+    packs in flight (``slots``), several configurations at once, one tuner id each."""
 
-    def __init__(
-        self,
-        sweep: Sweep,
-        oracle: Any,
-        objective: str,
-        *,
-        tuner_id: str = LOCAL_TUNER_ID,
-        heartbeat_seconds: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> None:
+    concurrent = True
+
+    def __init__(self, sweep: Sweep, oracle: Any, objective: str, *, slots: int = 1) -> None:
         self.sweep = sweep
         self.oracle = oracle
         self.objective = objective
-        self.tuner_id = tuner_id
-        self.heartbeat_seconds = heartbeat_seconds
-        self.stop = stop or threading.Event()
-        self._grid = sweep.grid_trials() if sweep.strategy == "grid" else None
-        self._current: Any = None
-        self._beat: threading.Event | None = None
+        # "local" first: an oracle kept from a run before this one resumes its trial under it.
+        self._free = [LOCAL_TUNER_ID, *(f"{LOCAL_TUNER_ID}-{i}" for i in range(1, slots))]
+        self._open: dict[str, tuple[Any, str]] = {}  # config id -> (tuner trial, tuner id)
 
     def planned(self) -> list[Trial] | None:
         return None
 
     def trials_of(self, values: Mapping[str, Any]) -> list[Trial]:
         """The seeds and folds of the configuration a tuner trial stands for."""
-        if self._grid is not None:
-            per_config = len(self.sweep.seed_list) * len(self.sweep.folds)
-            start = int(values[GRID_KEY]) * per_config
-            return self._grid[start : start + per_config]
         params = self.sweep.validate_params(params_from_values(self.sweep, values))
         return self.sweep.trials_for(params)
 
-    def batches(self, done: set[str]) -> Iterator[Sequence[Trial]]:
+    def batches(self, done: set[str]) -> Iterator[Sequence[Trial] | Wait]:
         from nnsweep._compat import trial_status
 
         TrialStatus = trial_status()  # noqa: N806 - Keras Tuner's enum, by its own name
 
-        while not self.stop.is_set():
-            trial = self.oracle.create_trial(self.tuner_id)
-            if trial.status == TrialStatus.STOPPED:
-                return
-            if trial.status == TrialStatus.IDLE:
-                # Others still run trials this search may need (hyperband's next round,
-                # or a worker that may die and leave its trial to us).
-                self.stop.wait(IDLE_POLL_SECONDS)
+        while True:
+            if not self._free:
+                yield WAIT  # every tuner id has a configuration in flight
                 continue
-            self._current = trial
-            self._start_heartbeat(trial.trial_id)
-            try:
-                yield self.trials_of(trial.hyperparameters.values)
-            finally:
-                self._stop_heartbeat()
+            tuner_id = self._free.pop(0)
+            trial = self.oracle.create_trial(tuner_id)
+            if trial.status == TrialStatus.STOPPED:
+                self._free.insert(0, tuner_id)
+                if not self._open:
+                    return
+                yield WAIT  # what is in flight may still be told; then ask again
+                continue
+            if trial.status == TrialStatus.IDLE:
+                self._free.insert(0, tuner_id)
+                if not self._open:
+                    return  # nothing in flight could ever change its answer
+                yield WAIT
+                continue
+            trials = self.trials_of(trial.hyperparameters.values)
+            self._open[trials[0].config_id] = (trial, tuner_id)
+            yield trials
 
-    def tell(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Report the finished tuner trial: its score, or failed when no row trained."""
+    def tell(self, batch: Sequence[Trial], rows: Sequence[Mapping[str, Any]]) -> None:
+        """Report a finished tuner trial: its score, or failed when no row trained."""
         from nnsweep._compat import trial_status
 
         TrialStatus = trial_status()  # noqa: N806 - Keras Tuner's enum, by its own name
 
-        trial, self._current = self._current, None
-        if trial is None:
-            return
+        trial, tuner_id = self._open.pop(batch[0].config_id)
+        self._free.append(tuner_id)
         value = objective_value(rows, self.objective)
         if math.isfinite(value):
             # The step: the epochs the value was reached in (a pruned trial's rung).
@@ -202,23 +181,3 @@ class TunerStrategy:
             trial.status = TrialStatus.FAILED
             trial.message = next((str(r.get("error")) for r in rows if r.get("error")), None)
         self.oracle.end_trial(trial)
-
-    def _start_heartbeat(self, trial_id: str) -> None:
-        if not self.heartbeat_seconds:
-            return
-        beat = self._beat = threading.Event()
-
-        def run() -> None:
-            # The chief hands a trial to another worker when its holder goes silent.
-            while not beat.wait(self.heartbeat_seconds):
-                try:
-                    self.oracle.get_trial(trial_id)
-                except Exception:  # noqa: BLE001 - a missed beat is retried; training goes on
-                    time.sleep(0)
-
-        threading.Thread(target=run, name="nnsweep-heartbeat", daemon=True).start()
-
-    def _stop_heartbeat(self) -> None:
-        if self._beat is not None:
-            self._beat.set()
-            self._beat = None

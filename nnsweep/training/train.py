@@ -89,7 +89,20 @@ def train_pack(
         yield result
 
 
-def _new_row(trial: Trial, ctx: TrainContext, keras: Any, pack_size: int) -> dict[str, Any]:
+def failed_row(trial: Trial, ctx: TrainContext, message: str, pack_size: int) -> dict[str, Any]:
+    """A failed trial's row where it could not train at all (its Ray task raised outside
+    the trials)."""
+    from nnsweep._keras import backend_name
+
+    row = _new_row(trial, ctx, None, pack_size, backend_name())
+    _fail(row, message)
+    row["finished_at"] = _now()
+    return row
+
+
+def _new_row(
+    trial: Trial, ctx: TrainContext, keras: Any, pack_size: int, backend: str | None = None
+) -> dict[str, Any]:
     return {
         "trial_id": trial.trial_id,
         "config_id": trial.config_id,
@@ -101,7 +114,7 @@ def _new_row(trial: Trial, ctx: TrainContext, keras: Any, pack_size: int) -> dic
         "error": "",
         "epochs_run": 0,
         "started_at": _now(),
-        "backend": keras.backend.backend(),
+        "backend": backend or keras.backend.backend(),
         "pack_size": pack_size,
         "worker": ctx.worker,
     }
