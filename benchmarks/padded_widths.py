@@ -56,7 +56,7 @@ CHILD = """
 import sys, tempfile, time
 from pathlib import Path
 from nnsweep import Float, Int, Sweep, run_sweep
-from nnsweep.runner import Progress
+from nnsweep.run.runner import Progress
 import tensorflow  # noqa: imported before the clock
 from nnsweep.training import _engine, _stack
 

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nnsweep.data import DataSpec, load_dataset
+    from nnsweep.definition.pruning import Prune
+    from nnsweep.definition.seeds import Seeds
+    from nnsweep.definition.space import Choice, Float, Int
+    from nnsweep.definition.sweep import Sweep, Trial, load_sweep
     from nnsweep.errors import (
         DataError,
         NnsweepError,
@@ -21,7 +25,6 @@ if TYPE_CHECKING:
         SweepFileError,
         SweepInterrupted,
     )
-    from nnsweep.pruning import Prune
     from nnsweep.report import (
         ReportResult,
         plot_categorical,
@@ -35,11 +38,8 @@ if TYPE_CHECKING:
         write_report,
     )
     from nnsweep.report.stats import summarize
-    from nnsweep.results import load_history, load_results
-    from nnsweep.runner import Progress, RunSummary, run_sweep
-    from nnsweep.seeds import Seeds
-    from nnsweep.space import Choice, Float, Int
-    from nnsweep.sweep import Sweep, Trial, load_sweep
+    from nnsweep.run.runner import Progress, RunSummary, run_sweep
+    from nnsweep.store.results import load_history, load_results
 
 
 __version__ = "0.1.0"
@@ -88,13 +88,13 @@ _MODULES = {
     "nnsweep.report": "ReportResult plot_categorical plot_comparison plot_heatmap "
     "plot_learning_curves plot_metric plot_parallel plot_pareto write_comparison "
     "write_report",
-    "nnsweep.pruning": "Prune",
-    "nnsweep.results": "load_history load_results",
-    "nnsweep.runner": "Progress RunSummary run_sweep",
-    "nnsweep.seeds": "Seeds",
-    "nnsweep.space": "Choice Float Int",
+    "nnsweep.definition.pruning": "Prune",
+    "nnsweep.store.results": "load_history load_results",
+    "nnsweep.run.runner": "Progress RunSummary run_sweep",
+    "nnsweep.definition.seeds": "Seeds",
+    "nnsweep.definition.space": "Choice Float Int",
     "nnsweep.report.stats": "summarize",
-    "nnsweep.sweep": "Sweep Trial load_sweep",
+    "nnsweep.definition.sweep": "Sweep Trial load_sweep",
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names.split()}
 

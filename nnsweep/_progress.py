@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from nnsweep.sweep import Sweep, Trial
+    from nnsweep.definition.sweep import Sweep, Trial
 
 
 class Progress:

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from nnsweep.errors import ResultsError
-from nnsweep.provenance import mixed_versions
 from nnsweep.report.stats import (
     ALPHA,
     check_metric,
@@ -31,7 +30,8 @@ from nnsweep.report.stats import (
     param_columns,
     ranked_rows,
 )
-from nnsweep.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
+from nnsweep.store.provenance import mixed_versions
+from nnsweep.store.results import DEFAULT_RESULTS, load_results, load_sweep_json, results_dir_for
 
 
 @dataclass(frozen=True)

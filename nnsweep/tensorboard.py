@@ -46,7 +46,7 @@ def _value(v: Any) -> Any:
         return v
     if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
         return float(v)
-    from nnsweep.params import format_value
+    from nnsweep.definition.params import format_value
 
     return str(format_value(v))
 
@@ -245,7 +245,7 @@ def trial_values(params: Mapping[str, Any], swept: Sequence[str], seed: int, fol
 def write_logs(results_dir: Path) -> tuple[Path, int]:
     """Rebuild a sweep's logs from trials.csv and history.csv (idempotent); return the log
     folder and how many trials it holds. Runs of trials not in the table are removed."""
-    from nnsweep.results import HISTORY, TRIALS, load_sweep_json, read_rows
+    from nnsweep.store.results import HISTORY, TRIALS, load_sweep_json, read_rows
 
     results_dir = Path(results_dir)
     info = load_sweep_json(results_dir)

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from nnsweep import Sweep, run_sweep
-from nnsweep.best import best_configuration, params_of, train_best
 from nnsweep.errors import ResultsError
+from nnsweep.run.best import best_configuration, params_of, train_best
 
 pytest.importorskip("keras")
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import FAILING_PACK, REPO, TINY_SWEEP
 
 from nnsweep.cli import main
-from nnsweep.results import trial_columns
+from nnsweep.store.results import trial_columns
 
 
 def _cli(capsys, *args):

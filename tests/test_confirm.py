@@ -11,11 +11,11 @@ from conftest import TINY_SWEEP
 from scipy import stats as st
 
 from nnsweep.cli import main
-from nnsweep.confirm import Confirm, fresh_seeds, top_configs
+from nnsweep.definition.sweep import Sweep
 from nnsweep.errors import ResultsError, SweepDefinitionError
 from nnsweep.report import write_report
 from nnsweep.report.confirmation import confirmation
-from nnsweep.sweep import Sweep
+from nnsweep.run.confirm import Confirm, fresh_seeds, top_configs
 
 
 def _cli(capsys, *args):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnsweep import _builtin_data
 from nnsweep import data as D
+from nnsweep.data import _builtin as _builtin_data
 from nnsweep.errors import DataError
 
 

@@ -167,7 +167,7 @@ def test_padded_widths_give_the_numbers_of_the_trials_own_widths(digits, monkeyp
     # Hidden widths are padded to shared shapes with units of zero weights; every optimizer
     # must leave those at zero, with dropout, penalties, clipping and compaction, so the
     # trials' numbers are those of a stack of their own widths.
-    from nnsweep.params import OPTIMIZERS
+    from nnsweep.definition.params import OPTIMIZERS
     from nnsweep.training._stack import StackUnit
 
     made = []

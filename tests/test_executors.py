@@ -16,9 +16,9 @@ from conftest import FAILING_PACK, REPO
 
 from nnsweep import Prune, Sweep, load_results, run_sweep
 from nnsweep.cli import main
+from nnsweep.definition.sweep import load_sweep
 from nnsweep.errors import ClusterError, SweepDefinitionError
-from nnsweep.executors import RayOptions
-from nnsweep.sweep import load_sweep
+from nnsweep.run.executors import RayOptions
 
 ray = pytest.importorskip("ray")
 
@@ -257,7 +257,7 @@ import sys, threading, time
 import ray
 from ray.cluster_utils import Cluster
 from nnsweep import Sweep, load_results, run_sweep
-from nnsweep.executors import RayOptions
+from nnsweep.run.executors import RayOptions
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 second = cluster.add_node(num_cpus=1)

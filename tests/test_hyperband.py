@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nnsweep import Float, Int, Sweep, load_results, run_sweep
-from nnsweep.pruning import PRUNED, parse_rungs
+from nnsweep.definition.pruning import PRUNED, parse_rungs
 from nnsweep.strategies.hyperband import bracket_plan, rungs_of
 
 

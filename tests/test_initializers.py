@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nnsweep.params import INITIALIZERS
+from nnsweep.definition.params import INITIALIZERS
 from nnsweep.training import _initializers
 
 SHAPE = (400, 300)

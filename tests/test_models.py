@@ -5,7 +5,7 @@ import pytest
 
 from nnsweep.data import DataSpec
 from nnsweep.errors import DataError, TrialError
-from nnsweep.models import build_model, check_compatible, compile_for_task, make_optimizer
+from nnsweep.training.models import build_model, check_compatible, compile_for_task, make_optimizer
 
 keras = pytest.importorskip("keras")
 

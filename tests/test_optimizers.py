@@ -11,8 +11,8 @@ if keras.backend.backend() != "tensorflow":
 
 import tensorflow as tf  # noqa: E402
 
-from nnsweep.models import OPTIMIZER_CLASSES  # noqa: E402
 from nnsweep.training import _optimizers  # noqa: E402
+from nnsweep.training.models import OPTIMIZER_CLASSES  # noqa: E402
 
 # (sweep optimizer name, two trials' settings), each case named by what it tries
 CASES = [

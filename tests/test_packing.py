@@ -250,7 +250,7 @@ def test_a_trial_that_diverges_leaves_its_pack_mates_as_they_would_be_alone(digi
 def test_a_failing_pack_says_so_and_trains_one_by_one(digits, write_sweep):
     from conftest import FAILING_PACK
 
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
     from nnsweep.training.train import TrainContext, train_pack
 
     sweep = load_sweep(write_sweep(FAILING_PACK, "fails.py"))
@@ -363,7 +363,7 @@ def test_large_stacks_split_by_optimizer_settings_small_ones_keep_them_per_block
 def test_only_activations_that_are_zero_at_zero_pad_their_widths():
     # A padded unit has zero weights: it must output exactly 0, or it would feed the layer
     # above; the list the (Keras-free) planner keeps is checked against Keras here.
-    from nnsweep.params import ACTIVATIONS
+    from nnsweep.definition.params import ACTIVATIONS
     from nnsweep.training._units import ZERO_AT_ZERO, padded_width, padded_widths
 
     zero = {a for a in ACTIVATIONS if float(keras.activations.get(a)(np.zeros(1))[0]) == 0.0}

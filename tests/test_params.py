@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnsweep import params
+from nnsweep.definition import params
 from nnsweep.errors import SweepDefinitionError
 
 

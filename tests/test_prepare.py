@@ -11,7 +11,7 @@ from conftest import REPO
 
 from nnsweep import Sweep
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.prepare import prepare, versions
+from nnsweep.run.prepare import prepare, versions
 
 
 def test_prepare_checks_data_and_objective_and_writes_nothing(tmp_path) -> None:

@@ -6,8 +6,8 @@ import pandas as pd
 
 from nnsweep.cli import main
 from nnsweep.diff import diff_sweeps
-from nnsweep.provenance import RUNS, log_run, mixed_versions, runs, this_process
-from nnsweep.results import ResultsStore, trial_columns
+from nnsweep.store.provenance import RUNS, log_run, mixed_versions, runs, this_process
+from nnsweep.store.results import ResultsStore, trial_columns
 
 OLD = {"tensorflow": "2.16.1", "keras": "3.3.3"}
 NEW = {"tensorflow": "2.17.0", "keras": "3.3.3"}

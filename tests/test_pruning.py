@@ -10,8 +10,16 @@ import pytest
 from scipy import stats as st
 
 from nnsweep import Prune, Sweep, load_history, load_results, run_sweep
+from nnsweep.definition.pruning import (
+    OPEN,
+    PASSED,
+    PRUNED,
+    RungBook,
+    judge,
+    parse_rungs,
+    rungs_text,
+)
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.pruning import OPEN, PASSED, PRUNED, RungBook, judge, parse_rungs, rungs_text
 
 # -- the rule -------------------------------------------------------------------------------
 
@@ -293,7 +301,7 @@ def test_a_run_killed_with_sigkill_and_resumed_prunes_the_same(tmp_path, kill_af
     import time
 
     from nnsweep.cli import main
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
 
     sweep_file = tmp_path / "g.py"
     sweep_file.write_text(KILLED)

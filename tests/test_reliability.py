@@ -25,8 +25,8 @@ import pytest
 
 from nnsweep import Sweep, load_history, load_results, run_sweep
 from nnsweep.cli import main
-from nnsweep.runner import Progress
-from nnsweep.sweep import load_sweep
+from nnsweep.definition.sweep import load_sweep
+from nnsweep.run.runner import Progress
 
 pytest.importorskip("keras")
 
@@ -299,7 +299,7 @@ def test_sigkill_and_ctrl_c_at_random_moments_lose_nothing(tmp_path):
 
 def test_resume_repairs_each_thing_a_kill_can_leave(tmp_path, capsys):
     """The repairs the random kills above may or may not hit, each made to happen."""
-    from nnsweep.results import ResultsStore, history_columns, trial_columns
+    from nnsweep.store.results import ResultsStore, history_columns, trial_columns
 
     columns = trial_columns(["hidden_units"], "accuracy", "val_accuracy")
     folder = tmp_path / "s"
@@ -401,7 +401,9 @@ main()
 """
 
 
-@pytest.mark.parametrize("module", ["click", "nnsweep.cli", "nnsweep.sweep", "nnsweep.results"])
+@pytest.mark.parametrize(
+    "module", ["click", "nnsweep.cli", "nnsweep.definition.sweep", "nnsweep.store.results"]
+)
 def test_ctrl_c_while_the_command_line_loads_prints_no_traceback(tmp_path, module):
     args = ["list", "--sweeps", str(tmp_path), "--results", str(tmp_path)]
     (tmp_path / "a.py").write_text(BASE_SWEEP)
@@ -1239,7 +1241,7 @@ def test_list_reports_a_sweep_file_that_exits_and_goes_on(tmp_path, capsys):
 _VARYING_SHAPES = """
 from pathlib import Path
 from nnsweep import Sweep, run_sweep
-from nnsweep.runner import Progress
+from nnsweep.run.runner import Progress
 
 def rss():
     for line in Path("/proc/self/status").read_text().splitlines():

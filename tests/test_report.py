@@ -36,7 +36,7 @@ from nnsweep.report._plots.heatmap import caption_heatmap, gather_heatmap  # noq
 from nnsweep.report._plots.metric import caption_metric, gather_metric  # noqa: E402
 from nnsweep.report._plots.parallel import caption_parallel, gather_parallel  # noqa: E402
 from nnsweep.report._plots.pareto import caption_pareto, gather_pareto  # noqa: E402
-from nnsweep.results import history_columns, load_history, load_results, trial_columns  # noqa: E402
+from nnsweep.store.results import history_columns, load_history, load_results, trial_columns  # noqa: E402
 
 QUICKSTART = Path(__file__).resolve().parent / "data" / "quickstart"
 PARAMS = ["hidden_units", "depth", "optimizer", "learning_rate", "batch_size", "epochs"]
@@ -650,11 +650,11 @@ def test_a_pruned_configuration_is_listed_never_ranked(tmp_path: Path) -> None:
 
 
 def test_show_best_confirm_and_diff_never_pick_a_pruned_configuration(tmp_path, capsys):
-    from nnsweep.best import best_configuration
     from nnsweep.cli import main
-    from nnsweep.confirm import top_configs
     from nnsweep.diff import diff_sweeps
-    from nnsweep.results import read_rows
+    from nnsweep.run.best import best_configuration
+    from nnsweep.run.confirm import top_configs
+    from nnsweep.store.results import read_rows
 
     folder = make_pruned(tmp_path)
     best = best_configuration("grid", results=tmp_path)

@@ -12,7 +12,7 @@ from nnsweep.errors import (
     ResultsLockedError,
     ResultsMismatchError,
 )
-from nnsweep.results import (
+from nnsweep.store.results import (
     ResultsStore,
     history_columns,
     list_result_dirs,

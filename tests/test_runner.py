@@ -5,7 +5,7 @@ import pytest
 
 from nnsweep import Sweep, load_history, load_results, run_sweep
 from nnsweep.errors import DataError, SweepDefinitionError, SweepFailedError, SweepInterrupted
-from nnsweep.runner import Progress
+from nnsweep.run.runner import Progress
 
 pytest.importorskip("keras")
 

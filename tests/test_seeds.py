@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from nnsweep import Seeds, Sweep
+from nnsweep.definition.seeds import account, contenders
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.seeds import account, contenders
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,16 @@ from __future__ import annotations
 
 import pytest
 
+from nnsweep.definition.space import (
+    Choice,
+    Float,
+    Int,
+    expand_grid,
+    grid_values,
+    is_swept,
+    to_keras_tuner,
+)
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.space import Choice, Float, Int, expand_grid, grid_values, is_swept, to_keras_tuner
 
 
 def test_grid_is_the_product_in_space_order():

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from nnsweep import Choice, Float, Int, Sweep, load_sweep
+from nnsweep.definition.sweep import config_id
 from nnsweep.errors import SweepDefinitionError, SweepFileError
-from nnsweep.sweep import config_id
 
 
 def _sweep(**kw):
@@ -200,7 +200,7 @@ def test_a_huge_grid_is_refused_by_counting_not_expanding():
 
 
 def test_functions_are_named_the_same_in_every_process():
-    from nnsweep.space import callable_name, stable_name
+    from nnsweep.definition.space import callable_name, stable_name
 
     def act(x):  # pragma: no cover - never called
         return x

@@ -150,8 +150,8 @@ def test_a_resumed_run_restarts_the_logs_of_trials_it_trains_again(write_sweep, 
     assert code == 0, err
     done = set(pd.read_csv(results / "tiny" / "trials.csv")["trial_id"])
     # What a kill leaves of a trial in flight: its start and an epoch, no end, no row.
-    from nnsweep.results import load_sweep_json
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
+    from nnsweep.store.results import load_sweep_json
 
     pending = next(t for t in load_sweep(sweep_file).grid_trials() if t.trial_id not in done)
     log = TensorBoardLog(results / "tiny", load_sweep_json(results / "tiny"))

@@ -7,7 +7,7 @@ import pytest
 
 from nnsweep import Sweep
 from nnsweep.data import load_dataset
-from nnsweep.results import trial_columns
+from nnsweep.store.results import trial_columns
 from nnsweep.training.train import TrainContext, train_pack
 
 pytest.importorskip("keras")

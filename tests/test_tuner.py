@@ -121,7 +121,7 @@ def test_a_failing_configuration_is_recorded_and_the_search_goes_on(tmp_path, wr
     path = write_sweep(
         """
         from nnsweep import Sweep, Choice
-        from nnsweep.models import build_model
+        from nnsweep.training.models import build_model
 
         def build(params, spec):
             if params["units"] == 13:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from nnsweep import errors
-from nnsweep.results import DEFAULT_RESULTS
+from nnsweep.store.results import DEFAULT_RESULTS
 from nnsweep.training.packing import DEFAULT_PACK_SIZE
 
 _state = {"debug": False}

@@ -33,8 +33,8 @@ from nnsweep.cli._options import (
 @debug_option
 def list_(sweeps_dir: Path, results: Path) -> None:
     """List sweep files and the state of their results."""
-    from nnsweep.results import TRIALS, read_rows
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
+    from nnsweep.store.results import TRIALS, read_rows
 
     files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
     if not files:
@@ -97,7 +97,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         selection_metric,
         summarize,
     )
-    from nnsweep.results import load_results, load_sweep_json, results_dir_for
+    from nnsweep.store.results import load_results, load_sweep_json, results_dir_for
 
     df = load_results(name, results)
     folder = results_dir_for(name, results)
@@ -188,7 +188,7 @@ def report(
     them under results/_compare/. Reads the CSVs only: no Keras or TensorFlow.
     """
     from nnsweep.report import write_comparison, write_report
-    from nnsweep.results import list_result_dirs
+    from nnsweep.store.results import list_result_dirs
 
     targets = list(names) or [p.name for p in list_result_dirs(results)]
     if not targets:
@@ -235,7 +235,7 @@ def best(
     it once more on the whole training split and saves the model in Keras's format, with
     its summary (and a diagram beside it where pydot and graphviz are installed).
     """
-    from nnsweep.best import best_configuration, params_of, train_best
+    from nnsweep.run.best import best_configuration, params_of, train_best
 
     chosen = best_configuration(name, results=results, metric=metric)
     click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
@@ -243,7 +243,7 @@ def best(
         return
     if export.suffix != ".keras":
         raise errors.ResultsError(f"--export must name a .keras file, got {export}")
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
 
     sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
     params = params_of(sweep, chosen.config_id, results)

@@ -20,7 +20,7 @@ from nnsweep.cli._options import (
     results_option,
     sweep_file_option,
 )
-from nnsweep.confirm import DEFAULT_SEEDS, DEFAULT_TOP
+from nnsweep.run.confirm import DEFAULT_SEEDS, DEFAULT_TOP
 from nnsweep.training.packing import input_size
 
 
@@ -113,7 +113,7 @@ def run(
     \f
     Long for its signature (one parameter per option); each role is a helper.
     """
-    from nnsweep.sweep import load_sweep
+    from nnsweep.definition.sweep import load_sweep
 
     if chief or chief_address:
         raise click.UsageError(
@@ -124,7 +124,7 @@ def run(
     if epochs is not None:
         from dataclasses import replace
 
-        from nnsweep.sweep import with_overrides
+        from nnsweep.definition.sweep import with_overrides
 
         if sweep.prune is not None and not sweep.prune.epochs(epochs) and prune is None:
             click.echo(
@@ -139,7 +139,7 @@ def run(
         _print_plan(sweep, results, 1 if no_pack else pack_size)
         return
     ray = _ray_options(ray_address, ray_cpus, ray_gpus)
-    from nnsweep.runner import run_sweep
+    from nnsweep.run.runner import run_sweep
 
     _warn_if_alone(no_pack, pack_size)
     summary = run_sweep(
@@ -180,7 +180,7 @@ def _ray_options(address: str | None, cpus: float, gpus: float) -> Any:
         if cpus != 1.0 or gpus:
             raise click.UsageError("--ray-cpus and --ray-gpus go with --ray")
         return None
-    from nnsweep.executors import RayOptions
+    from nnsweep.run.executors import RayOptions
 
     return RayOptions(address=address, cpus=cpus, gpus=gpus)
 
@@ -230,8 +230,8 @@ _LIST_LIMIT = 200
 
 
 def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
-    from nnsweep.results import TRIALS, read_rows
-    from nnsweep.runner import plan
+    from nnsweep.run.runner import plan
+    from nnsweep.store.results import TRIALS, read_rows
 
     trials = plan(sweep)
     if trials is None:
@@ -323,10 +323,10 @@ def confirm(
     on the fresh seeds (pairwise Welch tests, Holm-corrected) and shows the winner's curse:
     how far the chosen configuration fell from its search seeds to fresh ones.
     """
-    from nnsweep.confirm import Confirm
+    from nnsweep.definition.sweep import load_sweep
     from nnsweep.report.confirmation import confirmation
-    from nnsweep.runner import run_sweep
-    from nnsweep.sweep import load_sweep
+    from nnsweep.run.confirm import Confirm
+    from nnsweep.run.runner import run_sweep
 
     sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
     if sweep.name != name:
@@ -344,7 +344,7 @@ def confirm(
     )
     _print_summary(summary)
     from nnsweep.report.stats import metric_direction, selection_metric
-    from nnsweep.results import load_results, load_sweep_json
+    from nnsweep.store.results import load_results, load_sweep_json
 
     df = load_results(summary.results_dir)
     info = load_sweep_json(summary.results_dir)

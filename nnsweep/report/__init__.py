@@ -38,7 +38,7 @@ from nnsweep.report._plots.metric import (
 from nnsweep.report._plots.parallel import draw_parallel, gather_parallel
 from nnsweep.report._plots.pareto import draw_pareto, gather_pareto
 from nnsweep.report.stats import param_columns, ranked_rows
-from nnsweep.results import DEFAULT_RESULTS, SWEEP_JSON, load_results, load_sweep_json
+from nnsweep.store.results import DEFAULT_RESULTS, SWEEP_JSON, load_results, load_sweep_json
 
 FORMATS = ("png", "svg")
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import ResultsError
-from nnsweep.provenance import mixed_versions
 from nnsweep.report._html import Sections, render_html, summary_text
 from nnsweep.report._plots._common import is_numeric, label
 from nnsweep.report._plots.curves import caption_curves, draw_curves, gather_curves
@@ -55,7 +54,8 @@ from nnsweep.report.stats import (
     summarize,
     verdict,
 )
-from nnsweep.results import (
+from nnsweep.store.provenance import mixed_versions
+from nnsweep.store.results import (
     DEFAULT_RESULTS,
     HISTORY,
     SWEEP_JSON,
@@ -70,9 +70,9 @@ from nnsweep.results import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nnsweep.definition.seeds import SeedsAccount
     from nnsweep.report._effect_base import Effects
     from nnsweep.report.confirmation import Confirmation
-    from nnsweep.seeds import SeedsAccount
 
 FORMATS = ("png", "svg")
 CURVE_CONFIGS = 4  # learning curves of the best few configurations keep the figure legible
@@ -411,7 +411,7 @@ def _seeds_account(df: Any, info: Mapping[str, Any], metric: str, direction: str
     rule = info.get("adaptive_seeds")
     if not rule or "config_id" not in df:
         return None
-    from nnsweep.seeds import account
+    from nnsweep.definition.seeds import account
 
     objective = info.get("objective")
     if isinstance(objective, str) and objective in df.columns:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnsweep.definition.pruning import UNSTABLE_FACTOR
 from nnsweep.errors import ResultsError
-from nnsweep.results import BASE_COLUMNS, RUN_COLUMNS, TAIL_COLUMNS
+from nnsweep.store.results import BASE_COLUMNS, RUN_COLUMNS, TAIL_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +32,8 @@ SEARCH, CONFIRM = "search", "confirm"
 _METRIC_PREFIXES = ("loss", "accuracy", "mae", "val_", "test_", "best_")
 _LOWER_IS_BETTER = ("loss", "mae", "mse", "error", "rmse", "seconds", "n_params")
 ALPHA = 0.05
-# Unstable: a spread this many times the sweep's median spread (with 3 runs a healthy
-# configuration gets there about once in 50,000, so big random searches stay quiet) ...
-UNSTABLE_FACTOR = 4.0
+# Unstable: a spread UNSTABLE_FACTOR times the sweep's median spread (pruning's, which
+# leaves such a configuration out of its pooled noise) ...
 # ... or, for a metric bounded in [0, 1] such as accuracy, runs this far apart.
 UNSTABLE_RANGE = 0.10
 _BOUNDED = ("accuracy", "auc", "precision", "recall", "f1")

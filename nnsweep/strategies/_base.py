@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from nnsweep.sweep import Trial
+from nnsweep.definition.sweep import Trial
 
 
 class Wait:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from nnsweep.results import read_rows
-from nnsweep.seeds import Seeds, contenders, outcome
-from nnsweep.sweep import Sweep, Trial, config_id
+from nnsweep.definition.seeds import Seeds, contenders, outcome
+from nnsweep.definition.sweep import Sweep, Trial, config_id
+from nnsweep.store.results import read_rows
 
 
 class AdaptiveSeedsStrategy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from nnsweep.sweep import Sweep, Trial
+from nnsweep.definition.sweep import Sweep, Trial
 
 
 class FixedStrategy:

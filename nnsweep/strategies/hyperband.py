@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nnsweep.pruning import Prune, RungBook
-from nnsweep.results import read_rows
-from nnsweep.sweep import Sweep, Trial, config_id
+from nnsweep.definition.pruning import Prune, RungBook
+from nnsweep.definition.sweep import Sweep, Trial, config_id
+from nnsweep.store.results import read_rows
 
 FACTOR = 3  # Keras Tuner's default
 # The noise guard's false-prune rate (a bracket's rungs share it, as in ``Prune``).

@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nnsweep import space as _space
+from nnsweep.definition import space as _space
+from nnsweep.definition.sweep import Sweep, Trial
 from nnsweep.errors import SweepDefinitionError
 from nnsweep.strategies._base import WAIT, Wait
-from nnsweep.sweep import Sweep, Trial
 
 TUNER_DIR = "tuner"
 LOCAL_TUNER_ID = "local"

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import params as _params
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.sweep import Trial
 from nnsweep.training._stack import losses
 
 

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import params as _params
-from nnsweep.pruning import PackJudge
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.pruning import PackJudge
+from nnsweep.definition.sweep import Trial
 from nnsweep.training import _optimizers
 from nnsweep.training._branch import BranchUnit
 from nnsweep.training._stack import StackUnit
@@ -415,7 +415,7 @@ def train(
 ) -> list[Outcome]:
     """Train a pack; one outcome per trial. A pack of stacks only whose signature matches
     the previous pack's reuses its units and traced functions (a trace took 0.2-0.4 s).
-    ``judge`` prunes trials at their rungs (``nnsweep.pruning``)."""
+    ``judge`` prunes trials at their rungs (``nnsweep.definition.pruning``)."""
     if _RECENT_DATA.get("dataset") is not ctx.dataset:
         _RECENT.clear()  # their traces read another dataset's table
         _RECENT_DATA["dataset"] = ctx.dataset

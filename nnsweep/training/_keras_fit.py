@@ -14,11 +14,11 @@ from typing import Any
 
 import keras
 
-from nnsweep import params as _params
-from nnsweep.models import build_model, make_optimizer
-from nnsweep.pruning import PRUNED, PackJudge
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.pruning import PRUNED, PackJudge
+from nnsweep.definition.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
+from nnsweep.training.models import build_model, make_optimizer
 
 _DATA_LOSS = {
     "multiclass": keras.metrics.SparseCategoricalCrossentropy,

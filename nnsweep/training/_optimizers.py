@@ -27,8 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import params as _params
-from nnsweep.models import OPTIMIZER_CLASSES
+from nnsweep.definition import params as _params
+from nnsweep.training.models import OPTIMIZER_CLASSES
 
 # The update formulas ("kinds", see _units.optimizer_kind) and their Keras classes.
 _KERAS_CLASS = {**OPTIMIZER_CLASSES, "sgd-nesterov": "SGD"}

@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnsweep import params as _params
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.sweep import Trial
 from nnsweep.training import _initializers
 from nnsweep.training._units import Stack, padded_widths
 

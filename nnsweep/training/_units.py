@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from nnsweep import params as _params
-from nnsweep.models import mlp_widths
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.sweep import Trial
+from nnsweep.training.models import mlp_widths
 
 
 class StackKey(NamedTuple):

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnsweep import params as _params
 from nnsweep.data import Dataset
-from nnsweep.provenance import this_process
-from nnsweep.pruning import PRUNED, PackJudge
-from nnsweep.sweep import Sweep, Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.pruning import PRUNED, PackJudge
+from nnsweep.definition.sweep import Sweep, Trial
+from nnsweep.store.provenance import this_process
 
 
 def guess_direction(metric: str) -> str:

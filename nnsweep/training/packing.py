@@ -22,8 +22,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from nnsweep import params as _params
-from nnsweep.sweep import Trial
+from nnsweep.definition import params as _params
+from nnsweep.definition.sweep import Trial
 from nnsweep.training._units import describe_units, stackable
 
 # Large enough for most sweeps to be one pack; a kill loses at most one pack's trials.

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from nnsweep import params as _params
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
+from nnsweep.definition import params as _params
+from nnsweep.definition.pruning import PackJudge, RungBook, rungs_text
+from nnsweep.definition.sweep import Trial
 from nnsweep.errors import TrialError
-from nnsweep.pruning import PackJudge, RungBook, rungs_text
-from nnsweep.sweep import Trial
 from nnsweep.training.context import (  # noqa: F401 - the names training is known by
     EarlyStop,
     EpochHook,
@@ -152,9 +152,9 @@ def _fit(
 
 def _fit_pack(keras, trials, rows, ctx, on_epoch, judge, results, t0):
     """Build the branches (a failing build fails its own trial), then train the pack."""
-    from nnsweep.models import build_model
     from nnsweep.training import _engine
     from nnsweep.training._units import plan_units
+    from nnsweep.training.models import build_model
 
     sweep, spec = ctx.sweep, ctx.dataset.spec
     inputs = math.prod(spec.input_shape)

@@ -14,28 +14,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep._progress import Progress
-from nnsweep._run_loop import Loop
+from nnsweep.definition.pruning import Prune, RungBook
+from nnsweep.definition.sweep import Sweep, Trial
 from nnsweep.errors import (
     ResultsMismatchError,
     SweepDefinitionError,
     SweepFailedError,
     SweepInterrupted,
 )
-from nnsweep.prepare import Prepared, ctrl_c_sets, prepare
-from nnsweep.pruning import Prune, RungBook
-from nnsweep.results import DEFAULT_RESULTS, ResultsStore, read_rows
+from nnsweep.run._loop import Loop
+from nnsweep.run.prepare import Prepared, ctrl_c_sets, prepare
+from nnsweep.store.results import DEFAULT_RESULTS, ResultsStore, read_rows
 from nnsweep.strategies import GridStrategy, Strategy
 from nnsweep.strategies.tuner import (
     TunerStrategy,
     make_oracle,
     open_local_oracle,
 )
-from nnsweep.sweep import Sweep, Trial
 from nnsweep.training.packing import DEFAULT_PACK_SIZE
 
 if TYPE_CHECKING:
-    from nnsweep.confirm import Confirm
-    from nnsweep.executors import RayOptions
+    from nnsweep.run.confirm import Confirm
+    from nnsweep.run.executors import RayOptions
 
 
 class _Logged(Progress):
@@ -135,13 +135,13 @@ def run_sweep(
     Trials train ``pack_size`` at a time as one TensorFlow program, whatever their
     hyperparameters (1 trains them one by one); the rows are the same either way. Search
     strategies ask a Keras Tuner oracle (in this process) for each configuration.
-    ``confirm`` trains the best configurations on fresh seeds instead (``nnsweep.confirm``),
+    ``confirm`` trains the best configurations on fresh seeds instead (``nnsweep.run.confirm``),
     into the same table with ``phase`` confirm. ``tensorboard`` logs every trial under
     ``results/<sweep>/tensorboard/`` (``nnsweep.tensorboard``). ``ray``: packs train as Ray
-    tasks on a cluster (``nnsweep.executors``); this process stays the only writer of the
+    tasks on a cluster (``nnsweep.run.executors``); this process stays the only writer of the
     results. Bad input (sweep, data, results folder, cluster) raises before anything is
     written. (Long for its signature and this text: one keyword per option of a run; the
-    steps are ``_run_loop.Loop``'s.)
+    steps are ``_loop.Loop``'s.)
     """
     from nnsweep._keras import set_threads
 
@@ -152,7 +152,7 @@ def run_sweep(
         _check_old_hyperband(sweep, ResultsStore(results, sweep.name))
     cluster = None
     if ray is not None:
-        from nnsweep.executors import connect
+        from nnsweep.run.executors import connect
 
         cluster = connect(ray)  # before anything is written: an unreachable one says so
     elif threads is not None:
@@ -208,7 +208,7 @@ def _executor(
     threads: int | None,
 ) -> Any:
     """Where the packs train: this process, or the Ray cluster ``cluster``."""
-    from nnsweep.executors import LocalExecutor, RayExecutor
+    from nnsweep.run.executors import LocalExecutor, RayExecutor
 
     def fell_back(pack: Sequence[Trial], error: BaseException) -> None:
         summary.fallbacks += 1
@@ -241,7 +241,7 @@ def _rung_book(sweep: Sweep, run: Prepared) -> RungBook | None:
 def _pick_strategy(sweep: Sweep, run: Prepared, confirm: Confirm | None, slots: int) -> Strategy:
     """Confirmation's trials, or the sweep's own strategy (see ``_strategy``)."""
     if confirm is not None:
-        from nnsweep.confirm import ConfirmStrategy
+        from nnsweep.run.confirm import ConfirmStrategy
 
         return ConfirmStrategy(sweep, run.store.trials_path, run.objective, run.direction, confirm)
     return _strategy(sweep, run.store, run.objective, run.direction, slots)
@@ -278,7 +278,7 @@ def _pruning_note(rows: Sequence[dict[str, Any]]) -> str:
     pruned = [r for r in rows if r["status"] == "pruned"]
     if not pruned:
         return ""
-    from nnsweep.params import resolve
+    from nnsweep.definition.params import resolve
 
     at = Counter(int(r["epochs_run"]) for r in pruned)
     where = ", ".join(f"{n} at epoch {e}" for e, n in sorted(at.items()))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nnsweep._dataset import _KERAS_SEED, _TEST_FRACTION, Dataset, DataSpec
+from nnsweep.data._dataset import _KERAS_SEED, _TEST_FRACTION, Dataset, DataSpec
 from nnsweep.errors import DataError
 
 # -- files and functions ----------------------------------------------------------------

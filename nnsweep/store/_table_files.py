@@ -1,6 +1,6 @@
 """The CSV tables' files, written so that nothing is lost: appends flushed and fsynced, whole
 files replaced atomically, signals held back during a write, torn last lines cut off, and
-reading that checks every line (``nnsweep.results`` builds the store on these)."""
+reading that checks every line (``nnsweep.store.results`` builds the store on these)."""
 
 from __future__ import annotations
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from nnsweep import params as _params
-from nnsweep import space as _space
+from nnsweep.definition import params as _params
+from nnsweep.definition import space as _space
+from nnsweep.definition.pruning import Prune
+from nnsweep.definition.pruning import resolve as _resolve_prune
+from nnsweep.definition.seeds import Seeds
 from nnsweep.errors import SweepDefinitionError, SweepFileError
-from nnsweep.pruning import Prune
-from nnsweep.pruning import resolve as _resolve_prune
-from nnsweep.seeds import Seeds
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")

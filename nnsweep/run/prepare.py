@@ -16,10 +16,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsweep.definition.sweep import Sweep
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.results import ResultsStore, history_columns, trial_columns
+from nnsweep.store.results import ResultsStore, history_columns, trial_columns
 from nnsweep.strategies.tuner import param_names
-from nnsweep.sweep import Sweep
 
 if TYPE_CHECKING:
     from nnsweep.data import Dataset
@@ -31,7 +31,7 @@ _VERSIONED = ("nnsweep", "keras", "tensorflow", "keras-tuner", "numpy", "pandas"
 def load_data(sweep: Sweep, data_dir: str | Path | None) -> Dataset:
     """The sweep's dataset, checked against its model and its splits."""
     from nnsweep.data import load_dataset
-    from nnsweep.models import check_compatible
+    from nnsweep.training.models import check_compatible
 
     dataset = load_dataset(
         sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnsweep.definition.pruning import RungBook
+from nnsweep.definition.sweep import Trial
 from nnsweep.errors import ClusterError, SweepDefinitionError
-from nnsweep.pruning import RungBook
-from nnsweep.sweep import Trial
 
 # A pack whose Ray task dies this many times more (its worker or node lost) is left
 # unwritten: the next run of the same command trains it again.
@@ -29,7 +29,7 @@ _POLL_SECONDS = 0.5
 @dataclass
 class Job:
     """A pack to train: its trials, its pruning evidence, the batch it belongs to, its wave
-    (see ``_run_loop``) and the trials of the packs that train beside it in that wave."""
+    (see ``run._loop``) and the trials of the packs that train beside it in that wave."""
 
     pack: Sequence[Trial]
     book: RungBook | None = None
@@ -183,8 +183,8 @@ def _pack_task(
     sweep: Any, dataset: Any, pack: Sequence[Trial], book: Any, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Train one pack on a Ray worker; its rows, histories and fallbacks (nothing written)."""
-    from nnsweep.prepare import versions
-    from nnsweep.provenance import this_process
+    from nnsweep.run.prepare import versions
+    from nnsweep.store.provenance import this_process
     from nnsweep.training.train import TrainContext, train_pack
 
     ctx = TrainContext(sweep, dataset, phase=settings["phase"], debug=settings["debug"])

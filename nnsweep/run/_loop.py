@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nnsweep.executors import Done, Job
-from nnsweep.pruning import RungBook
+from nnsweep.definition.pruning import RungBook
+from nnsweep.definition.sweep import Trial
+from nnsweep.run.executors import Done, Job
 from nnsweep.strategies._base import WAIT
-from nnsweep.sweep import Trial
 from nnsweep.training.packing import make_packs
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsweep._data_files import (
+from nnsweep.data._dataset import _KERAS_SEED, _TEST_FRACTION, DATA_DIR_ENV, Dataset, DataSpec
+from nnsweep.data._files import (
     _arrays,
     _holdout_test,
     _open_npz,
     _sequence_arrays,
     _standardize,
 )
-from nnsweep._dataset import _KERAS_SEED, _TEST_FRACTION, DATA_DIR_ENV, Dataset, DataSpec
 from nnsweep.errors import DataError
 
 _FASHION_FILES = (

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnsweep.definition.sweep import Sweep
 from nnsweep.errors import ResultsError, SweepDefinitionError
 from nnsweep.report.stats import SEARCH, ranked_rows, summarize
-from nnsweep.results import read_rows
+from nnsweep.store.results import read_rows
 from nnsweep.strategies.grid import FixedStrategy
-from nnsweep.sweep import Sweep
 
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 5
@@ -75,7 +75,7 @@ class ConfirmStrategy(FixedStrategy):
     def __init__(
         self, sweep: Sweep, trials_path: Path, objective: str, direction: str, confirm: Confirm
     ) -> None:
-        from nnsweep.best import params_of
+        from nnsweep.run.best import params_of
 
         rows = read_rows(trials_path) if trials_path.exists() else []
         self.configs = top_configs(rows, objective, direction, confirm.top)

@@ -3,8 +3,8 @@
 A dataset is loaded once per sweep (``load_dataset``) and knows its task, input shape and
 class count; the loss and metrics follow from the task. Keras datasets are looked for in a
 data directory, then in Keras's own cache, then downloaded by Keras. The parts: ``_dataset``
-(the spec, arrays and splits), ``_builtin_data`` (the built-ins, Keras's files) and
-``_data_files`` (CSV, .npz, functions, and the checks every dataset passes).
+(the spec, arrays and splits), ``_builtin`` (the built-ins, Keras's files) and
+``_files`` (CSV, .npz, functions, and the checks every dataset passes).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nnsweep._builtin_data import _BUILTINS, keras_cache_dir, locate
-from nnsweep._data_files import (
+from nnsweep.data._builtin import _BUILTINS, keras_cache_dir, locate
+from nnsweep.data._dataset import DATA_DIR_ENV, TASKS, Dataset, DataSpec, Split
+from nnsweep.data._files import (
     MAX_CLASSES,
     _check_labels,
     _from_csv,
@@ -23,7 +24,6 @@ from nnsweep._data_files import (
     _from_npz,
     infer_task,
 )
-from nnsweep._dataset import DATA_DIR_ENV, TASKS, Dataset, DataSpec, Split
 from nnsweep.errors import DataError
 
 __all__ = [

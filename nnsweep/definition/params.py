@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nnsweep.definition.space import callable_name
 from nnsweep.errors import SweepDefinitionError
-from nnsweep.space import callable_name
 
 OPTIMIZERS = (
     "sgd",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnsweep.definition.sweep import Sweep
+from nnsweep.definition.sweep import config_id as config_id_of
 from nnsweep.errors import ResultsError
 from nnsweep.report.stats import (
     check_metric,
@@ -19,7 +21,7 @@ from nnsweep.report.stats import (
     ranked_rows,
     summarize,
 )
-from nnsweep.results import (
+from nnsweep.store.results import (
     DEFAULT_RESULTS,
     TRIALS,
     load_results,
@@ -27,8 +29,6 @@ from nnsweep.results import (
     read_rows,
     results_dir_for,
 )
-from nnsweep.sweep import Sweep
-from nnsweep.sweep import config_id as config_id_of
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,8 @@ def params_of(
 
 def _values_from_row(sweep: Sweep, row: dict[str, str]) -> dict[str, Any]:
     """A configuration's values from the text of its row (exact: no float rounding)."""
-    from nnsweep import space as _space
-    from nnsweep.params import format_value
+    from nnsweep.definition import space as _space
+    from nnsweep.definition.params import format_value
 
     def value(name: str, entry: Any) -> Any:
         text = row.get(name, "")
@@ -139,10 +139,10 @@ def train_best(
 ) -> Any:
     """Train one model with ``params`` on the whole training split; return it and its
     test-split scores (None without a test split)."""
-    from nnsweep import params as _params
     from nnsweep._keras import import_keras
-    from nnsweep.models import build_model, compile_for_task
-    from nnsweep.prepare import load_data
+    from nnsweep.definition import params as _params
+    from nnsweep.run.prepare import load_data
+    from nnsweep.training.models import build_model, compile_for_task
 
     keras = import_keras(debug)
     dataset = load_data(sweep, data_dir)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nnsweep import params as _params
 from nnsweep.data import DataSpec
+from nnsweep.definition import params as _params
 from nnsweep.errors import DataError, TrialError
 
 # The Keras class of each optimizer name a sweep may give.

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnsweep._table_files import (
+from nnsweep.definition.space import stable_name
+from nnsweep.errors import (
+    CorruptResultsError,
+    ResultsError,
+    ResultsLockedError,
+    ResultsMismatchError,
+)
+from nnsweep.store._table_files import (
     TRIALS,
     _append,
     _atomic_write,
@@ -30,14 +37,7 @@ from nnsweep._table_files import (
     _signals_deferred,
     _write_error,
 )
-from nnsweep.errors import (
-    CorruptResultsError,
-    ResultsError,
-    ResultsLockedError,
-    ResultsMismatchError,
-)
-from nnsweep.provenance import RUNS, log_run
-from nnsweep.space import stable_name
+from nnsweep.store.provenance import RUNS, log_run
 
 if TYPE_CHECKING:
     import pandas as pd
