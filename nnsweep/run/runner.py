@@ -1,4 +1,5 @@
-"""Running a sweep: validate, load data once, train pack by pack, append each result.
+"""Running a sweep: validate, reach the cluster, load data once, then the loop (strategy
+-> executor -> store, in ``_loop``) until every trial is written.
 
 The library entry point behind ``nnsweep run``; it reports progress through a
 ``Progress`` object and raises ``NnsweepError`` subclasses, never printing itself.
