@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from nnsweep.report.stats import summarize
     from nnsweep.run.runner import Progress, RunSummary, run_sweep
     from nnsweep.store.results import load_history, load_results
+    from nnsweep.training.models import build_model
 
 
 __version__ = "0.1.0"
@@ -63,6 +64,7 @@ __all__ = [
     "SweepFileError",
     "SweepInterrupted",
     "Trial",
+    "build_model",
     "load_dataset",
     "load_history",
     "load_results",
@@ -95,6 +97,7 @@ _MODULES = {
     "nnsweep.definition.space": "Choice Float Int",
     "nnsweep.report.stats": "summarize",
     "nnsweep.definition.sweep": "Sweep Trial load_sweep",
+    "nnsweep.training.models": "build_model",
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names.split()}
 

@@ -6,8 +6,7 @@ each max-pooled, dense 100). Adam, batch 200, 10 epochs. One custom build functi
 the architecture from the swept "arch", using nnsweep's own model families.
 """
 
-from nnsweep import Sweep
-from nnsweep.models import build_model
+from nnsweep import Sweep, build_model
 
 ARCHS = {
     "cnn1": ("cnn", {"conv_layers": 1, "filters": (32,), "kernel_size": 5, "dropout": 0.2,
