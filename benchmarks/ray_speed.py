@@ -54,11 +54,16 @@ def ray_start() -> float:
     code = (
         "import time, ray\n"
         "t = time.perf_counter()\n"
-        "ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)\n"
-        "ray.get(ray.remote(lambda: 1).remote())\n"
+        "ray.init(address='local', num_cpus=2, include_dashboard=False, log_to_driver=False)\n"
+        "@ray.remote\n"
+        "def one():\n"
+        "    return 1\n"
+        "ray.get(one.remote())\n"
         "print(time.perf_counter() - t)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"Ray did not start:\n{proc.stderr[-2000:]}")
     return float(proc.stdout.strip().splitlines()[-1])
 
 

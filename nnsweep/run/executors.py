@@ -10,6 +10,7 @@ again when its worker or node dies; the store drops a second row of a trial).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -144,10 +145,16 @@ def connect(options: RayOptions) -> Any:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            auth = ""
+            if options.address != "local" and os.environ.get("RAY_AUTH_MODE") != "token":
+                auth = (
+                    "; if the cluster uses token authentication (ray start's default), set "
+                    "RAY_AUTH_MODE=token with its token in ~/.ray/auth_token"
+                )
             raise ClusterError(
                 f"cannot reach the Ray cluster at {options.address} ({first}); start it with "
                 "`ray start --head` on its head node, or run with --ray (no address) to "
-                "start Ray on this machine"
+                f"start Ray on this machine{auth}"
             ) from None
     have = ray.cluster_resources()
     for name, need in (("CPU", options.cpus), ("GPU", options.gpus)):
