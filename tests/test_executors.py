@@ -328,3 +328,12 @@ def test_ctrl_c_on_ray_cancels_the_packs_in_flight_and_exits_130(tmp_path):
         f"interrupted: {done} of 8 trials done; run the same command to resume"
     )
     assert not _pack_tasks()  # the local Ray went with its driver: nothing trains on
+
+
+def test_ray_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
+    from nnsweep.run.executors import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what Python does for a missing package
+    with pytest.raises(SweepDefinitionError, match=r"needs Ray: pip install 'nnsweep\[ray\]'"):
+        import_ray()
+    assert SweepDefinitionError.exit_code == 2
