@@ -10,9 +10,22 @@ from typing import Any
 
 
 def import_keras(debug: bool = False) -> Any:
-    """Import and return ``keras``, with TensorFlow's log noise off unless ``debug``."""
-    with quiet_imports(debug):
-        import keras
+    """Import and return ``keras``, with TensorFlow's log noise off unless ``debug``; a
+    backend that cannot load is the user's setting to fix, said in one line."""
+    try:
+        with quiet_imports(debug):
+            import keras
+    except (ImportError, ValueError) as exc:
+        if "keras" in sys.modules and not hasattr(sys.modules["keras"], "ops"):
+            del sys.modules["keras"]  # half-imported: the next attempt starts over
+        from nnsweep.errors import SweepDefinitionError
+
+        backend = os.environ.get("KERAS_BACKEND", "(from ~/.keras/keras.json)")
+        raise SweepDefinitionError(
+            "KERAS_BACKEND",
+            f"must name a Keras backend that is installed: tensorflow, jax or torch ({exc})",
+            backend,
+        ) from exc
     return keras
 
 
@@ -39,6 +52,12 @@ def quiet_imports(debug: bool = False) -> Iterator[None]:
     if "absl.logging" in sys.modules:  # absl comes with TensorFlow, not with every backend
         absl_logging = sys.modules["absl.logging"]
         absl_logging.set_verbosity(absl_logging.ERROR)
+    if "tensorflow" in sys.modules:
+        import logging
+
+        # Its Python-side warnings (tf.function retracing, deprecations) are about
+        # TensorFlow's internals, not the user's sweep: shown with --debug only.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager
@@ -96,13 +115,27 @@ def backend_name() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+# TensorFlow makes a pool of as many threads as asked for: 100,000 took 2.4 GB and
+# never trained. Bounded so that a typo fails at once.
+MAX_THREADS = 1024
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a thread count TensorFlow cannot use."""
+    from nnsweep.errors import SweepDefinitionError
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SweepDefinitionError("--threads", "must be an integer >= 1", threads)
+    if threads > MAX_THREADS:
+        raise SweepDefinitionError("--threads", f"must be at most {MAX_THREADS}", threads)
+
+
 def set_threads(threads: int) -> None:
     """Cap the threads TensorFlow computes with (before its runtime starts), so several
     workers can share one machine without fighting over its cores."""
     from nnsweep.errors import SweepDefinitionError
 
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SweepDefinitionError("--threads", "must be an integer >= 1", threads)
+    check_threads(threads)
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as import_keras does

@@ -21,6 +21,7 @@ import numpy as np
 from nnsweep.errors import ResultsError
 from nnsweep.report.stats import (
     ALPHA,
+    Ranking,
     check_metric,
     config_labels,
     default_metric,
@@ -28,6 +29,7 @@ from nnsweep.report.stats import (
     holm,
     metric_direction,
     param_columns,
+    rank_configurations,
     ranked_rows,
 )
 from nnsweep.store.provenance import mixed_versions
@@ -65,6 +67,9 @@ class SweepDiff:
     only_b: int
     changed: list[str]  # "setting: A -> B" for versions and settings that differ
     mixed: dict[str, list[str]]  # per sweep: libraries whose versions differ within it
+    # Each sweep's chosen configuration (as ``best`` names it) and the column that chose it.
+    chosen: tuple[str, str] = ("", "")
+    chosen_by: tuple[str, str] = ("", "")
 
     @property
     def regressions(self) -> list[ConfigDiff]:
@@ -91,10 +96,13 @@ def diff_sweeps(
         if lines := mixed_versions(df, folder):
             mixed[str(name)] = lines
     metric = metric or default_metric(tables[0], infos[0])
-    for df in tables:
-        check_metric(df, metric)
+    for df, info in zip(tables, infos, strict=True):
+        check_metric(df, metric, info)
     direction = metric_direction(metric, infos[0])
     by = _shared_swept(tables, infos)
+    rankings = [
+        rank_configurations(df, info, by=by) for df, info in zip(tables, infos, strict=True)
+    ]
     groups = [_runs(df, by, metric) for df in tables]
     shared = [k for k in groups[0] if k in groups[1]]
     if not shared:
@@ -123,7 +131,15 @@ def diff_sweeps(
         only_b=len(groups[1]) - len(shared),
         changed=list(_changes(infos[0], infos[1])),
         mixed=mixed,
+        chosen=(_chosen(rankings[0]), _chosen(rankings[1])),
+        chosen_by=(rankings[0].metric, rankings[1].metric),
     )
+
+
+def _chosen(ranking: Ranking) -> str:
+    """The label of the configuration a sweep chooses (``best``'s), or "none"."""
+    best = ranking.table[ranking.table["n"] > 0].head(1)
+    return config_labels(best, ranking.by)[0] if len(best) else "none"
 
 
 def _shared_swept(tables: list[Any], infos: list[Mapping[str, Any]]) -> list[str]:
@@ -242,6 +258,11 @@ def format_diff(d: SweepDiff) -> str:
         lines.append(f"not compared: {d.only_a} configurations only in A, {d.only_b} only in B")
     for name, mixed in d.mixed.items():
         lines += [f"warning: {name}'s trials trained under different versions: {m}" for m in mixed]
+    by = d.chosen_by[0] if d.chosen_by[0] == d.chosen_by[1] else " / ".join(d.chosen_by)
+    same = d.chosen[0] == d.chosen[1] and d.chosen_by[0] == d.chosen_by[1]
+    lines.append(
+        f"chosen on {by}: {d.a} {d.chosen[0]}; {d.b} {'the same' if same else d.chosen[1]}"
+    )
     if d.changed:
         lines.append("what differs between the two runs (sweep.json):")
         lines += [f"  {line}" for line in d.changed]

@@ -244,11 +244,28 @@ def trial_values(params: Mapping[str, Any], swept: Sequence[str], seed: int, fol
 
 def write_logs(results_dir: Path) -> tuple[Path, int]:
     """Rebuild a sweep's logs from trials.csv and history.csv (idempotent); return the log
-    folder and how many trials it holds. Runs of trials not in the table are removed."""
-    from nnsweep.store.results import HISTORY, TRIALS, load_sweep_json, read_rows
+    folder and how many trials it holds. Runs of trials not in the table are removed.
+
+    Under the results folder's lock: a live run's trials are not in the table yet, so a
+    rebuild would remove the runs it is writing; while a run holds the folder, this raises
+    ResultsLockedError and changes nothing.
+    """
+    from nnsweep.store.results import load_sweep_json, locked
 
     results_dir = Path(results_dir)
-    info = load_sweep_json(results_dir)
+    info = load_sweep_json(results_dir)  # no sweep.json: an error, and no folder made
+    advice = (
+        "try again when it ends (nnsweep tensorboard rewrites the logs, and a run with "
+        "--tensorboard writes them as it trains)"
+    )
+    with locked(results_dir, advice):
+        return _rebuild(results_dir, info)
+
+
+def _rebuild(results_dir: Path, info: Mapping[str, Any]) -> tuple[Path, int]:
+    """``write_logs`` under the lock: every run rewritten from the tables."""
+    from nnsweep.store.results import HISTORY, TRIALS, read_rows
+
     rows = read_rows(results_dir / TRIALS)
     history: dict[str, list[dict[str, str]]] = {}
     if (results_dir / HISTORY).exists():

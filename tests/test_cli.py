@@ -272,3 +272,33 @@ def test_dry_run_of_a_large_sweep_is_a_summary(tmp_path, write_sweep, capsys):
     assert lines[0] == "large: 30000 trials (0 done) on digits with model mlp"
     assert "  ... and 29,800 more (300 configurations x 100 seeds x 1 folds)" in lines
     assert len(lines) < 400
+
+
+def test_read_commands_refuse_what_names_nothing_to_compare(tmp_path, write_sweep, capsys):
+    """Issue 23, classes 8 and 10: a sweep overlaid with itself, bookkeeping columns as the
+    metric; and the printed TensorBoard command works in a path with a space."""
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "my results"
+    code, out, err = _cli(capsys, "run", sweep_file, "--results", results, "--tensorboard")
+    assert code == 0, err
+    quoted = f"tensorboard --logdir '{results / 'tiny' / 'tensorboard'}'"
+    assert quoted in out, out
+    code, out, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
+    assert code == 0 and quoted in out, err
+
+    for names in (("tiny", "tiny"), ("tiny", str(results / "tiny"))):
+        before = sorted(p.name for p in results.rglob("*"))
+        code, out, err = _cli(capsys, "report", *names, "--results", results)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"{names[0]!r} and {names[1]!r} name the same sweep" in err
+        assert sorted(p.name for p in results.rglob("*")) == before
+
+    refused = {"seed": "not a measurement", "fold": "not a measurement",
+               "error": "not a measurement", "hidden_units": "a hyperparameter"}  # fmt: skip
+    for metric, what in refused.items():
+        for command in ("show", "best", "report"):
+            code, out, err = _cli(capsys, command, "tiny", "--results", results, "--metric", metric)
+            assert code == 2 and err.count("\n") == 1, (command, metric, err)
+            assert f"metric must be a metric column of trials.csv, got {metric!r} ({what})" in err
+    code, out, err = _cli(capsys, "show", "tiny", "--results", results, "--metric", "fit_seconds")
+    assert code == 0, err

@@ -298,7 +298,10 @@ def test_comparison_overlays_sweeps(tmp_path: Path) -> None:
     assert path == tmp_path / "_compare" / "mlp_vs_cnn_test_accuracy_vs_hidden_units.png"
     assert path.exists()
     caption = path.with_suffix(".txt").read_text()
-    assert caption.startswith("best test accuracy: cnn 0.990 at 64 units; mlp 0.970 at 64 units")
+    assert caption.startswith(
+        "test accuracy of the configuration chosen on validation accuracy: "
+        "cnn 0.990 at 64 units; mlp 0.970 at 64 units"
+    )
     with pytest.raises(ResultsError, match="two or more"):
         write_comparison(["mlp"], results=tmp_path)
 

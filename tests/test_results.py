@@ -178,3 +178,39 @@ def test_a_full_disk_is_one_error_naming_the_file_and_keeps_what_was_written(tmp
     store.close()
     # On resume, the trial that was being written is not done; the first one is.
     assert _open(tmp_path)[1] == {"aaa-1"}
+
+
+def test_ids_are_read_as_text_whatever_they_look_like(tmp_path):
+    # Hex digests that pandas would read as numbers: a float (inf), an int without its 0.
+    store, _ = _open(tmp_path)
+    for tid in ("735e401366-s0-f0", "0123456789-s0-f0"):
+        epochs = [{**e, "config_id": tid[:10]} for e in _epochs(tid)]
+        store.append(_row(tid, config_id=tid[:10]), epochs)
+    store.close()
+    trials = load_results("s", tmp_path)
+    assert list(trials["config_id"]) == ["735e401366", "0123456789"]
+    history = load_history("s", tmp_path)
+    assert list(history["config_id"]) == ["735e401366", "0123456789"]
+    assert list(history["trial_id"]) == ["735e401366-s0-f0", "0123456789-s0-f0"]
+
+
+def test_a_table_of_a_header_alone_has_no_trials_yet(tmp_path):
+    store, _ = _open(tmp_path)
+    store.close()
+    (tmp_path / "s" / "trials.csv").write_text(",".join(COLUMNS) + "\n")
+    (tmp_path / "s" / "history.csv").write_text(",".join(HISTORY) + "\n")
+    with pytest.raises(ResultsError, match="no trials in .*trials.csv yet"):
+        load_results("s", tmp_path)
+    with pytest.raises(ResultsError, match="no history in .*history.csv yet"):
+        load_history("s", tmp_path)
+
+
+def test_a_fingerprint_entry_an_older_run_did_not_record_is_not_a_change(tmp_path):
+    store, _ = _open(tmp_path)
+    store.close()
+    newer = {**SWEEP_JSON, "fingerprint": {**SWEEP_JSON["fingerprint"], "data_content": "x"}}
+    store, _ = _open(tmp_path, newer)  # an older sweep.json: nothing to compare with
+    store.close()
+    other = {**SWEEP_JSON, "fingerprint": {**SWEEP_JSON["fingerprint"], "data_content": "y"}}
+    with pytest.raises(ResultsMismatchError, match="data_content: 'x' -> 'y'"):
+        _open(tmp_path, other)

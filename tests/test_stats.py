@@ -269,3 +269,118 @@ def test_formatting_helpers() -> None:
     assert fmt_num(float("nan")) == "n/a"
     assert fmt_value(64.0) == "64" and fmt_value(0.001) == "0.001" and fmt_value("adam") == "adam"
     assert p_text(0.0004) == "p<0.001" and p_text(0.0123) == "p=0.012"
+
+
+# -- choosing: one rule for report, overlay, show, best, diff and confirm ---------------
+
+# (hidden_units, optimizer) -> (validation, test) means of the search seeds. The validation
+# objective chooses (32, sgd) overall and adam, adam, sgd at 8, 16, 32 units; the test split
+# would choose (32, adam) and sgd, sgd, adam.
+CHOICE = {
+    (8, "adam"): (0.80, 0.70),
+    (8, "sgd"): (0.70, 0.80),
+    (16, "adam"): (0.85, 0.75),
+    (16, "sgd"): (0.84, 0.86),
+    (32, "adam"): (0.88, 0.95),
+    (32, "sgd"): (0.90, 0.85),
+}
+# nnsweep confirm's fresh seeds, pooled with the search rows, would put (16, sgd) first
+# overall (0.93) and at 16 units, and (32, sgd) behind (32, adam).
+CONFIRMED = [(16, "sgd", 0.99), (32, "sgd", 0.50)]
+
+
+def write_choice(root, name: str, *, shift: float = 0.0, sweep_json: bool = True):
+    """A sweep folder whose test-best, pooled-best and validation-best configurations differ."""
+    import json
+
+    rows = []
+    for (units, opt), (val, test) in CHOICE.items():
+        for seed, noise in enumerate((-0.01, 0.0, 0.01)):
+            rows.append((units, opt, seed, "search", val + noise + shift, test + noise + shift))
+    for units, opt, val in CONFIRMED:
+        rows += [(units, opt, seed, "confirm", val, val) for seed in range(3, 8)]
+    df = pd.DataFrame(
+        rows,
+        columns=["hidden_units", "optimizer", "seed", "phase", "val_accuracy", "test_accuracy"],
+    )
+    df.insert(0, "config_id", "c" + df["hidden_units"].astype(str) + df["optimizer"])
+    df.insert(0, "trial_id", df["config_id"] + "-s" + df["seed"].astype(str) + "-f0")
+    df.insert(5, "fold", 0)
+    df.insert(7, "status", "ok")
+    df.insert(8, "error", "")
+    folder = root / name
+    folder.mkdir()
+    df.to_csv(folder / "trials.csv", index=False)
+    if sweep_json:
+        info = {
+            "name": name,
+            "swept": ["hidden_units", "optimizer"],
+            "objective": "val_accuracy",
+            "direction": "max",
+            "metric": "accuracy",
+            "seeds": [0, 1, 2],
+        }
+        (folder / "sweep.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.parametrize("sweep_json", [True, False], ids=["sweep.json", "table-only"])
+def test_every_command_chooses_on_validation_over_the_search_rows(tmp_path, capsys, sweep_json):
+    from nnsweep.cli import main
+    from nnsweep.diff import diff_sweeps, format_diff
+    from nnsweep.report import write_comparison, write_report
+    from nnsweep.report._plots.comparison import gather_comparison
+    from nnsweep.report.stats import rank_configurations
+    from nnsweep.run.best import best_configuration
+    from nnsweep.run.confirm import top_configs
+    from nnsweep.store.results import load_results, read_rows
+
+    folder = write_choice(tmp_path, "mlp", sweep_json=sweep_json)
+    write_choice(tmp_path, "cnn", shift=0.02, sweep_json=sweep_json)
+    df = load_results(folder)
+    ranking = rank_configurations(df)  # the one rule; without sweep.json too
+    assert ranking.metric == "val_accuracy" and ranking.direction == "max"
+    assert list(ranking.table["config_id"][:3]) == ["c32sgd", "c32adam", "c16adam"]
+    assert ranking.best["config_id"] == "c32sgd"
+
+    assert best_configuration("mlp", results=tmp_path).config_id == "c32sgd"
+    assert top_configs(read_rows(folder / "trials.csv"), "val_accuracy", "max", 1) == ["c32sgd"]
+    result = write_report("mlp", results=tmp_path)
+    assert result.metric == "val_accuracy"
+    assert result.verdict.best == "hidden_units=32, optimizer=sgd"
+    with pytest.raises(SystemExit) as done:
+        main(["show", "mlp", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "best configurations by val_accuracy" in out
+    first = out.split("over seeds and folds:\n")[1].splitlines()[1].split()
+    assert first[:2] == ["32", "sgd"]
+    with pytest.raises(SystemExit) as done:
+        main(["best", "mlp", "--results", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("best of mlp by val_accuracy: ")
+    assert "hidden_units=32, optimizer=sgd" in out
+
+    d = diff_sweeps("mlp", "cnn", results=tmp_path)
+    assert d.chosen == ("hidden_units=32, optimizer=sgd", "hidden_units=32, optimizer=sgd")
+    assert "chosen on val_accuracy: mlp hidden_units=32, optimizer=sgd; cnn the same" in (
+        format_diff(d)
+    )
+
+    # The overlay: at each width, the configuration the validation objective ranks first
+    # (its test accuracy is what is drawn); the headline is each sweep's chosen one.
+    frames = {n: load_results(tmp_path / n) for n in ("mlp", "cnn")}
+    data = gather_comparison(frames, "hidden_units", "test_accuracy")
+    kept = data.runs.drop_duplicates(["sweep", "hidden_units"])
+    where = kept["sweep"] + kept["hidden_units"].astype(str)
+    assert dict(zip(where, kept["config"], strict=True)) == {
+        "mlp8": "c8adam", "mlp16": "c16adam", "mlp32": "c32sgd",
+        "cnn8": "c8adam", "cnn16": "c16adam", "cnn32": "c32sgd",
+    }  # fmt: skip
+    assert len(data.runs) == 2 * 3 * 3  # the search seeds only
+    path = write_comparison(["mlp", "cnn"], results=tmp_path)
+    assert path.name == "mlp_vs_cnn_test_accuracy_vs_hidden_units.png"
+    caption = path.with_suffix(".txt").read_text()
+    assert caption.startswith(
+        "test accuracy of the configuration chosen on validation accuracy: "
+        "cnn 0.870 at 32 units; mlp 0.850 at 32 units"
+    ), caption

@@ -35,7 +35,7 @@ BAD_SWEEPS = [
     ({"space": {"filters": 8}}, "space['filters']", "not a hyperparameter of model 'mlp'"),
     ({"space": {"widths": [[32, 16]]}}, "space['widths']", "tuple"),
     ({"space": {"batch_size": 0}}, "space['batch_size']", ">= 1"),
-    ({"space": {"epochs": [1, -2]}}, "space['epochs']", ">= 1"),
+    ({"space": {"epochs": [1, -2]}}, "space['epochs']", "must be in [1, 100,000]"),
     ({"space": {"learning_rate": Float(1e-4, 1e-1, log=True)}}, "space['learning_rate']", "step"),
     ({"space": {"hidden_units": Float(1, 8, step=1)}}, "space['hidden_units']", "Int range"),
     ({"space": {"optimizer": Int(1, 3, step=1)}}, "space['optimizer']", "numeric range"),

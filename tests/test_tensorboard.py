@@ -3,9 +3,11 @@ the CSVs, and consistent with trials.csv across resumes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pandas as pd
 import pytest
@@ -178,3 +180,74 @@ def test_a_pruned_trial_ends_unknown_with_the_epoch_it_stopped_at(tmp_path, caps
     ok = read_run(log_dir(folder) / "mlp-64-adam-s0-f0")
     assert ok["ends"] == [api_pb2.Status.Value("STATUS_SUCCESS")]
     assert "pruned_at_epoch" not in ok["steps"]
+
+
+# -- nnsweep tensorboard while a run writes the logs --------------------------------------
+
+LIVE_EPOCHS = 40  # a trial trains for a second or so: long enough to be caught in flight
+LIVE = TWO_EPOCHS.replace('"epochs": 2', f'"epochs": {LIVE_EPOCHS}')
+
+
+def _live_trial(folder, pid):
+    """A trial the run holding ``folder`` is training: its run is logged, its row not yet
+    written (None until the run holds the lock, has a row, and trains the next trial)."""
+    try:
+        if not (folder / ".lock").read_text().startswith(f"pid {pid} "):
+            return None
+        done = {line.split(",")[0] for line in (folder / "trials.csv").read_text().splitlines()}
+    except OSError:
+        return None
+    logs = log_dir(folder)
+    runs = [p for p in logs.iterdir() if p.is_dir()] if logs.exists() and len(done) > 1 else []
+    live = [p for p in runs if p.name not in done and p.name != "_experiment" and any(p.iterdir())]
+    return live[0] if live else None
+
+
+def test_rebuilding_the_logs_of_a_live_run_is_refused_and_changes_nothing(
+    write_sweep, tmp_path, capsys
+):
+    sweep_file = write_sweep(LIVE)
+    results = tmp_path / "results"
+    folder = results / "tiny"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = ["-m", "nnsweep", "run", str(sweep_file), "--results", str(results)]
+    with open(tmp_path / "run.log", "w") as log:  # one trial a pack: trials start in turn
+        run = subprocess.Popen(
+            [sys.executable, *args, "--tensorboard", "--no-pack"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline, live = time.monotonic() + 300, None
+        while live is None:  # polled: the run holds the folder and trains its second trial
+            assert run.poll() is None, (tmp_path / "run.log").read_text()
+            assert time.monotonic() < deadline, "timed out waiting for a live trial"
+            time.sleep(0.02)
+            live = _live_trial(folder, run.pid)
+        events = sorted(live.iterdir())
+        table = (folder / "trials.csv").read_bytes()
+        code, out, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
+        still_running = run.poll() is None
+        after = (folder / "trials.csv").read_bytes()
+        mine = [p for p in log_dir(folder).rglob("*") if f".{os.getpid()}." in p.name]
+        kept = all(p.exists() for p in events)
+        holder = (folder / ".lock").read_text()
+        assert run.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+        run.wait(timeout=60)
+    assert still_running  # refused while the run held the folder
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: {folder} is in use by pid {run.pid} on {os.uname().nodename}; try again "
+        "when it ends (nnsweep tensorboard rewrites the logs, and a run with --tensorboard "
+        "writes them as it trains)\n"
+    )
+    # Nothing written or removed: the live trial's run is whole, the table only grew.
+    assert kept and mine == [] and after.startswith(table)
+    assert holder.startswith(f"pid {run.pid} ")
+    check_logs(results, epochs=LIVE_EPOCHS)  # every trial's run, complete, once
+    # Once the run has ended, the same command rebuilds the logs.
+    code, out, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
+    assert code == 0 and out.startswith("wrote 4 trials' runs to "), err
+    check_logs(results, epochs=LIVE_EPOCHS)

@@ -131,3 +131,59 @@ def test_packs_train_on_the_jax_backend_too(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("jax ['ok'] 4"), out.stdout
     assert float(out.stdout.split()[-1]) > 0.5  # two epochs on digits learn something
+
+
+def test_models_without_keras_input_are_built_from_the_data_and_train(digits):
+    """A Sequential of layers, or a subclassed model, declares no inputs: the data's known
+    input shape builds it (issue 23, class 10), packed and alone alike."""
+    import keras
+
+    class Head(keras.Model):
+        def __init__(self, units):
+            super().__init__()
+            self.flat, self.out = keras.layers.Flatten(), keras.layers.Dense(units, "softmax")
+
+        def call(self, x):
+            return self.out(self.flat(x))
+
+    def build(params, spec):
+        if params["kind"] == "sequential":
+            return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+        return Head(spec.n_classes)
+
+    space = {"kind": ["sequential", "subclassed"], "epochs": 1}
+    accuracy = {}
+    for pack in (True, False):
+        ctx = _ctx(digits, model=build, space=space)
+        trials = ctx.sweep.grid_trials()
+        results = list(train_pack(trials, ctx)) if pack else [
+            r for t in trials for r in train_pack([t], ctx)
+        ]  # fmt: skip
+        assert [r.status for r in results] == ["ok", "ok"], [r.row["error"] for r in results]
+        accuracy[pack] = [r.row["test_accuracy"] for r in results]
+    assert accuracy[True] == pytest.approx(accuracy[False], abs=1e-6)
+    assert min(accuracy[True]) > 0.15, accuracy  # learnt: chance is 0.1
+
+
+def test_a_tensorflow_runtime_error_keeps_its_cause_and_where_it_rose(digits):
+    import keras
+    import tensorflow as tf
+
+    class Guard(keras.layers.Layer):
+        def call(self, x):
+            tf.debugging.assert_less(x, -100.0, message="inputs must be very negative")
+            return x
+
+    def build(params, spec):
+        inputs = keras.Input(spec.input_shape)
+        x = Guard()(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    ctx = _ctx(digits, model=build, space={"k": 1, "epochs": 1})
+    (result,) = train_pack(ctx.sweep.grid_trials(), ctx)
+    error = result.row["error"]
+    assert result.status == "failed"
+    assert error.startswith("InvalidArgumentError: Graph execution error: assertion failed: ")
+    assert "[inputs must be very negative]" in error
+    line = Guard.call.__code__.co_firstlineno + 1  # the assertion's own line
+    assert error.endswith(f"(at test_training.py:{line})"), error

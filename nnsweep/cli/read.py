@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +90,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     Ranked by the validation objective (choosing by the test split would flatter it), over
     the search rows; rows of `nnsweep confirm` are in the report.
     """
-    from nnsweep.report.stats import (
-        check_metric,
-        held_out_column,
-        metric_direction,
-        ranked_rows,
-        selection_metric,
-        summarize,
-    )
+    from nnsweep.report.stats import held_out_column, rank_configurations, ranked_rows, summarize
     from nnsweep.store.results import load_results, load_sweep_json, results_dir_for
 
     df = load_results(name, results)
@@ -110,15 +104,14 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     )
     if info.get("description"):
         click.echo(info["description"].splitlines()[0])
-    metric = metric or selection_metric(df, info)
-    check_metric(df, metric)
-    direction = metric_direction(metric, info)
-    swept = info.get("swept") or []
-    table = summarize(ranked_rows(df), metric, by=[c for c in swept if c in df.columns])
+    ranking = rank_configurations(df, info, metric=metric)  # what best and report choose
+    metric, direction, swept = ranking.metric, ranking.direction, ranking.by
+    table = ranking.table[ranking.table["n"] > 0]
     if table.empty:
         click.echo("no successful trials yet")
     else:
-        table = table.sort_values("mean", ascending=direction == "min").head(top)
+        columns = ["config_id", *swept, "n", "mean", "std", "ci_low", "ci_high"]
+        table = table[[c for c in columns if c in table]].head(top)
         shown = _shown(table, metric)
         test_metric = held_out_column(metric, df, info)
         if test_metric is not None:  # a check on the choice, never the chooser
@@ -133,7 +126,7 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
         click.echo(shown.to_string(index=False))
     from nnsweep.report.pruned import pruned_account
 
-    stopped = pruned_account(df, [c for c in swept if c in df.columns], info)
+    stopped = pruned_account(df, swept, info)
     if stopped is not None:
         click.echo("")
         for line in stopped.text:
@@ -190,6 +183,7 @@ def report(
     from nnsweep.report import write_comparison, write_report
     from nnsweep.store.results import list_result_dirs
 
+    _check_distinct(names, results)
     targets = list(names) or [p.name for p in list_result_dirs(results)]
     if not targets:
         raise errors.ResultsError(f"no sweep results under {results}/; run a sweep first")
@@ -206,6 +200,18 @@ def report(
         path = write_comparison(list(names), results=results, metric=metric, fmt=fmt)
         click.echo(f"\n{path.with_suffix('.txt').read_text().strip()}")
         click.echo(f"comparison: {path}")
+
+
+def _check_distinct(names: tuple[str, ...], results: Path) -> None:
+    """Refuse a sweep named twice (by name or by folder): an overlay of it with itself."""
+    from nnsweep.store.results import results_dir_for
+
+    seen: dict[Path, str] = {}
+    for name in names:
+        folder = results_dir_for(name, results).resolve()
+        if folder in seen:
+            raise click.UsageError(f"{seen[folder]!r} and {name!r} name the same sweep ({folder})")
+        seen[folder] = name
 
 
 @cli.command()
@@ -284,7 +290,7 @@ def tensorboard_(name: str, results: Path) -> None:
 
     folder, n = write_logs(_folder(name, results))
     click.echo(f"wrote {n} trials' runs to {folder}")
-    click.echo(f"see them: tensorboard --logdir {folder}")
+    click.echo(f"see them: tensorboard --logdir {shlex.quote(str(folder))}")
 
 
 @cli.command()

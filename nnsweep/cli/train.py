@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import click
 
 from nnsweep import errors
+from nnsweep._keras import MAX_THREADS
 from nnsweep._progress import ProgressLine as _ProgressLine
 from nnsweep._progress import clock as _clock
 from nnsweep.cli._options import (
@@ -20,8 +22,12 @@ from nnsweep.cli._options import (
     results_option,
     sweep_file_option,
 )
+from nnsweep.definition.params import MAX_EPOCHS
 from nnsweep.run.confirm import DEFAULT_SEEDS, DEFAULT_TOP
 from nnsweep.training.packing import input_size
+
+# confirm trains every seed it is asked for, for each configuration: a typo must not hang.
+MAX_CONFIRM_SEEDS = 1000
 
 
 @cli.command()
@@ -43,7 +49,7 @@ from nnsweep.training.packing import input_size
 @click.option("--no-pack", is_flag=True, help="Train trials one by one (same as --pack-size 1).")
 @click.option(
     "--epochs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_EPOCHS),
     help="A quick look: train every trial for N epochs, into results/<name>-epochsN.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show every trial's metrics after each epoch.")
@@ -72,7 +78,7 @@ from nnsweep.training.packing import input_size
 @click.option("--worker", "chief_address", hidden=True)
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_THREADS),
     help="Threads TensorFlow may use (e.g. 1 per worker when workers share a machine).",
 )
 @click.option(
@@ -135,6 +141,7 @@ def run(
         # Its own folder, so a quick look never mixes with (or blocks) the real results.
         sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
     sweep = _with_pruning(sweep, prune)
+    _check_combination(dry_run, no_pack)
     if dry_run:
         _print_plan(sweep, results, 1 if no_pack else pack_size)
         return
@@ -162,6 +169,34 @@ def run(
         _print_tensorboard(summary.results_dir)
 
 
+# Options that a dry run ignores: asked for with --dry-run, they would do nothing.
+_RUN_ONLY = ("fresh", "max_trials", "tensorboard", "ray_address", "threads", "verbose")
+
+
+def _check_combination(dry_run: bool, no_pack: bool) -> None:
+    """Refuse options that do nothing beside the others given (a user expects them to)."""
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source in (
+            click.core.ParameterSource.COMMANDLINE,
+            click.core.ParameterSource.ENVIRONMENT,
+        )
+
+    if no_pack and given("pack_size"):
+        raise click.UsageError("--no-pack trains trials one by one: leave out --pack-size")
+    if dry_run:
+        ignored = [
+            f"--{n.replace('_address', '').replace('_', '-')}" for n in _RUN_ONLY if given(n)
+        ]
+        if ignored:
+            raise click.UsageError(
+                f"--dry-run trains nothing and writes nothing: {', '.join(ignored)} would do "
+                "nothing; leave them out"
+            )
+
+
 def _with_pruning(sweep: Any, prune: bool | None) -> Any:
     """The sweep with --prune (its own rule, else the defaults) or --no-prune applied."""
     from dataclasses import replace
@@ -187,9 +222,12 @@ def _ray_options(address: str | None, cpus: float, gpus: float) -> Any:
 
 def _warn_if_alone(no_pack: bool, pack_size: int) -> None:
     """Packs need TensorFlow: say so where another Keras backend trains trials alone."""
-    from nnsweep._keras import backend_name
+    from nnsweep._keras import backend_name, import_keras
 
-    if backend_name() != "tensorflow" and not no_pack and pack_size > 1:
+    if backend_name() == "tensorflow":
+        return
+    import_keras(_state["debug"])  # a backend that cannot load: that line, not this one
+    if not no_pack and pack_size > 1:
         click.echo(
             f"warning: packs need TensorFlow; on the {backend_name()} backend every trial "
             "trains alone, through Keras's fit",
@@ -200,7 +238,7 @@ def _warn_if_alone(no_pack: bool, pack_size: int) -> None:
 def _print_tensorboard(results_dir: Path) -> None:
     from nnsweep.tensorboard import log_dir
 
-    click.echo(f"tensorboard: tensorboard --logdir {log_dir(results_dir)}")
+    click.echo(f"tensorboard: tensorboard --logdir {shlex.quote(str(log_dir(results_dir)))}")
 
 
 def _print_summary(summary: Any) -> None:
@@ -297,7 +335,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
 )
 @click.option(
     "--seeds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_CONFIRM_SEEDS),
     default=DEFAULT_SEEDS,
     show_default=True,
     help="Fresh seeds per configuration: seeds the sweep never used.",

@@ -134,6 +134,21 @@ class Dataset:
     def n_test(self) -> int:
         return 0 if self._x[1] is None else len(self._x[1])
 
+    def digest(self) -> str:
+        """The data's size and a hash of its arrays as loaded (codes and their table when
+        coded): what every trial trained on, so that a replaced file is noticed on resume."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=8)
+        for array in (*self._x, self.lut, self.y_train, self.y_test):
+            if array is None:
+                h.update(b"-")
+                continue
+            array = np.ascontiguousarray(array)
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(array.data)
+        return f"{self.n_train} rows (+{self.n_test} test), blake2b {h.hexdigest()}"
+
     def _float(self, part: int) -> np.ndarray:
         x = self._x[part]
         assert x is not None, "the test split is asked for only where there is one"

@@ -11,6 +11,7 @@ array and dtype constructors (``_sequence_arrays``).
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import zipfile
 from collections.abc import Callable, Mapping
@@ -34,6 +35,9 @@ def _from_csv(path: Path, target: str, task: str | None, options: dict) -> Datas
         frame = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for bad files
         raise DataError(f"cannot read {path} as CSV: {exc}") from exc
+    _check_header(path)
+    if len(frame) == 0:
+        raise DataError(f"{path}: has a header but no rows of data")
     if target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise DataError(
@@ -50,6 +54,18 @@ def _from_csv(path: Path, target: str, task: str | None, options: dict) -> Datas
     if np.isnan(x).any():
         raise DataError(f"{path}: feature columns hold missing values")
     return _from_arrays(path.stem, x, y, None, task, standardize=options.get("standardize", True))
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a header that names a column twice: pandas renames the second ("a.1"), so
+    the target could silently become a feature, or a feature the target."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise DataError(f"{path}: the header names a column twice: {', '.join(twice)}")
 
 
 def _from_npz(path: Path, task: str | None) -> Dataset:
@@ -122,6 +138,7 @@ def _from_arrays(
         if x_te.shape[1:] != x.shape[1:]:
             raise DataError(f"{name}: test inputs have shape {x_te.shape[1:]}, train {x.shape[1:]}")
     task = task or infer_task(np.concatenate([y, y_te]))
+    _check_informative(name, task, y)
     n_classes = (
         _check_labels(name, task, np.concatenate([y, y_te])) if task != "regression" else None
     )
@@ -172,13 +189,31 @@ def _check_labels(name: str, task: str, y: np.ndarray) -> int | None:
     return n_classes
 
 
+def _check_informative(name: str, task: str, y: np.ndarray) -> None:
+    """Refuse training targets a model cannot learn from: one class, or one value (a
+    constant would score as well as any model, and the table would not say so)."""
+    values = np.unique(y)
+    if len(values) > 1:
+        return
+    what = "one class" if task != "regression" else "one value"
+    raise DataError(
+        f"{name}: the training targets hold {what} only ({values[0]:g}); a model has "
+        "nothing to learn from them"
+    )
+
+
 def _as_arrays(name: str, part: str, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    for what, array in (("inputs", x), ("targets", y)):
+        if np.iscomplexobj(array):  # casting to float would drop the imaginary part
+            raise DataError(f"{name}: {part} {what} are complex numbers; give real values")
     try:
         x, y = np.asarray(x, dtype="float32"), np.asarray(y)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name}: {part} arrays are not numeric: {exc}") from exc
     if x.ndim < 2:
         x = x.reshape(-1, 1)
+    if math.prod(x.shape[1:]) == 0:
+        raise DataError(f"{name}: {part} inputs have no features (shape {x.shape})")
     if y.ndim != 1:
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]

@@ -113,6 +113,10 @@ def _p(name: str, kind: str, default: Any, rule: str = "", check=None, **kw: Any
 _positive = ("must be >= 1", lambda v: v >= 1)
 _nonneg = ("must be >= 0", lambda v: v >= 0)
 _unit = ("must be in [0, 1)", lambda v: 0 <= v < 1)
+# Far beyond any sweep's budget; bounded so that per-epoch work (rungs, history, progress)
+# can never hang a run that asked for it by mistake.
+MAX_EPOCHS = 100_000
+_epochs = (f"must be in [1, {MAX_EPOCHS:,}]", lambda v: 1 <= v <= MAX_EPOCHS)
 
 TRAINING_PARAMS: dict[str, Param] = {
     p.name: p
@@ -125,7 +129,7 @@ TRAINING_PARAMS: dict[str, Param] = {
         _p("weight_decay", "float", None, *_nonneg, optional=True),
         _p("clipnorm", "float", None, "must be > 0", lambda v: v > 0, optional=True),
         _p("batch_size", "int", 32, *_positive),
-        _p("epochs", "int", 5, *_positive),
+        _p("epochs", "int", 5, *_epochs),
         _p("patience", "int", None, *_nonneg, optional=True),
     )
 }

@@ -50,8 +50,16 @@ class _Range:
             raise SweepDefinitionError(f"{kind}", "needs low <= high", (self.low, self.high))
         if self.log and self.low <= 0:
             raise SweepDefinitionError(f"{kind}.low", "must be > 0 when log=True", self.low)
-        if self.step is not None and not self.step > 0:
-            raise SweepDefinitionError(f"{kind}.step", "must be > 0", self.step)
+        if self.step is not None:
+            if isinstance(self.step, bool) or not isinstance(self.step, (int, float)):
+                raise SweepDefinitionError(f"{kind}.step", "must be a number", self.step)
+            if not self.step > 0 or not math.isfinite(self.step):
+                raise SweepDefinitionError(f"{kind}.step", "must be > 0 and finite", self.step)
+            if self.log and self.step <= 1:
+                # On a log scale the step multiplies: a factor <= 1 never reaches high.
+                raise SweepDefinitionError(
+                    f"{kind}.step", "must be > 1 when log=True (it multiplies)", self.step
+                )
 
     def grid_values(self) -> list[Any]:
         """Every value a grid visits: low, then low+step (or low*step when log), up to high."""
@@ -65,10 +73,6 @@ class _Range:
         while value <= self.high * (1 + 1e-9) + 1e-12:
             values.append(value)
             value = value * self.step if self.log else value + self.step
-            if self.log and self.step <= 1:
-                raise SweepDefinitionError(
-                    type(self).__name__ + ".step", "must be > 1 when log=True", self.step
-                )
         return [self._cast(v) for v in values]
 
     def _cast(self, value: float) -> Any:
@@ -85,6 +89,11 @@ class Int(_Range):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SweepDefinitionError(f"Int.{attr}", "must be an integer", value)
         super().__post_init__()
+        if self.step is not None and not isinstance(self.step, int):
+            # A fractional step rounds two values to one integer: one trial twice.
+            raise SweepDefinitionError(
+                "Int.step", "must be an integer (values are rounded to integers)", self.step
+            )
 
     def _cast(self, value: float) -> Any:
         return int(round(value))
@@ -119,22 +128,27 @@ def candidate_values(name: str, value: Any) -> list[Any]:
 
 def grid_values(name: str, value: Any) -> list[Any]:
     """The values a grid tries for one space entry; a stepless range is an error."""
+    check_grid_entry(name, value)
     if isinstance(value, list):
-        if not value:
-            raise SweepDefinitionError(f"space[{name!r}]", "must not be an empty list", value)
         return list(value)
     if isinstance(value, Choice):
         return list(value.values)
     if isinstance(value, (Int, Float)):
-        if value.step is None:
-            raise SweepDefinitionError(
-                f"space[{name!r}]",
-                "is a range without a step, which a grid cannot enumerate "
-                "(give step=..., use a list, or a tuner strategy)",
-                value,
-            )
         return value.grid_values()
     return [value]
+
+
+def check_grid_entry(name: str, value: Any) -> None:
+    """Refuse an entry a grid cannot enumerate, without enumerating it."""
+    if isinstance(value, list) and not value:
+        raise SweepDefinitionError(f"space[{name!r}]", "must not be an empty list", value)
+    if isinstance(value, (Int, Float)) and value.step is None:
+        raise SweepDefinitionError(
+            f"space[{name!r}]",
+            "is a range without a step, which a grid cannot enumerate "
+            "(give step=..., use a list, or a tuner strategy)",
+            value,
+        )
 
 
 def expand_grid(space: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -158,11 +172,12 @@ def grid_size(space: Mapping[str, Any]) -> int:
 def _axis_size(name: str, value: Any) -> int:
     if isinstance(value, (Int, Float)) and value.step is not None:
         if value.log:
-            if value.step <= 1:
-                return 1  # refused with its own message by grid_values
             return int(math.floor(math.log(value.high / value.low, value.step) + 1e-9)) + 1
         return int(math.floor((value.high - value.low) / value.step + 1e-9)) + 1
-    return len(grid_values(name, value))
+    check_grid_entry(name, value)
+    if isinstance(value, Choice):
+        return len(value.values)
+    return len(value) if isinstance(value, list) else 1
 
 
 def describe_sizes(space: Mapping[str, Any]) -> dict[str, int]:

@@ -29,6 +29,22 @@ SEED_MAX = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 # A grid larger than this is refused before it is expanded: each trial is a row, a model
 # and seconds of training, and expanding a product of lists costs memory of its own.
 MAX_GRID_TRIALS = 1_000_000
+# Columns of trials.csv and history.csv besides the hyperparameters (the store's layout,
+# checked against it in the tests): a hyperparameter of one of these names would be
+# written twice in the header.
+RESULT_COLUMNS = frozenset(
+    {
+        "trial_id", "config_id", "seed", "fold", "phase", "status", "error", "epochs_run",
+        "rungs", "pruned_by", "loss", "accuracy", "mae", "best_epoch", "n_params",
+        "fit_seconds", "started_at", "finished_at", "backend", "pack_size", "worker", "epoch",
+    }
+)  # fmt: skip
+RESULT_PREFIXES = ("val_", "test_", "best_")
+
+
+def is_result_column(name: str) -> bool:
+    """Whether ``name`` is, or may become, a column of the results tables."""
+    return name in RESULT_COLUMNS or name.startswith(RESULT_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,9 @@ class Sweep:
     data_options: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
     prune: bool | Prune | None = False
+    # Where the sweep was defined ("path:line", set by load_sweep): errors found later, at
+    # run time, about its fields point there as those found when it is created do.
+    source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -204,6 +223,13 @@ class Sweep:
             where = f"space[{name!r}]"
             if not isinstance(name, str):
                 raise SweepDefinitionError("space", "keys must be strings", name)
+            if is_result_column(name):
+                raise SweepDefinitionError(
+                    where,
+                    "must not be named like a column nnsweep writes (trial_id, seed, status, "
+                    "loss, accuracy, val_*, test_*, best_*, ...): rename the hyperparameter",
+                    value,
+                )
             if name in known:
                 param = known[name]
             elif builtin is not None:
@@ -233,7 +259,7 @@ class Sweep:
                 for candidate in _space.candidate_values(name, value):
                     param.validate(candidate, where)
             if self.strategy == "grid":
-                _space.grid_values(name, value)
+                _space.check_grid_entry(name, value)
         if self.strategy == "grid":
             n_seeds = len(self.seed_list)
             size = self.grid_size * n_seeds * (self.cv or 1)
@@ -392,6 +418,16 @@ class Sweep:
             "validation_split": self.validation_split if not self.cv else None,
             "split_seed": self.split_seed,
             "fixed": {k: _space.describe(v) for k, v in _space.iter_fixed(self.space)},
+            # What a search's oracle state stands for: another strategy or space would
+            # resume it pointed elsewhere (a grid's swept lists may change: trials add).
+            **(
+                {
+                    "strategy": self.strategy,
+                    "searched": {n: _space.describe(self.space[n]) for n in self.swept},
+                }
+                if self.strategy != "grid"
+                else {}
+            ),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -469,10 +505,34 @@ def load_sweep(path: str | Path) -> Sweep:
     if len(found) > 1:
         names = ", ".join(s.name for s in found)
         raise SweepFileError(f"{path}: defines {len(found)} Sweeps ({names}); keep one per file")
-    sweep = found[0]
+    sweep = replace(found[0], source=f"{path}{_sweep_line(path)}")
     if sweep.description is None and module.__doc__:
         sweep = replace(sweep, description=inspect.cleandoc(module.__doc__))
     return sweep
+
+
+def located(sweep: Sweep, exc: SweepDefinitionError) -> SweepDefinitionError:
+    """``exc`` with the sweep file's ``path:line`` in front, when the sweep came from one."""
+    if sweep.source and not str(exc).startswith(sweep.source):
+        exc.args = (f"{sweep.source}: {exc}",)
+    return exc
+
+
+def _sweep_line(path: Path) -> str:
+    """``:line`` of the file's one ``Sweep(...)`` call, or nothing when that is unclear."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == "Sweep"
+    ]
+    return f":{calls[0]}" if len(calls) == 1 else ""
 
 
 def _user_line(exc: BaseException, path: Path) -> str:

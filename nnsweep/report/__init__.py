@@ -22,7 +22,6 @@ from nnsweep.report._page import (
     _figure,
     _folder,
     _metric_and_direction,
-    _swept,
     write_report,
 )
 from nnsweep.report._plots._common import is_numeric, new_axes
@@ -37,7 +36,7 @@ from nnsweep.report._plots.metric import (
 )
 from nnsweep.report._plots.parallel import draw_parallel, gather_parallel
 from nnsweep.report._plots.pareto import draw_pareto, gather_pareto
-from nnsweep.report.stats import param_columns, ranked_rows
+from nnsweep.report.stats import param_columns, ranked_rows, swept_columns
 from nnsweep.store.results import DEFAULT_RESULTS, SWEEP_JSON, load_results, load_sweep_json
 
 FORMATS = ("png", "svg")
@@ -191,13 +190,15 @@ def plot_comparison(
     direction: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Several sweeps' metric against one shared axis, one colour per sweep."""
+    """Several sweeps' metric against one shared axis, one colour per sweep: at each value
+    the configuration chosen by ``metric`` where given, else by the validation objective."""
     if not frames:
         raise ResultsError("plot_comparison needs at least one table")
     first = next(iter(frames.values()))
+    choose_by = metric
     metric, direction = _metric_and_direction(first, metric, direction)
     _check_frames(frames, x, metric)
-    data = gather_comparison(frames, x, metric, direction=direction)
+    data = gather_comparison(frames, x, metric, direction=direction, choose_by=choose_by)
     return draw_comparison(data, new_axes(ax))
 
 
@@ -223,7 +224,9 @@ def write_comparison(
     """Overlay several sweeps in one figure: ``<results>/_compare/<a>_vs_<b>_<metric>.<fmt>``.
 
     ``x`` defaults to a numeric hyperparameter every sweep varies (e.g. hidden_units), else
-    ``n_params``. ``metric`` defaults to the first sweep's default and must exist in all.
+    ``n_params``. ``metric`` (drawn) defaults to the first sweep's test metric and must exist
+    in all; at each value of ``x`` each sweep's configuration is the one its report would
+    rank first (by ``metric`` where given, else its validation objective).
     Returns the figure's path (a ``.txt`` caption is written beside it).
     """
     _check_fmt(fmt)
@@ -232,24 +235,28 @@ def write_comparison(
     frames, infos = {}, []
     for n in names:
         folder = _folder(n, results)
-        df = ranked_rows(load_results(folder))
+        df = ranked_rows(load_results(folder))  # what the reports rank
         info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
         frames[info.get("name") or folder.name] = df
         infos.append(info)
     first = next(iter(frames.values()))
+    choose_by = metric
     metric, direction = _metric_and_direction(first, metric, None, infos[0])
     if x is None:
         shared = [
             p
-            for p in _swept(first, infos[0])
+            for p in swept_columns(first, infos[0])
             if all(
-                p in _swept(d, i) and is_numeric(d[p])
+                p in swept_columns(d, i) and is_numeric(d[p])
                 for d, i in zip(frames.values(), infos, strict=True)
             )
         ]
         x = shared[0] if shared else "n_params"
     _check_frames(frames, x, metric)
-    data = gather_comparison(frames, x, metric, direction=direction)
+    by_sweep = dict(zip(frames, infos, strict=True))
+    data = gather_comparison(
+        frames, x, metric, direction=direction, infos=by_sweep, choose_by=choose_by
+    )
     fig, (ax,) = _figure((7.2, 4.6))
     draw_comparison(data, ax)
     out = Path(results) / COMPARE_DIR

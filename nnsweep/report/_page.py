@@ -42,15 +42,13 @@ from nnsweep.report.stats import (
     check_metric,
     config_labels,
     default_metric,
-    describe,
     failures,
     fmt_num,
     held_out_column,
     metric_direction,
-    param_columns,
+    rank_configurations,
     ranked_rows,
     search_rows,
-    selection_metric,
     summarize,
     verdict,
 )
@@ -84,7 +82,7 @@ def _metric_and_direction(
     df: Any, metric: str | None, direction: str | None, info: Mapping[str, Any] | None = None
 ) -> tuple[str, str]:
     metric = metric or default_metric(df, info)
-    check_metric(df, metric)
+    check_metric(df, metric, info)
     return metric, direction or metric_direction(metric, info)
 
 
@@ -110,13 +108,6 @@ class ReportResult:
 def _check_fmt(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ResultsError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-
-
-def _swept(df: Any, info: Mapping[str, Any]) -> list[str]:
-    names = info.get("swept")
-    if names is None:
-        names = [c for c in param_columns(df) if df[c].nunique(dropna=False) > 1]
-    return [c for c in names if c in df.columns]
 
 
 def _folder(name_or_path: str | Path, results: str | Path) -> Path:
@@ -226,9 +217,9 @@ def _judge(folder: Path, metric: str | None) -> _Judged:
         # The search's epochs: the ranked configurations' and the pruned ones' (whose
         # curves end where they stopped).
         history = history[history["trial_id"].isin(search_rows(every)["trial_id"])]
-    metric, direction = _metric_and_direction(df, metric or selection_metric(df, info), None, info)
-    swept = _swept(df, info)
-    table = describe(df, metric, by=swept, direction=direction)
+    # The one ranking show, best, diff and the overlay choose by.
+    ranking = rank_configurations(every, info, metric=metric)
+    metric, direction, swept, table = ranking.metric, ranking.direction, ranking.by, ranking.table
     test_metric = held_out_column(metric, df, info)
     if test_metric is not None:
         table = _with_test(table, df, test_metric, swept)

@@ -18,6 +18,7 @@ from nnsweep.report.stats import (
     fmt_num,
     holm,
     p_text,
+    rank_configurations,
     summarize,
     welch,
 )
@@ -52,7 +53,11 @@ def confirmation(df: Any, metric: str, by: Sequence[str], direction: str) -> Con
     table.insert(0, "rank", range(1, len(table) + 1))
     table["label"] = config_labels(table, by)
     table = table.reset_index(drop=True)
-    chosen_row = table.sort_values("mean_search", ascending=lower, kind="stable").iloc[0]
+    # The search's choice: of the confirmed configurations, the one the report ranks first.
+    order = rank_configurations(df, metric=metric, by=by, direction=direction).table
+    confirmed = set(ids)
+    first = next((c for c in order["config_id"] if c in confirmed), ids[0])
+    chosen_row = table[table["config_id"] == first].iloc[0]
     curse = float(chosen_row["mean_fresh"] - chosen_row["mean_search"])
     pairs = _pairwise(fresh_df, metric, table)
     text = _words(table, pairs, chosen_row, curse, metric, direction)

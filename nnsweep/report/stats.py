@@ -1,9 +1,11 @@
 """Aggregation over seeds and folds: per-configuration mean, spread and intervals.
 
-Also the comparisons a report needs: a ranking, Welch's t-test of every configuration
-against the best, a plain-words verdict on best vs runner-up, and a flag for
-configurations whose runs disagree wildly. Everything is vectorised pandas/numpy, so a
-10,000-trial table aggregates in milliseconds.
+Also which rows and which column choose, and the one ranking every command chooses by
+(``rank_configurations``), and the comparisons a report needs: Welch's t-test of every
+configuration against the best, a plain-words verdict on best vs runner-up, and a flag for
+configurations whose runs disagree wildly. Welch's test and Holm's correction live in
+``_welch``, the shared formatting in ``_format``; both are importable from here.
+Everything is vectorised pandas/numpy, so a 10,000-trial table aggregates in milliseconds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import numpy as np
 
 from nnsweep.definition.pruning import UNSTABLE_FACTOR
 from nnsweep.errors import ResultsError
+from nnsweep.report._format import config_labels, fmt_num, p_text
+from nnsweep.report._format import fmt_p as fmt_p  # re-exported, as the ones below
+from nnsweep.report._format import fmt_value as fmt_value
+from nnsweep.report._welch import ALPHA, welch_arrays
+from nnsweep.report._welch import Welch as Welch
+from nnsweep.report._welch import holm as holm
+from nnsweep.report._welch import welch as welch
 from nnsweep.store.results import BASE_COLUMNS, RUN_COLUMNS, TAIL_COLUMNS
 
 if TYPE_CHECKING:
@@ -31,7 +40,6 @@ NON_PARAM_COLUMNS = frozenset({*BASE_COLUMNS, *RUN_COLUMNS, *TAIL_COLUMNS, "best
 SEARCH, CONFIRM = "search", "confirm"
 _METRIC_PREFIXES = ("loss", "accuracy", "mae", "val_", "test_", "best_")
 _LOWER_IS_BETTER = ("loss", "mae", "mse", "error", "rmse", "seconds", "n_params")
-ALPHA = 0.05
 # Unstable: a spread UNSTABLE_FACTOR times the sweep's median spread (pruning's, which
 # leaves such a configuration out of its pooled noise) ...
 # ... or, for a metric bounded in [0, 1] such as accuracy, runs this far apart.
@@ -98,17 +106,65 @@ def confirm_rows(df: Any) -> Any:
 
 
 def selection_metric(df: Any, info: Mapping[str, Any] | None = None) -> str:
-    """The column a sweep is judged by: its validation objective where the table has it.
+    """The column a sweep is judged by: its validation objective where the table has it,
+    else a validation column (a table without sweep.json: the tasks' default objectives
+    first); the test split only where the table has no validation column at all.
 
-    Choosing by the test split would make the test score an optimistic estimate, so the
-    report, ``show`` and ``best`` rank by validation and show the test metric beside it.
+    Choosing by the test split would make the test score an optimistic estimate, so every
+    command ranks by validation and shows the test metric beside it.
     """
-    info = info or {}
-    objective = info.get("objective")
-    for column in (objective, f"best_{objective}") if objective else ():
+    objective = (info or {}).get("objective")
+    named = [objective, f"best_{objective}"] if objective else []
+    found = [c for c in df.columns if c.startswith(("val_", "best_val_"))]
+    for column in [*named, "val_accuracy", "val_loss", *found]:
         if column in df.columns:
             return str(column)
     return default_metric(df, info)
+
+
+def swept_columns(df: Any, info: Mapping[str, Any] | None = None) -> list[str]:
+    """The columns that name a configuration: sweep.json's swept hyperparameters, else
+    the hyperparameter columns that take two values or more."""
+    names = (info or {}).get("swept")
+    if names is None:
+        names = [c for c in param_columns(df) if df[c].nunique(dropna=False) > 1]
+    return [c for c in names if c in df.columns]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A sweep's configurations as chosen from: ``describe``'s table, the best first."""
+
+    metric: str
+    direction: str
+    by: list[str]
+    table: Any
+
+    @property
+    def best(self) -> Any:
+        """The chosen configuration's row (None when no configuration has a value)."""
+        rows = self.table[self.table["n"] > 0]
+        return rows.iloc[0] if len(rows) else None
+
+
+def rank_configurations(
+    df: Any,
+    info: Mapping[str, Any] | None = None,
+    *,
+    metric: str | None = None,
+    by: Sequence[str] | None = None,
+    direction: str | None = None,
+) -> Ranking:
+    """The one ranking that chooses, for the report and its overlay, ``show``, ``best``,
+    ``diff`` and ``confirm``: the search rows of configurations trained to the end
+    (``ranked_rows``), by ``metric`` (default ``selection_metric``: validation), ties in
+    table order. ``by``: the columns that name a configuration (default: the swept ones)."""
+    rows = ranked_rows(df)
+    metric = metric or selection_metric(rows, info)
+    check_metric(rows, metric, info)
+    direction = direction or metric_direction(metric, info)
+    by = list(by) if by is not None else swept_columns(rows, info)
+    return Ranking(metric, direction, by, describe(rows, metric, by=by, direction=direction))
 
 
 def held_out_column(metric: str, df: Any, info: Mapping[str, Any] | None = None) -> str | None:
@@ -145,13 +201,27 @@ def metric_columns(df: Any) -> list[str]:
     return [c for c in df.columns if c.startswith(("val_", "test_", "best_")) and c != "best_epoch"]
 
 
-def check_metric(df: Any, metric: str) -> None:
-    """Raise ResultsError naming the valid choices when ``metric`` is not a column."""
+# Measurements of a trial besides its metrics: a report may rank or plot by them.
+MEASURES = ("epochs_run", "best_epoch", "n_params", "fit_seconds")
+
+
+def check_metric(df: Any, metric: str, info: Mapping[str, Any] | None = None) -> None:
+    """Raise ResultsError naming the valid choices when ``metric`` is not a metric column:
+    a run's bookkeeping (``seed``, ``fold``, ``error``, ...) is not one, nor is one of the
+    hyperparameters ``info`` (sweep.json) names."""
+    choices = metric_columns(df) + [c for c in ("loss", "accuracy", "mae", *MEASURES) if c in df]
     if metric not in df.columns:
-        choices = metric_columns(df) + [c for c in ("loss", "accuracy", "mae") if c in df]
         raise ResultsError(
             f"metric must be a column of trials.csv, got {metric!r} "
             f"(metric columns: {', '.join(choices) or 'none'})"
+        )
+    hyperparameters = set((info or {}).get("space") or {}) | set((info or {}).get("swept") or [])
+    bookkeeping = NON_PARAM_COLUMNS - set(MEASURES)
+    if metric in bookkeeping or metric in hyperparameters:
+        what = "a hyperparameter" if metric in hyperparameters else "not a measurement"
+        raise ResultsError(
+            f"metric must be a metric column of trials.csv, got {metric!r} ({what}); try one "
+            f"of: {', '.join(choices)}"
         )
     import pandas as pd
 
@@ -174,13 +244,6 @@ def _t_critical(dof: Any) -> Any:
     d = np.asarray(dof, dtype=float)
     out = st.t.ppf(1 - ALPHA / 2, np.where(d > 0, d, np.nan))
     return float(out) if np.ndim(out) == 0 else out
-
-
-def _t_sf2(t: Any, dof: Any) -> Any:
-    """Two-sided p-value of Student's t."""
-    from scipy import stats as st
-
-    return 2 * st.t.sf(np.abs(t), dof)
 
 
 def _aggregate(df: Any, metric: str, by: Sequence[str] | None) -> tuple[Any, list[str]]:
@@ -219,59 +282,6 @@ def summarize(df: pd.DataFrame, metric: str, by: Sequence[str] | None = None) ->
 
 
 # -- comparisons ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Welch:
-    """Welch's unequal-variance t-test: statistic, degrees of freedom, two-sided p."""
-
-    t: float
-    dof: float
-    p: float
-
-
-def holm(p: Sequence[float]) -> list[float]:
-    """Holm's step-down correction (statsmodels) over the known p-values; NaN stays NaN
-    and counts for nothing."""
-    from statsmodels.stats.multitest import multipletests
-
-    values = np.asarray(p, dtype=float)
-    out = np.full(len(values), math.nan)
-    known = ~np.isnan(values)
-    if known.any():
-        out[known] = multipletests(values[known], alpha=ALPHA, method="holm")[1]
-    return [float(x) for x in out]
-
-
-def welch_arrays(m1: Any, s1: Any, n1: Any, m2: Any, s2: Any, n2: Any) -> Any:
-    """Welch's p-values from summary statistics, elementwise; NaN where n < 2."""
-    m1, s1, n1, m2, s2, n2 = (np.asarray(a, dtype=float) for a in (m1, s1, n1, m2, s2, n2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v1, v2 = s1**2 / n1, s2**2 / n2
-        se2 = v1 + v2
-        t = (m1 - m2) / np.sqrt(se2)
-        dof = se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-        p = _t_sf2(t, dof)
-    # Two sets of identical runs: different means are certainly different, equal ones not.
-    zero = se2 == 0
-    p = np.where(zero, np.where(m1 == m2, 1.0, 0.0), p)
-    p = np.where((n1 < 2) | (n2 < 2), np.nan, p)
-    return t, dof, p
-
-
-def welch(first: Sequence[float], second: Sequence[float]) -> Welch:
-    """Welch's t-test of two samples (runs of two configurations)."""
-    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    t, dof, p = welch_arrays(
-        a.mean() if len(a) else np.nan,
-        a.std(ddof=1) if len(a) > 1 else np.nan,
-        len(a),
-        b.mean() if len(b) else np.nan,
-        b.std(ddof=1) if len(b) > 1 else np.nan,
-        len(b),
-    )
-    return Welch(float(t), float(dof), float(p))
 
 
 def describe(
@@ -353,17 +363,6 @@ class Verdict:
     text: str
 
 
-def config_labels(table: Any, by: Sequence[str]) -> list[str]:
-    """``"hidden_units=64, optimizer=adam"`` per row (``"all runs"`` with nothing swept)."""
-    if not by:
-        return ["all runs"] * len(table)
-    parts = [f"{k}=" + table[k].map(fmt_value).astype(str) for k in by]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + ", " + p
-    return list(out)
-
-
 def verdict(
     table: Any, metric: str, by: Sequence[str], direction: str, label: str | None = None
 ) -> Verdict:
@@ -413,46 +412,3 @@ def failures(df: Any, by: Sequence[str] | None = None) -> Any:
     if "status" not in df:
         return df.iloc[0:0][cols]
     return df.loc[~df["status"].isin(["ok", "pruned"]), cols].reset_index(drop=True)
-
-
-# -- formatting shared by captions, tables and the terminal ------------------------------
-
-
-def fmt_num(x: Any) -> str:
-    """A metric value to the precision that matters for comparing runs."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(x) or math.isinf(x):
-        return "n/a"
-    a = abs(x)
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 100:
-        return f"{x:.1f}"
-    if a >= 1:
-        return f"{x:.2f}"
-    if round(a, 3) >= 0.01 or a == 0:
-        return f"{x:.3f}"
-    return f"{x:.2g}"
-
-
-def fmt_p(p: float) -> str:
-    """A p-value: two significant digits, or '<0.001'."""
-    return "<0.001" if p < 0.001 else f"{p:.2g}"
-
-
-def p_text(p: float) -> str:
-    """``p=0.012`` or ``p<0.001``, for captions and verdicts."""
-    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
-
-
-def fmt_value(v: Any) -> str:
-    """A hyperparameter value as a user wrote it (0.001, 64, adam)."""
-    if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
-            return "None"
-        x = float(v)
-        return f"{int(x)}" if x.is_integer() and abs(x) < 1e15 else f"{x:.3g}"
-    return str(v)

@@ -14,13 +14,7 @@ from typing import Any
 from nnsweep.definition.sweep import Sweep
 from nnsweep.definition.sweep import config_id as config_id_of
 from nnsweep.errors import ResultsError
-from nnsweep.report.stats import (
-    check_metric,
-    default_metric,
-    metric_direction,
-    ranked_rows,
-    summarize,
-)
+from nnsweep.report.stats import rank_configurations
 from nnsweep.store.results import (
     DEFAULT_RESULTS,
     TRIALS,
@@ -55,7 +49,8 @@ class BestConfig:
 def best_configuration(
     name_or_path: str | Path, *, results: str | Path = DEFAULT_RESULTS, metric: str | None = None
 ) -> BestConfig:
-    """The configuration with the best mean ``metric`` over its successful trials.
+    """The configuration with the best mean ``metric`` over its successful search trials:
+    the one ``stats.rank_configurations`` ranks first, as ``show`` and ``report`` do.
 
     By default the sweep's validation objective chooses: picking by the test split would
     make the test score an optimistic estimate.
@@ -63,23 +58,15 @@ def best_configuration(
     df = load_results(name_or_path, results)
     folder = results_dir_for(name_or_path, results)
     info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
-    if metric is None:
-        objective = info.get("objective")
-        metric = str(objective) if objective in df.columns else default_metric(df, info)
-    check_metric(df, metric)
-    direction = metric_direction(metric, info)
-    swept = [c for c in info.get("swept", []) if c in df.columns]
-    # The search rows of configurations trained to the end: never a pruned one.
-    table = summarize(ranked_rows(df), metric, by=swept).dropna(subset=["mean"])
-    if table.empty:
+    ranking = rank_configurations(df, info, metric=metric)
+    top = ranking.best
+    if top is None:
         raise ResultsError(f"no successful trials in {folder}; nothing to rank")
-    table = table.sort_values("mean", ascending=direction == "min")
-    top = table.iloc[0]
     return BestConfig(
         config_id=str(top["config_id"]),
-        values={k: top[k] for k in swept},
-        metric=metric,
-        direction=direction,
+        values={k: top[k] for k in ranking.by},
+        metric=ranking.metric,
+        direction=ranking.direction,
         n=int(top["n"]),
         mean=float(top["mean"]),
         std=float(top["std"]),

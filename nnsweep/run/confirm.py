@@ -17,7 +17,7 @@ from typing import Any
 
 from nnsweep.definition.sweep import Sweep
 from nnsweep.errors import ResultsError, SweepDefinitionError
-from nnsweep.report.stats import SEARCH, ranked_rows, summarize
+from nnsweep.report.stats import SEARCH, rank_configurations
 from nnsweep.store.results import read_rows
 from nnsweep.strategies.grid import FixedStrategy
 
@@ -53,19 +53,20 @@ def fresh_seeds(sweep: Sweep, rows: Sequence[Mapping[str, Any]], n: int) -> list
 def top_configs(
     rows: Sequence[Mapping[str, Any]], objective: str, direction: str, k: int
 ) -> list[str]:
-    """Config ids of the ``k`` best configurations by mean objective over search rows
-    (configurations that pruning stopped left out)."""
+    """Config ids of the ``k`` best configurations by mean objective over search rows, in
+    ``rank_configurations``'s order, the one ``best`` and the report choose by
+    (configurations that pruning stopped left out: one is never confirmed)."""
     import pandas as pd
 
     search = [r for r in rows if (r.get("phase") or SEARCH) == SEARCH]
     if not search:
         raise ResultsError("the sweep has no search rows yet; run it before confirming")
-    df = ranked_rows(pd.DataFrame(search))  # a pruned configuration is never confirmed
-    df[objective] = pd.to_numeric(df[objective], errors="coerce")
-    table = summarize(df, objective, by=[]).dropna(subset=["mean"])
+    df = pd.DataFrame(search)
+    df[objective] = pd.to_numeric(df[objective], errors="coerce")  # the rows are text
+    table = rank_configurations(df, metric=objective, by=[], direction=direction).table
+    table = table[table["n"] > 0]
     if table.empty:
         raise ResultsError("no successful search trials to confirm")
-    table = table.sort_values("mean", ascending=direction == "min", kind="stable")
     return [str(c) for c in table["config_id"].head(k)]
 
 

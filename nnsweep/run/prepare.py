@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnsweep.definition.sweep import Sweep
+from nnsweep.definition.sweep import Sweep, located
 from nnsweep.errors import SweepDefinitionError
 from nnsweep.store.results import ResultsStore, history_columns, trial_columns
 from nnsweep.strategies.tuner import param_names
@@ -66,13 +66,18 @@ def prepare(
 
     ``context``: settings of the ``TrainContext`` (verbose, debug, phase).
     """
+    from nnsweep._keras import import_keras
     from nnsweep.training.train import TrainContext
 
+    import_keras(bool(context.get("debug")))  # a backend that cannot load says so first
     store = ResultsStore(results, sweep.name)
     store.check_writable()
     dataset = load_data(sweep, data_dir)
     ctx = TrainContext(sweep, dataset, **context)
-    objective, direction = checked_objective(ctx)
+    try:
+        objective, direction = checked_objective(ctx)
+    except SweepDefinitionError as exc:
+        raise located(sweep, exc) from None
     spec = dataset.spec
     return Prepared(
         store,
@@ -80,7 +85,7 @@ def prepare(
         ctx,
         objective,
         direction,
-        sweep_record(sweep, spec, objective, direction),
+        sweep_record(sweep, spec, objective, direction, dataset.digest()),
         trial_columns(param_names(sweep), spec.metric, objective),
         history_columns(spec.metric),
     )
@@ -110,10 +115,22 @@ def versions() -> dict[str, str]:
     return out
 
 
-def sweep_record(sweep: Sweep, spec: Any, objective: str, direction: str) -> dict[str, Any]:
-    """What sweep.json holds: the definition, what the data turned out to be, versions."""
+def sweep_record(
+    sweep: Sweep, spec: Any, objective: str, direction: str, digest: str | None = None
+) -> dict[str, Any]:
+    """What sweep.json holds: the definition, what the data turned out to be, versions.
+
+    The fingerprint gains what the sweep file cannot say: the data's content (``digest``)
+    and, where an oracle or pruning judged rows by it, the resolved objective."""
+    record = sweep.to_json()
+    fingerprint = dict(record["fingerprint"])
+    if digest is not None:
+        fingerprint["data_content"] = digest
+    if sweep.strategy != "grid" or sweep.prune:
+        fingerprint["objective"] = f"{objective} ({direction})"
     return {
-        **sweep.to_json(),
+        **record,
+        "fingerprint": fingerprint,
         "objective": objective,
         "direction": direction,
         "task": spec.task,
@@ -138,8 +155,15 @@ def ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # SIGTERM and SIGHUP too where the console script made them Ctrl-C (``nnsweep._entry``).
+    signals = [signal.SIGINT] + [
+        s
+        for s in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(s) is signal.default_int_handler
+    ]
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, old in previous.items():
+            signal.signal(number, old)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnsweep._progress import Progress
 from nnsweep.definition.pruning import Prune, RungBook
-from nnsweep.definition.sweep import Sweep, Trial
+from nnsweep.definition.sweep import Sweep, Trial, located
 from nnsweep.errors import (
     ResultsMismatchError,
     SweepDefinitionError,
@@ -147,7 +147,7 @@ def run_sweep(
     from nnsweep._keras import set_threads
 
     progress = progress or Progress()
-    _check_options(sweep, max_trials, pack_size, fresh, confirm)
+    _check_options(sweep, max_trials, pack_size, fresh, confirm, threads)
     if confirm is None and not fresh:
         _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
         _check_old_hyperband(sweep, ResultsStore(results, sweep.name))
@@ -300,9 +300,18 @@ def _params_of(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_options(
-    sweep: Sweep, max_trials: int | None, pack_size: int, fresh: bool, confirm: Confirm | None
+    sweep: Sweep,
+    max_trials: int | None,
+    pack_size: int,
+    fresh: bool,
+    confirm: Confirm | None,
+    threads: int | None,
 ) -> None:
     """Refuse options that cannot go together, before anything is loaded or written."""
+    from nnsweep._keras import check_threads
+
+    if threads is not None:
+        check_threads(threads)
     if max_trials is not None and max_trials < 1:
         raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
     if pack_size < 1:
@@ -319,11 +328,14 @@ def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:
     used = {int(r["seed"]) for r in read_rows(store.trials_path) if r.get("phase") == "confirm"}
     clash = sorted(used & set(sweep.seed_list))
     if clash:
-        raise SweepDefinitionError(
-            "seeds",
-            f"must avoid the seeds nnsweep confirm used in {store.dir} ({_seed_text(clash)}): "
-            "declare other seeds, or start over with --fresh",
-            sweep.seeds,
+        raise located(
+            sweep,
+            SweepDefinitionError(
+                "seeds",
+                f"must avoid the seeds nnsweep confirm used in {store.dir} ({_seed_text(clash)}): "
+                "declare other seeds, or start over with --fresh",
+                sweep.seeds,
+            ),
         )
 
 

@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 TRIALS = "trials.csv"  # its trial ids must be unique (checked on every read)
 
 
-_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back during a block; they take effect as soon as it ends.
+    """Hold SIGINT, SIGTERM and SIGHUP back during a block; they take effect as soon as it ends.
 
     Python runs signal handlers in the main thread whichever thread the kernel picked, so
     swapping the handlers (not masking this thread) is what defers them.

@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,7 +190,7 @@ class ResultsStore:
             raise CorruptResultsError(f"{path} does not hold a sweep (a JSON object); use --fresh")
         return data
 
-    def _lock(self) -> None:
+    def _lock(self, advice: str = "wait for it or stop it") -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -197,9 +198,7 @@ class ResultsStore:
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise ResultsLockedError(
-                f"{self.dir} is in use by {holder}; wait for it or stop it"
-            ) from None
+            raise ResultsLockedError(f"{self.dir} is in use by {holder}; {advice}") from None
         # The kernel drops a flock when its process dies, so a dead holder never blocks.
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
@@ -304,6 +303,19 @@ class ResultsStore:
         return {r["trial_id"]: r for r in read_rows(self.trials_path) if r["trial_id"] in wanted}
 
 
+@contextmanager
+def locked(folder: str | Path, advice: str) -> Iterator[None]:
+    """Hold a sweep folder's lock, the one a run holds, while a command other than a run
+    rewrites files in it (``nnsweep tensorboard``). While a live process holds it, raise
+    ResultsLockedError (``advice`` says what to do) before anything changes."""
+    store = ResultsStore(Path(folder).parent, Path(folder).name)
+    store._lock(advice)
+    try:
+        yield
+    finally:
+        store.close()
+
+
 def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> None:
     before, after = old.get("fingerprint", {}), new.get("fingerprint", {})
     changed = list(_differences(before, after))
@@ -315,11 +327,16 @@ def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> 
         )
 
 
+# Fingerprint entries that only some runs record: compared when both runs recorded them
+# (an older nnsweep wrote none; --no-prune judges nothing).
+_WHEN_BOTH = ("data_content", "objective", "strategy", "searched")
+
+
 def _differences(before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]:
     """``name: old -> new`` for each fingerprint entry that changed; dicts entry by entry."""
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
-        if old == new:
+        if old == new or (key in _WHEN_BOTH and (key not in before or key not in after)):
             continue
         if isinstance(old, dict) and isinstance(new, dict):
             name = "space" if key == "fixed" else key  # as the user wrote it: space['epochs']
@@ -369,7 +386,9 @@ def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     _parse_table(path, text)  # a clear error for a malformed file, rather than pandas's
     if not text:
         raise ResultsError(f"no trials in {path} yet")
-    df = _frame(text, keep_default_na=True, dtype={"rungs": str, "pruned_by": str})
+    df = _frame(text, keep_default_na=True, dtype={**_TEXT_IDS, "rungs": str, "pruned_by": str})
+    if df.empty:  # a header alone: its columns would read as text
+        raise ResultsError(f"no trials in {path} yet")
     if "fold" in df.columns:  # an older table: the columns it lacks, as a run would add them
         for column in with_late_columns(df.columns):
             if column not in df.columns:
@@ -393,9 +412,15 @@ def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS
     _parse_table(path, text)
     if not text:
         raise ResultsError(f"no history in {path} yet")
-    df = _frame(text)
+    df = _frame(text, dtype=_TEXT_IDS)
+    if df.empty:
+        raise ResultsError(f"no history in {path} yet")
     done = {r["trial_id"] for r in read_rows(folder / TRIALS)}
     return df[df["trial_id"].astype(str).isin(done)].reset_index(drop=True)
+
+
+# Ids are hex digests: pandas would read "735e401366" as a float (inf) and "0123" as 123.
+_TEXT_IDS = {"trial_id": str, "config_id": str}
 
 
 def _frame(text: str, **kw: Any) -> Any:

@@ -66,7 +66,8 @@ class AdaptiveSeedsStrategy:
 
     def describe_run(self) -> list[str]:
         """One line for the run's summary: rounds, and whether the best stands apart."""
-        words = outcome(len(self.still_close()) - 1)
+        close = self.still_close()
+        words = outcome(len(close) - 1) if close else "no configuration has a result to compare"
         return [f"adaptive seeds: {self.rounds} round(s) trained in this run; {words}"]
 
     def still_close(self) -> list[str]:
@@ -80,6 +81,8 @@ class AdaptiveSeedsStrategy:
         # A configuration that pruning stopped is out of contention: its question is closed.
         df = ranked_rows(pd.DataFrame(list(self._rows.values())))
         df = df[df["config_id"].isin(list(self._configs))]
+        if self.objective not in df.columns:
+            return []  # every row so far failed (a failed row has no metrics): none to add to
         df[self.objective] = pd.to_numeric(df[self.objective], errors="coerce")
         table = summarize(df, self.objective, by=[])
         return contenders(table, self.direction)

@@ -57,10 +57,33 @@ def build_model(model: str | Callable[..., Any], params: Mapping[str, Any], spec
     return keras.Model(inputs, outputs, name=model)
 
 
+def _output_shapes(model: Any, spec: DataSpec) -> list[tuple[Any, ...]]:
+    """A custom model's output shapes; one built without ``keras.Input`` (a Sequential of
+    layers, a subclassed model) is built here from the data's known input shape."""
+    import keras
+
+    try:
+        return [tuple(t.shape) for t in model.outputs]
+    except AttributeError:
+        pass  # no inputs were declared: the data says what they are
+    shape = (None, *spec.input_shape)
+    try:
+        model.build(shape)
+        if isinstance(model, keras.Sequential):
+            return [tuple(t.shape) for t in model.outputs]
+        out = model.compute_output_spec(keras.KerasTensor(shape))
+    except Exception as exc:
+        raise TrialError(
+            f"build() returns a model that cannot be built for inputs of shape {shape} "
+            f"({type(exc).__name__}: {exc}); start it with keras.Input(spec.input_shape)"
+        ) from exc
+    return [tuple(t.shape) for t in keras.tree.flatten(out)]
+
+
 def _check_outputs(model: Any, spec: DataSpec) -> None:
     """A custom model's output must fit the task's loss: say so before training, rather
     than with TensorFlow's shape error from inside the first step."""
-    shapes = [tuple(t.shape) for t in model.outputs]
+    shapes = _output_shapes(model, spec)
     want = spec.output_units
     what = "one per class" if spec.task == "multiclass" else f"for a {spec.task} target"
     if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] != want:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from nnsweep._keras import custom_gradients, forget_custom_gradients, import_keras
@@ -243,11 +244,33 @@ def first_line(message: str) -> str:
         # An error raised while TensorFlow traces comes after the user's stack.
         errors = [i for i, ln in enumerate(lines) if _ERROR_LINE.match(ln)]
         lines = lines[errors[-1] :] if errors else lines
+    if lines and lines[0].endswith("Graph execution error:"):
+        lines = [_graph_error(lines)]
     # Keras wraps layer errors in "Exception encountered when calling X.call()."
     if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
         head = lines[0].split(":", 1)[0] if ":" in lines[0] else ""
         lines = [f"{head}: {lines[1]}" if head else lines[1]]
     return lines[0] if lines else "unknown error"
+
+
+_FRAME = re.compile(r'^File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+def _graph_error(lines: list[str]) -> str:
+    """TensorFlow's runtime errors put the cause after the stack of the node that failed:
+    keep it, with the last frame outside the installed libraries (the user's code)."""
+    frames = [i for i, ln in enumerate(lines) if _FRAME.match(ln)]
+    after = lines[frames[-1] + 1 :] if frames else lines[1:]
+    cause = next((ln for ln in after if not ln.startswith("[[")), "")
+    if not cause:
+        return lines[0]
+    where = ""
+    for i in reversed(frames):
+        match = _FRAME.match(lines[i])
+        if match and "-packages" not in match["file"] and not match["file"].startswith("<"):
+            where = f" (at {Path(match['file']).name}:{match['line']})"
+            break
+    return f"{lines[0]} {cause}{where}"
 
 
 def _fail(row: dict[str, Any], message: str) -> None:

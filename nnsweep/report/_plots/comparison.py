@@ -18,53 +18,82 @@ from nnsweep.report._plots._common import (
     set_value_ticks,
     use_log,
 )
-from nnsweep.report.stats import describe, fmt_num, p_text, summarize, welch_arrays
+from nnsweep.report.stats import (
+    fmt_num,
+    p_text,
+    rank_configurations,
+    ranked_rows,
+    summarize,
+    welch_arrays,
+)
 
 
 @dataclass
 class ComparisonData:
-    """Per sweep and value of ``x``: the best configuration's runs, mean and 95 % CI."""
+    """Per sweep and value of ``x``: the chosen configuration's runs, mean and 95 % CI."""
 
     x: str
     metric: str
     direction: str
-    runs: Any  # sweep, config, x, metric (the best configuration at each value only)
+    runs: Any  # sweep, config, x, metric (the chosen configuration at each value only)
     lines: Any  # summarize() by sweep, x
-    best: Any  # one describe() row per sweep, best sweep first
+    best: Any  # per sweep, its chosen configuration's summarize() row; best sweep first
+    chosen_by: list[str]  # the columns that chose (each sweep's validation objective)
 
 
 def gather_comparison(
-    frames: Mapping[str, Any], x: str, metric: str, *, direction: str = "max"
+    frames: Mapping[str, Any],
+    x: str,
+    metric: str,
+    *,
+    direction: str = "max",
+    infos: Mapping[str, Mapping[str, Any]] | None = None,
+    choose_by: str | None = None,
 ) -> ComparisonData:
-    """Stack every sweep's ok runs; at each value of ``x`` keep each sweep's best configuration.
+    """Every sweep's ok search runs of the configuration it would choose at each value of
+    ``x``: the one ``rank_configurations`` ranks first there (by ``choose_by``, default the
+    sweep's validation objective), drawn on ``metric`` (the test metric, say).
 
     Where other hyperparameters vary too (optimizer, learning rate), pooling them would
-    compare averages over settings nobody would pick; the best at each size is the fair
-    "MLP vs CNN" comparison.
+    compare averages over settings nobody would pick; the chosen one at each size is the
+    fair "MLP vs CNN" comparison, and choosing on the metric drawn would flatter it.
     """
     import pandas as pd
 
-    parts = []
+    parts, chosen_by = [], []
     for name, df in frames.items():
-        ok = df[df["status"] == "ok"] if "status" in df else df
-        config = ok["config_id"] if "config_id" in ok else ok[x].astype(str)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "sweep": name,
-                    "config": config.astype(str),
-                    x: pd.to_numeric(ok[x], errors="coerce"),
-                    metric: pd.to_numeric(ok[metric], errors="coerce"),
-                }
-            )
+        df = df if "config_id" in df else df.assign(config_id=df[x].astype(str))
+        ranking = rank_configurations(df, (infos or {}).get(name), metric=choose_by)
+        chosen_by.append(ranking.metric)
+        ranked = ranking.table.loc[ranking.table["n"] > 0, "config_id"].astype(str)
+        rows = ranked_rows(df)
+        ok = rows[rows["status"] == "ok"] if "status" in rows else rows
+        part = pd.DataFrame(
+            {
+                "sweep": name,
+                "config": ok["config_id"].astype(str),
+                x: pd.to_numeric(ok[x], errors="coerce"),
+                metric: pd.to_numeric(ok[metric], errors="coerce"),
+            }
         )
-    runs = pd.concat(parts, ignore_index=True).dropna()
-    per = describe(runs, metric, by=["sweep", "config", x], direction=direction)
-    per = per[per["n"] > 0].drop_duplicates(["sweep", x])  # sorted best first
-    runs = runs.merge(per[["sweep", "config"]], on=["sweep", "config"])
+        part["_rank"] = part["config"].map(dict(zip(ranked, range(len(ranked)), strict=True)))
+        part = part.dropna()
+        parts.append(part[part["_rank"] == part.groupby(x)["_rank"].transform("min")])
+    runs = pd.concat(parts, ignore_index=True)
     lines = summarize(runs, metric, by=["sweep", x]).sort_values(["sweep", x])
-    best = per.drop_duplicates("sweep").reset_index(drop=True)
-    return ComparisonData(x, metric, direction, runs, lines, best)
+    chosen = runs[runs["_rank"] == runs.groupby("sweep")["_rank"].transform("min")]
+    best = summarize(chosen, metric, by=["sweep", x])
+    best = best.sort_values("mean", ascending=direction == "min", kind="stable")
+    runs = runs.drop(columns="_rank")
+    return ComparisonData(
+        x,
+        metric,
+        direction,
+        runs,
+        lines,
+        best.reset_index(drop=True),
+        list(dict.fromkeys(chosen_by)),
+    )
 
 
 def draw_comparison(data: ComparisonData, ax: Any) -> Any:
@@ -92,7 +121,7 @@ def draw_comparison(data: ComparisonData, ax: Any) -> Any:
     ax.text(
         0.99,
         0.01,
-        "best configuration at each value; band: 95 % CI",
+        f"configuration chosen on {_chosen_words(data)} at each value; band: 95 % CI",
         transform=ax.transAxes,
         ha="right",
         va="bottom",
@@ -113,7 +142,11 @@ def caption_comparison(data: ComparisonData) -> str:
     def where(r: Any) -> str:
         return f"{r['sweep']} {fmt_num(r['mean'])} at {at(x, r[x])}"
 
-    text = f"best {name}: " + "; ".join(where(r) for _, r in b.iterrows())  # one per sweep
+    if data.chosen_by == [data.metric]:
+        head = f"best {name}: "
+    else:
+        head = f"{name} of the configuration chosen on {_chosen_words(data)}: "
+    text = head + "; ".join(where(r) for _, r in b.iterrows())  # one per sweep
     if len(b) > 1:
         first, second = b.iloc[0], b.iloc[1]
         _, _, p = welch_arrays(
@@ -129,3 +162,8 @@ def caption_comparison(data: ComparisonData) -> str:
         else:
             text += f"; the gap of {fmt_num(diff)} is within seed noise (Welch {p_text(p)})"
     return text
+
+
+def _chosen_words(data: ComparisonData) -> str:
+    """What chose the configurations, in words: ``validation accuracy``."""
+    return " or ".join(label(c) for c in data.chosen_by)
