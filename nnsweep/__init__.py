@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from nnsweep.data import DataSpec, load_dataset
     from nnsweep.definition.pruning import Prune
     from nnsweep.definition.seeds import Seeds
-    from nnsweep.definition.space import Choice, Float, Int
+    from nnsweep.definition.space import Boolean, Choice, Float, Int
     from nnsweep.definition.sweep import Sweep, Trial, load_sweep
     from nnsweep.errors import (
         DataError,
@@ -43,9 +43,10 @@ if TYPE_CHECKING:
     from nnsweep.training.models import build_model
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "Boolean",
     "Choice",
     "DataError",
     "DataSpec",
@@ -94,7 +95,7 @@ _MODULES = {
     "nnsweep.store.results": "load_history load_results",
     "nnsweep.run.runner": "Progress RunSummary run_sweep",
     "nnsweep.definition.seeds": "Seeds",
-    "nnsweep.definition.space": "Choice Float Int",
+    "nnsweep.definition.space": "Boolean Choice Float Int",
     "nnsweep.report.stats": "summarize",
     "nnsweep.definition.sweep": "Sweep Trial load_sweep",
     "nnsweep.training.models": "build_model",

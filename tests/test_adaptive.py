@@ -62,7 +62,7 @@ def test_more_seeds_go_to_the_close_configurations_and_a_resume_takes_the_same_p
 
     # Interrupted inside the second round (7 of the 10 trials), then resumed.
     resumed = tmp_path / "resumed"
-    code, _, err = _cli(capsys, "run", sweep_file, "--results", resumed, "--max-trials", "7")
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", resumed, "--max-models", "7")
     assert code == 0, err
     assert len(pd.read_csv(resumed / "ada" / "trials.csv")) == 7
     code, _, err = _cli(capsys, "run", sweep_file, "--results", resumed)

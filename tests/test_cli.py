@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_import_nnsweep_is_light_and_every_public_name_loads():
     """
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert "LIGHT True 34 True" in proc.stdout
+    assert "LIGHT True 35 True" in proc.stdout
 
 
 def test_every_command_has_help(capsys):
@@ -102,7 +103,7 @@ def test_run_end_to_end_then_show(tmp_path, write_sweep, capsys):
 def test_max_trials_then_resume(tmp_path, write_sweep, capsys):
     sweep_file = write_sweep(TINY_SWEEP)
     results = tmp_path / "results"
-    code, _, err = _cli(capsys, "run", sweep_file, "--results", results, "--max-trials", "3")
+    code, _, err = _cli(capsys, "run", sweep_file, "--results", results, "--max-models", "3")
     assert code == 0 and "1 trials remain" in err
     code, _, err = _cli(capsys, "run", sweep_file, "--results", results)
     assert code == 0 and "trained 1 trials" in err
@@ -114,7 +115,8 @@ def test_max_trials_then_resume(tmp_path, write_sweep, capsys):
     [
         (["run", "{tmp}/missing.py"], "sweep file not found"),
         (["run", "{bad}"], "space['dropout'] must be in [0, 1), got 1.5"),
-        (["run", "{tiny}", "--max-trials", "0"], "--max-trials"),
+        (["run", "{tiny}", "--max-models", "0"], "--max-models"),
+        (["run", "{tiny}", "--max-trials", "3"], "--max-trials is now --max-models: it counts"),
         (["run", "{tiny}", "--frobnicate"], "No such option"),
         (["show", "nothing", "--results", "{tmp}"], "no results at"),
         (["frob"], "No such command"),
@@ -274,6 +276,59 @@ def test_dry_run_of_a_large_sweep_is_a_summary(tmp_path, write_sweep, capsys):
     assert len(lines) < 400
 
 
+def test_dry_run_of_a_search_counts_the_trials_it_trains_at_most(tmp_path, write_sweep, capsys):
+    for strategy in ("random", "hyperband"):
+        path = write_sweep(
+            f"""
+            from nnsweep import Float, Sweep
+            sweep = Sweep(name="s", space={{"learning_rate": Float(1e-4, 1e-1), "epochs": 9}},
+                          strategy="{strategy}", max_trials=4, seeds=3, cv=2)
+            """
+        )
+        code, out, err = _cli(capsys, "run", path, "--dry-run", "--results", tmp_path)
+        assert code == 0, err
+        assert f"strategy {strategy} picks up to 4 configurations as it goes: at most 24 " in out
+        assert "(4 configurations x 3 seeds x 2 folds)" in out
+
+
+def test_dry_run_prints_float_values_compactly(tmp_path, write_sweep, capsys):
+    path = write_sweep(TINY_SWEEP.replace('"learning_rate": 0.01', '"learning_rate": [10 ** -2.5]'))
+    code, out, err = _cli(capsys, "run", path, "--dry-run", "--results", tmp_path)
+    assert code == 0, err
+    assert "hidden_units=4 learning_rate=0.00316228  seed=0" in out
+    assert "0.0031622776601683794" not in out
+
+
+def test_best_and_confirm_say_each_what_their_sweep_file_is_for(capsys):
+    code, best, _ = _cli(capsys, "best", "--help")
+    assert code == 0 and "With --export: the sweep file that defines NAME" in best
+    code, confirm, _ = _cli(capsys, "confirm", "--help")
+    assert code == 0 and "for the configurations retrained" in confirm
+    assert "--export" not in confirm.split("--sweep", 1)[1].split("--data-dir")[0]
+
+
+def test_run_help_counts_models_with_max_models_and_hides_max_trials(capsys):
+    code, out, _ = _cli(capsys, "run", "--help")
+    assert code == 0 and "--max-trials" not in out
+    assert "Train at most N models (trials: configuration x seed x fold) in" in " ".join(
+        out.split()
+    )
+
+
+def test_read_commands_print_nothing_on_stdout_before_an_error(tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(REPO / "examples" / "results" / "hidden_units", results / "hidden_units")
+    for args in (
+        ["show", "hidden_units", "--metric", "nope"],
+        ["best", "hidden_units", "--metric", "nope"],
+        ["report", "hidden_units", "--metric", "nope"],
+        ["best", "hidden_units", "--export", tmp_path / "m.h5"],
+        ["best", "hidden_units", "--export", tmp_path / "m.keras", "--sweep", tmp_path / "no.py"],
+    ):
+        code, out, err = _cli(capsys, *args, "--results", results)
+        assert code == 2 and out == "" and err.count("\n") == 1, (args, out, err)
+
+
 def test_read_commands_refuse_what_names_nothing_to_compare(tmp_path, write_sweep, capsys):
     """Issue 23, classes 8 and 10: a sweep overlaid with itself, bookkeeping columns as the
     metric; and the printed TensorBoard command works in a path with a space."""
@@ -302,3 +357,31 @@ def test_read_commands_refuse_what_names_nothing_to_compare(tmp_path, write_swee
             assert f"metric must be a metric column of trials.csv, got {metric!r} ({what})" in err
     code, out, err = _cli(capsys, "show", "tiny", "--results", results, "--metric", "fit_seconds")
     assert code == 0, err
+
+
+def test_quick_look_folders_are_found_by_every_reading_command(tmp_path, write_sweep, capsys):
+    """Issue 24, item 4: `run --epochs N` results are shown, listed, reported and exported
+    by their name or by --epochs N, and a missing sweep's error names them."""
+    sweep_file = write_sweep(TINY_SWEEP)
+    results = tmp_path / "results"
+    code, out, err = _cli(capsys, "run", sweep_file, "--results", results, "--epochs", "2")
+    assert code == 0, err
+    code, out, err = _cli(capsys, "show", "tiny", "--results", results)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "there are quick looks of it: tiny-epochs2 (use that name, or --epochs N)" in err
+    for args in (("tiny-epochs2",), ("tiny", "--epochs", "2")):
+        code, out, err = _cli(capsys, "show", *args, "--results", results)
+        assert code == 0 and "4 trials (4 ok)" in out, err
+        code, out, err = _cli(capsys, "report", *args, "--results", results)
+        assert code == 0 and "tiny-epochs2" in out, err
+        code, out, err = _cli(capsys, "tensorboard", *args, "--results", results)
+        assert code == 0 and "wrote 4 trials' runs" in out, err
+    code, out, err = _cli(capsys, "list", "--sweeps", tmp_path, "--results", results)
+    assert code == 0 and "quick look, 2 epochs: tiny-epochs2: 4 trials" in out, out
+    model = tmp_path / "m.keras"
+    code, out, err = _cli(
+        capsys, "best", "tiny", "--epochs", "2", "--results", results, "--sweep", sweep_file,
+        "--export", model,
+    )  # fmt: skip
+    assert code == 0 and model.is_file(), err
+    assert out.startswith("best of tiny-epochs2 by val_accuracy: ")

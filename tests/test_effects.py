@@ -291,3 +291,19 @@ def test_many_configurations_are_subsampled_and_the_text_says_so(monkeypatch):
 def test_runs_that_all_score_the_same_have_no_effects_to_apportion():
     df = grid({k: [0.9, 0.9, 0.9] for k in CELLS})
     assert effects(df, "val_accuracy", ["a", "b"]) is None
+
+
+def test_one_unstable_configuration_does_not_widen_every_bar():
+    """Issue 24, item 2: the bars' seed noise is pooled over the stable configurations, the
+    unstable one is named, and no interval leaves the metric's range."""
+    cells = {**CELLS, (1, "x"): [0.30, 0.97, 0.60]}  # seeds that disagree wildly
+    eff = effects(grid(cells), "val_accuracy", ["a", "b"])
+    stable = [v for k, v in cells.items() if k != (1, "x")]
+    pooled = math.sqrt(sum(np.var(v, ddof=1) * (len(v) - 1) for v in stable) / (3 * 2))
+    two = eff.rows[0].levels.iloc[1]  # a=2: six runs of stable configurations
+    half = st.t.ppf(0.975, 6) * pooled / math.sqrt(6)
+    assert two["ci_high"] - two["mean"] == pytest.approx(half, rel=1e-9)
+    assert eff.noise_std > 10 * pooled  # the residual, which the tests keep, holds the outlier
+    assert any("1 configuration flagged unstable (a=1 b=x)" in t for t in eff.text), eff.text
+    for row in eff.rows:
+        assert (row.levels["ci_low"] >= 0).all() and (row.levels["ci_high"] <= 1).all()

@@ -71,3 +71,42 @@ def test_a_table_trained_under_two_versions_is_named_by_report_and_diff(tmp_path
         "warning: mixed's trials trained under different versions: tensorflow: 2.16.1 "
         "(3 trials), 2.17.0 (2 trials)"
     )
+
+
+def test_a_run_records_its_code_and_processor_and_diff_names_them(tmp_path, monkeypatch):
+    """Issue 24, item 1: what the numbers depend on besides the libraries."""
+    from nnsweep.run.prepare import versions
+    from nnsweep.store.provenance import code_fingerprint, processor
+
+    mine = versions()
+    assert mine["nnsweep_source"] == code_fingerprint() and len(mine["nnsweep_source"]) == 12
+    assert {"cpu", "cpu_isa", "onednn"} <= mine.keys() and mine["cpu"]
+    # The oneDNN settings that change the kernels are read, not assumed.
+    processor.cache_clear()
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    try:
+        capped = processor()
+        assert capped["onednn"] == "off" and capped["cpu_isa"].endswith("(capped at AVX2)")
+    finally:
+        processor.cache_clear()
+
+    # Another machine, the same libraries: the table's report and diff say what differs.
+    other = {**mine, "cpu": "Some Other CPU", "cpu_isa": "avx2"}
+    folder = tmp_path / "moved"
+    _table(folder, [("h:1", 2), ("h:2", 1)])
+    _runs(folder, [("h:1", mine), ("h:2", other)])
+    assert mixed_versions(pd.read_csv(folder / "trials.csv"), folder) == [
+        f"cpu: {mine['cpu']} (2 trials), Some Other CPU (1 trials)"
+        if mine["cpu"] < "Some Other CPU"
+        else f"cpu: Some Other CPU (1 trials), {mine['cpu']} (2 trials)",
+        f"cpu_isa: avx2 (1 trials), {mine['cpu_isa']} (2 trials)"
+        if "avx2" < mine["cpu_isa"]
+        else f"cpu_isa: {mine['cpu_isa']} (2 trials), avx2 (1 trials)",
+    ]
+    for name, v in (("here", mine), ("there", other)):
+        _table(tmp_path / name, [("h:1", 2)])
+        info = json.loads((tmp_path / name / "sweep.json").read_text())
+        (tmp_path / name / "sweep.json").write_text(json.dumps({**info, "versions": v}))
+    d = diff_sweeps("here", "there", results=tmp_path)
+    assert f"versions.cpu_isa: {mine['cpu_isa']} -> avx2" in d.changed, d.changed

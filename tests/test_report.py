@@ -31,7 +31,7 @@ from nnsweep.report import (  # noqa: E402
     write_comparison,
     write_report,
 )
-from nnsweep.report._plots.curves import gather_curves  # noqa: E402
+from nnsweep.report._plots.curves import caption_curves, gather_curves  # noqa: E402
 from nnsweep.report._plots.heatmap import caption_heatmap, gather_heatmap  # noqa: E402
 from nnsweep.report._plots.metric import caption_metric, gather_metric  # noqa: E402
 from nnsweep.report._plots.parallel import caption_parallel, gather_parallel  # noqa: E402
@@ -389,6 +389,46 @@ def test_learning_curves_mean_band_smoothing_and_best_epoch() -> None:
         gather_curves(hist, smoothing=1.0)
 
 
+def _short_history(val_losses: list[float]) -> pd.DataFrame:
+    """Two seeds of one configuration, trained for as many epochs as ``val_losses``."""
+    n = len(val_losses)
+    return pd.DataFrame(
+        {
+            "trial_id": ["t0"] * n + ["t1"] * n,
+            "config_id": ["c"] * 2 * n,
+            "seed": [0] * n + [1] * n,
+            "fold": 0,
+            "epoch": list(range(1, n + 1)) * 2,
+            "loss": [0.5] * 2 * n,
+            "accuracy": [0.8] * 2 * n,
+            "val_loss": val_losses * 2,
+            "val_accuracy": [0.9] * 2 * n,
+        }
+    )
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_learning_curves_of_one_or_two_epochs_keep_to_whole_epochs(epochs: int) -> None:
+    axes = plot_learning_curves(_short_history([0.4, 0.3][:epochs]), ax=Figure().subplots(1, 2))
+    for ax in axes:
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks == list(range(1, epochs + 1))  # no 0.96, 0.98, ...: there are no such epochs
+
+
+def test_learning_curves_caption_claims_no_trend_it_cannot_see() -> None:
+    one = caption_curves(gather_curves(_short_history([0.4])))
+    assert "the sweep trained one epoch, so there is no curve to judge" in one
+    assert "bottoms out" not in one and "more epochs may help" not in one
+    assert "peaks at" not in one and "validation accuracy 0.900" in one
+    for losses in ([0.4, 0.3], [0.3, 0.4]):  # a single step, down or up
+        two = caption_curves(gather_curves(_short_history(losses)))
+        assert "two epochs are too few to tell a trend" in two
+        assert "still falling" not in two and "overfitting" not in two and "peaks" not in two
+    three = caption_curves(gather_curves(_short_history([0.4, 0.3, 0.35])))
+    assert "bottoms out at epoch 2 of 3 (0.300) and ends at 0.350: overfitting" in three
+
+
 def test_pareto_front_and_cheapest_within_noise() -> None:
     df = pd.DataFrame(
         {
@@ -686,3 +726,32 @@ def test_an_older_table_reads_with_empty_pruning_columns(tmp_path: Path) -> None
     assert cols.index("phase") == cols.index("fold") + 1
     assert cols.index("rungs") == cols.index("epochs_run") + 1
     assert back["rungs"].isna().all() and (back["phase"] == "search").all()
+
+
+def test_each_section_left_out_says_why_on_the_page_and_in_the_summary(tmp_path):
+    folder = make_sweep(tmp_path, "search")
+    info = json.loads((folder / "sweep.json").read_text())
+    (folder / "sweep.json").write_text(json.dumps({**info, "strategy": "random"}))
+    (folder / "history.csv").unlink()
+    result = write_report("search", results=tmp_path)
+    page = result.html_path.read_text()
+    lines = [
+        "Effects: left out, a search needs at least 8 configurations (this one has 6)",
+        "Parallel coordinates: left out, it needs three swept hyperparameters that vary "
+        "(this sweep varies 2 (hidden_units, optimizer))",
+        "Learning curves: left out, the results folder has no history.csv",
+        "Confirmation on fresh seeds: left out, no rows of nnsweep confirm",
+        "Pruned configurations: left out, the sweep does not prune",
+        "Adaptive seeds: left out, every configuration trains on the same fixed seeds",
+    ]
+    for line in lines:
+        assert str(escape(line)) in page, line
+        assert any(left.startswith(line) for left in result.left_out), line
+    assert "<h2>Effects" not in page and "Heatmaps: left out" not in page
+    assert "  Effects: a search needs at least 8 configurations (this one has 6)" in (
+        result.summary_text
+    )
+    assert "Learning curves" not in result.summary_text  # the terminal draws no figures
+    # A grid of the same rows has its effects: no line says they are left out.
+    grid = write_report(make_sweep(tmp_path / "g"), results=tmp_path / "g")
+    assert grid.effects is not None and not any("Effects" in s for s in grid.left_out)

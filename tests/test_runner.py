@@ -37,7 +37,7 @@ def test_run_writes_every_trial_once_and_resumes(tmp_path):
     first = run_sweep(sweep, results=tmp_path, max_trials=3, progress=rec)
     assert len(first.rows) == 3 and first.remaining == 1 and first.counts == {"ok": 3}
     assert rec.events[0] == ("start", 4, 0)
-    assert rec.events[1] == ("pack", 3)  # the whole grid packs; --max-trials cut it to 3
+    assert rec.events[1] == ("pack", 3)  # the whole grid packs; max_trials cut it to 3
     assert [r["pack_size"] for r in first.rows] == [3, 3, 3]
     second = run_sweep(sweep, results=tmp_path)
     assert second.done_before == 3 and len(second.rows) == 1 and second.remaining == 0
@@ -99,3 +99,14 @@ def test_kfold_gives_a_row_per_fold(tmp_path):
     df = load_results("r", tmp_path)
     assert sorted(df["fold"]) == [0, 1, 2]
     assert df["val_accuracy"].nunique() == 3
+
+
+def test_a_front_end_that_takes_the_objective_gets_the_one_that_ranks(tmp_path):
+    class Told(Recorder):
+        def start(self, sweep, total, done, *, objective=None):
+            self.events.append(("start", total, done, objective))
+
+    told = Told()
+    run_sweep(_sweep(seeds=1, space={"epochs": 1}, objective="val_loss"), results=tmp_path,
+              progress=told)  # fmt: skip
+    assert told.events[0] == ("start", 1, 0, "val_loss")

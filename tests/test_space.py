@@ -67,3 +67,35 @@ def test_to_keras_tuner_declares_each_kind():
     assert to_keras_tuner(hp, "opt", Choice(["adam", "sgd"])) == "adam"
     assert to_keras_tuner(hp, "widths", [(32,), (64, 32)]) == (32,)
     assert set(hp.values) == {"units", "lr", "opt", "widths__index"}
+
+
+def test_keras_tuner_sampling_spelling_means_log_or_linear():
+    from nnsweep.definition.space import describe
+
+    assert Float(1e-4, 1e-1, sampling="log") == Float(1e-4, 1e-1, log=True)
+    assert Int(1, 64, sampling="linear") == Int(1, 64)
+    assert Int(2, 64, step=2, sampling="log").grid_values() == [2, 4, 8, 16, 32, 64]
+    assert describe(Float(1e-4, 1e-1, sampling="log"))["log"] is True
+    with pytest.raises(SweepDefinitionError, match="Float.sampling contradicts log=False"):
+        Float(1e-4, 1e-1, sampling="log", log=False)
+    with pytest.raises(SweepDefinitionError, match="'reverse_log'.*not supported"):
+        Float(0.1, 0.9, sampling="reverse_log")
+    with pytest.raises(SweepDefinitionError, match="Int.sampling must be one of linear, log"):
+        Int(1, 8, sampling="logarithmic")
+
+
+def test_boolean_is_false_or_true_in_grids_and_for_keras_tuner():
+    import keras_tuner as kt
+
+    from nnsweep import Boolean, Sweep
+
+    assert expand_grid({"batch_norm": Boolean()}) == [{"batch_norm": False},
+                                                      {"batch_norm": True}]  # fmt: skip
+    sweep = Sweep(name="b", space={"batch_norm": Boolean(), "hidden_units": [8, 16]})
+    assert [c["batch_norm"] for c in sweep.configurations()] == [False, False, True, True]
+    hp = kt.HyperParameters()
+    assert to_keras_tuner(hp, "batch_norm", Boolean()) is False
+    assert isinstance(hp.space[0], kt.engine.hyperparameters.Boolean)
+    assert repr(Boolean()) == "Boolean()" and Boolean() != Choice([False, True])
+    with pytest.raises(SweepDefinitionError, match="must be a string"):
+        Sweep(name="b", space={"optimizer": Boolean()})

@@ -67,6 +67,7 @@ def test_summarize_mean_std_and_t_interval_exactly(table: pd.DataFrame) -> None:
         "std",
         "ci_low",
         "ci_high",
+        "ci_clipped",
     ]
     a = s.set_index("config_id").loc["a"]
     assert a["n"] == 3
@@ -74,7 +75,7 @@ def test_summarize_mean_std_and_t_interval_exactly(table: pd.DataFrame) -> None:
     assert a["std"] == pytest.approx(0.1, abs=1e-12)
     half = T975_DOF2 * 0.1 / math.sqrt(3)
     assert a["ci_low"] == pytest.approx(0.9 - half, abs=1e-9)
-    assert a["ci_high"] == pytest.approx(0.9 + half, abs=1e-9)
+    assert 0.9 + half > 1 and a["ci_high"] == 1.0 and a["ci_clipped"]  # an accuracy's range
 
 
 def test_summarize_counts_only_ok_runs_with_a_value(table: pd.DataFrame) -> None:
@@ -384,3 +385,39 @@ def test_every_command_chooses_on_validation_over_the_search_rows(tmp_path, caps
         "test accuracy of the configuration chosen on validation accuracy: "
         "cnn 0.870 at 32 units; mlp 0.850 at 32 units"
     ), caption
+
+
+def test_intervals_stay_inside_the_metrics_range_and_say_where_they_were_cut():
+    """Issue 24, item 2: the quickstart's 4-unit row read [0.306, 1.05] for an accuracy."""
+    from nnsweep.report.stats import metric_bounds, summarize
+
+    rows = [
+        {"config_id": c, "u": u, "seed": s, "status": "ok", "val_accuracy": v, "val_loss": loss}
+        for c, u, vals in (("a", 4, [0.40, 0.95]), ("b", 8, [0.951, 0.952]))
+        for s, (v, loss) in enumerate(zip(vals, (0.01, 3.0), strict=True))
+    ]
+    df = pd.DataFrame(rows)
+    acc = summarize(df, "val_accuracy", by=["u"]).set_index("u")
+    assert acc.loc[4, "ci_high"] == 1.0 and acc.loc[4, "ci_low"] == 0.0
+    assert acc["ci_clipped"].tolist() == [True, False]
+    loss = summarize(df, "val_loss", by=["u"]).set_index("u")
+    assert (loss["ci_low"] >= 0).all() and loss["ci_clipped"].all()
+    assert metric_bounds("best_val_accuracy") == (0.0, 1.0)
+    assert metric_bounds("test_mae") == (0.0, math.inf)
+    assert metric_bounds("val_custom") == (-math.inf, math.inf)
+
+
+def test_the_report_table_says_where_an_interval_was_cut():
+    from nnsweep.report._html import _formatted
+    from nnsweep.report.stats import describe
+
+    rows = [
+        {"config_id": c, "u": u, "seed": s, "status": "ok", "val_accuracy": v}
+        for c, u, vals in (("a", 4, [0.40, 0.95]), ("b", 8, [0.951, 0.952]))
+        for s, v in enumerate(vals)
+    ]
+    shown = _formatted(
+        describe(pd.DataFrame(rows), "val_accuracy", by=["u"]), ["u"], "val_accuracy"
+    )
+    cut = dict(zip(shown["u"], shown["95% CI"], strict=True))
+    assert cut["4"] == "[0.000, 1.00] (cut at the range)" and "cut" not in cut["8"]

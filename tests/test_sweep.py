@@ -210,3 +210,26 @@ def test_functions_are_named_the_same_in_every_process():
     assert " at 0x" not in stable_name(object())
     one = config_id({"act": act, "units": 8})
     assert one == config_id({"units": 8, "act": act}) and " at 0x" not in str(one)
+
+
+@pytest.mark.parametrize(
+    ("name", "nearest"),
+    [("units", "hidden_units"), ("lr", "learning_rate"), ("num_layers", "depth"),
+     ("layers", "depth"), ("rate", "dropout"), ("hiden_units", "hidden_units"),
+     ("optimiser", "optimizer")],
+)  # fmt: skip
+def test_an_unknown_hyperparameter_suggests_the_nearest_known_name(name, nearest):
+    with pytest.raises(SweepDefinitionError, match="not a hyperparameter") as info:
+        _sweep(space={name: 8})
+    assert str(info.value).count(f"did you mean {nearest!r}?") == 1
+    # Aliases are suggestions, never second names of a column.
+    value = {"optimizer": "adam", "dropout": 0.5, "learning_rate": 0.1}.get(nearest, 8)
+    assert list(_sweep(space={nearest: value}).space) == [nearest]
+
+
+def test_units_in_a_cnn_suggests_its_dense_units_and_nonsense_suggests_nothing():
+    with pytest.raises(SweepDefinitionError, match="did you mean 'dense_units'"):
+        _sweep(model="cnn", space={"units": 8})
+    with pytest.raises(SweepDefinitionError, match=r"\(known: .*\)") as info:
+        _sweep(space={"zzzz": 8})
+    assert "did you mean" not in str(info.value)

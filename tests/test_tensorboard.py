@@ -148,7 +148,7 @@ def test_a_resumed_run_restarts_the_logs_of_trials_it_trains_again(write_sweep, 
     sweep_file = write_sweep(TWO_EPOCHS)
     results = tmp_path / "results"
     args = ("run", sweep_file, "--results", results, "--tensorboard")
-    code, _, err = _cli(capsys, *args, "--max-trials", "2")
+    code, _, err = _cli(capsys, *args, "--max-models", "2")
     assert code == 0, err
     done = set(pd.read_csv(results / "tiny" / "trials.csv")["trial_id"])
     # What a kill leaves of a trial in flight: its start and an epoch, no end, no row.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,73 @@ def test_a_failing_configuration_is_recorded_and_the_search_goes_on(tmp_path, wr
     folder = tmp_path / "unlucky" / TUNER_DIR
     states = [json.loads(p.read_text()) for p in folder.glob("*/trial.json")]
     assert sorted(s["status"] for s in states) == ["COMPLETED", "COMPLETED", "FAILED"]
+
+
+def _drawn(sweep: Sweep, folder: Path, n: int = 4) -> list[dict]:
+    import tempfile
+
+    from nnsweep.strategies.tuner import make_oracle, open_local_oracle
+
+    oracle = make_oracle(sweep, "val_accuracy", "max")
+    open_local_oracle(oracle, Path(tempfile.mkdtemp(dir=folder)))
+    return [oracle.create_trial(f"t{i}").hyperparameters.values for i in range(n)]
+
+
+def test_search_seed_sets_the_draws_and_leaves_the_validation_split(tmp_path):
+    def search(seed):
+        return Sweep(name="s", space={"dropout": Float(0.0, 0.5), "hidden_units": Int(4, 64),
+                                      "epochs": 1}, strategy="random", max_trials=2,
+                     search_seed=seed)  # fmt: skip
+
+    a, b, again = search(7), search(8), search(7)
+    assert _drawn(a, tmp_path) == _drawn(again, tmp_path) != _drawn(b, tmp_path)
+    # None keeps the seed folders were drawn with before it could be set.
+    assert _drawn(search(None), tmp_path) == _drawn(search(1), tmp_path)
+    # The split is split_seed's alone; the fingerprint says which draws a folder holds.
+    fa, fb = a.fingerprint(), b.fingerprint()
+    assert fa["split_seed"] == fb["split_seed"] == 0
+    assert (fa["search_seed"], fb["search_seed"]) == (7, 8)
+    assert search(None).to_json()["search_seed"] == 1
+    # Trained: other configurations, each judged on the same validation rows.
+    rows = {}
+    for seed in (7, 8):
+        run_sweep(search(seed), results=tmp_path / str(seed))
+        rows[seed] = load_results("s", results=tmp_path / str(seed))
+    assert set(rows[7]["config_id"]).isdisjoint(rows[8]["config_id"])
+    from nnsweep.data import load_dataset
+
+    data = load_dataset("digits")
+    splits = [data.split(s.validation_split, s.split_seed, s.cv, 0) for s in (a, b)]
+    assert (splits[0].fit_idx == splits[1].fit_idx).all()
+
+
+def test_search_seed_seeds_hyperband_and_is_refused_for_a_grid():
+    from nnsweep.strategies.hyperband import HyperbandStrategy
+
+    def draws(seed):
+        sweep = Sweep(name="h", space={"dropout": Float(0.0, 0.5), "epochs": 3},
+                      strategy="hyperband", max_trials=3, search_seed=seed)  # fmt: skip
+        strategy = HyperbandStrategy(sweep, Path("/nonexistent"), "val_accuracy", "max")
+        return [strategy._draw() for _ in range(3)]
+
+    assert draws(5) == draws(5) and draws(5) != draws(6)
+    with pytest.raises(SweepDefinitionError, match="search_seed applies only to the search"):
+        Sweep(name="g", space={"hidden_units": [8, 16]}, search_seed=3)
+    for bad in (0, -1, 2**32, 1.5, True):
+        with pytest.raises(SweepDefinitionError, match=r"search_seed must be an integer in \[1"):
+            Sweep(name="r", space={"dropout": Float(0, 0.5)}, strategy="random", max_trials=2,
+                  search_seed=bad)  # fmt: skip
+
+
+def test_a_keras_tuner_style_space_searches(tmp_path):
+    from nnsweep import Boolean
+
+    sweep = Sweep(name="kt", space={"learning_rate": Float(1e-4, 1e-2, sampling="log"),
+                                    "batch_norm": Boolean(), "hidden_units": 8, "epochs": 1},
+                  strategy="random", max_trials=4, search_seed=3)  # fmt: skip
+    lr = next(p for p in hyperparameters(sweep).space if p.name == "learning_rate")
+    assert lr.sampling == "log"
+    run_sweep(sweep, results=tmp_path)
+    df = load_results("kt", results=tmp_path)
+    assert len(df) == 4 and (df["status"] == "ok").all()
+    assert set(df["batch_norm"]) <= {True, False} and df["learning_rate"].between(1e-4, 1e-2).all()

@@ -49,12 +49,25 @@ pack_size_option = click.option(
     help="Train up to N trials together as one TensorFlow program (any hyperparameters; "
     "see run --dry-run for the packs).",
 )
-sweep_file_option = click.option(
-    "--sweep",
-    "sweep_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The sweep file (default: sweeps/NAME.py); --export and confirm train from it.",
-)
+
+
+def sweep_file_option(text: str) -> Any:
+    """``--sweep FILE``, with the help of the command that takes it (each reads it for
+    its own reason)."""
+    return click.option(
+        "--sweep", "sweep_file", type=click.Path(dir_okay=False, path_type=Path), help=text
+    )
+
+
+def epochs_option(what: str) -> Any:
+    """``--epochs N``: the quick look ``run --epochs N`` wrote (``results/<name>-epochsN``)."""
+    return click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        help=f"{what} the quick look `nnsweep run --epochs N` trained (results/<name>-epochsN).",
+    )
+
+
 results_option = click.option(
     "--results",
     "results",

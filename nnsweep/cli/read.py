@@ -16,6 +16,7 @@ from nnsweep.cli._options import (
     cli,
     data_dir_option,
     debug_option,
+    epochs_option,
     results_option,
     sweep_file_option,
 )
@@ -35,7 +36,7 @@ from nnsweep.cli._options import (
 def list_(sweeps_dir: Path, results: Path) -> None:
     """List sweep files and the state of their results."""
     from nnsweep.definition.sweep import load_sweep
-    from nnsweep.store.results import TRIALS, read_rows
+    from nnsweep.store.results import TRIALS, quick_looks, read_rows
 
     files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
     if not files:
@@ -70,6 +71,10 @@ def list_(sweeps_dir: Path, results: Path) -> None:
         click.echo(f"{path}  {sweep.name}: {len(search)}/{total} trials ({state})")
         if question:
             click.echo(f"    {question}")
+        for look in quick_looks(results / sweep.name):
+            rows = read_rows(look / TRIALS)
+            epochs = look.name.rsplit("-epochs", 1)[1]
+            click.echo(f"    quick look, {epochs} epochs: {look.name}: {len(rows)} trials")
 
 
 @cli.command()
@@ -83,19 +88,24 @@ def list_(sweeps_dir: Path, results: Path) -> None:
     show_default=True,
     help="How many configurations to list.",
 )
+@epochs_option("Show")
 @debug_option
-def show(name: str, results: Path, metric: str | None, top: int) -> None:
+def show(name: str, results: Path, metric: str | None, top: int, epochs: int | None) -> None:
     """Trials by status and the best configurations (mean ± std over seeds and folds).
 
     Ranked by the validation objective (choosing by the test split would flatter it), over
     the search rows; rows of `nnsweep confirm` are in the report.
     """
     from nnsweep.report.stats import held_out_column, rank_configurations, ranked_rows, summarize
+    from nnsweep.run.quick_look import folder_name
     from nnsweep.store.results import load_results, load_sweep_json, results_dir_for
 
+    name = folder_name(name, epochs)
     df = load_results(name, results)
     folder = results_dir_for(name, results)
     info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
+    # Ranked before anything is printed: a bad --metric is one line, the error.
+    ranking = rank_configurations(df, info, metric=metric)  # what best and report choose
     counts = df["status"].value_counts().to_dict()
     click.echo(
         f"{info.get('name', name)}: {len(df)} trials ("
@@ -104,7 +114,6 @@ def show(name: str, results: Path, metric: str | None, top: int) -> None:
     )
     if info.get("description"):
         click.echo(info["description"].splitlines()[0])
-    ranking = rank_configurations(df, info, metric=metric)  # what best and report choose
     metric, direction, swept = ranking.metric, ranking.direction, ranking.by
     table = ranking.table[ranking.table["n"] > 0]
     if table.empty:
@@ -170,9 +179,15 @@ def _shown(table: Any, metric: str) -> Any:
     help="File format of the figures.",
 )
 @click.option("--open", "open_", is_flag=True, help="Open each HTML report in the browser.")
+@epochs_option("Report on")
 @debug_option
 def report(
-    names: tuple[str, ...], results: Path, metric: str | None, fmt: str, open_: bool
+    names: tuple[str, ...],
+    results: Path,
+    metric: str | None,
+    fmt: str,
+    open_: bool,
+    epochs: int | None,
 ) -> None:
     """Figures, statistics over seeds and an HTML report for each sweep NAME (default: all).
 
@@ -181,8 +196,10 @@ def report(
     them under results/_compare/. Reads the CSVs only: no Keras or TensorFlow.
     """
     from nnsweep.report import write_comparison, write_report
+    from nnsweep.run.quick_look import folder_name
     from nnsweep.store.results import list_result_dirs
 
+    names = tuple(folder_name(n, epochs) for n in names)
     _check_distinct(names, results)
     targets = list(names) or [p.name for p in list_result_dirs(results)]
     if not targets:
@@ -224,8 +241,12 @@ def _check_distinct(names: tuple[str, ...], results: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Train the best configuration once more on all training data and save it (.keras).",
 )
-@sweep_file_option
+@sweep_file_option(
+    "With --export: the sweep file that defines NAME, whose model and data the best "
+    "configuration trains on (default: sweeps/NAME.py)."
+)
 @data_dir_option
+@epochs_option("Choose from")
 @debug_option
 def best(
     name: str,
@@ -234,6 +255,7 @@ def best(
     export: Path | None,
     sweep_file: Path | None,
     data_dir: Path | None,
+    epochs: int | None,
 ) -> None:
     """The best configuration of sweep NAME (mean and 95 % interval over seeds and folds).
 
@@ -242,17 +264,20 @@ def best(
     its summary (and a diagram beside it where pydot and graphviz are installed).
     """
     from nnsweep.run.best import best_configuration, params_of, train_best
+    from nnsweep.run.quick_look import folder_name
 
-    chosen = best_configuration(name, results=results, metric=metric)
-    click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
-    if export is None:
-        return
-    if export.suffix != ".keras":
+    name = folder_name(name, epochs)
+    if export is not None and export.suffix != ".keras":
         raise errors.ResultsError(f"--export must name a .keras file, got {export}")
-    from nnsweep.definition.sweep import load_sweep
+    chosen = best_configuration(name, results=results, metric=metric)
+    if export is None:
+        click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
+        return
 
-    sweep = _load(load_sweep, sweep_file or Path("sweeps") / f"{name}.py")
+    # The sweep and the configuration's place in it are checked before anything is printed.
+    sweep = _sweep_of(name, sweep_file)
     params = params_of(sweep, chosen.config_id, results)
+    click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
     click.echo("training it on the whole training split...", err=True)
     model, test = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
     if test:
@@ -273,11 +298,28 @@ def best(
     click.echo(f"saved: {export}")
 
 
+def _sweep_of(name: str, sweep_file: Path | None) -> Any:
+    """The sweep that trained results NAME: its file (default sweeps/NAME.py), or, for a
+    quick look NAME-epochsN, its sweep's file as ``run --epochs N`` trained it."""
+    from nnsweep.definition.sweep import load_sweep
+    from nnsweep.run.quick_look import quick_look, split
+
+    base, looked = split(name)
+    default = Path("sweeps") / f"{name}.py"
+    if sweep_file is None and looked and not default.is_file():
+        default = Path("sweeps") / f"{base}.py"
+    sweep = _load(load_sweep, sweep_file or default)
+    if looked and sweep.name == base:
+        sweep, _ = quick_look(sweep, looked)
+    return sweep
+
+
 @cli.command("tensorboard")
 @click.argument("name")
 @results_option
+@epochs_option("Write the logs of")
 @debug_option
-def tensorboard_(name: str, results: Path) -> None:
+def tensorboard_(name: str, results: Path, epochs: int | None) -> None:
     """Write TensorBoard logs of sweep NAME from its trials.csv and history.csv.
 
     For sweeps run without --tensorboard: one run per trial under
@@ -286,9 +328,10 @@ def tensorboard_(name: str, results: Path) -> None:
     rewrites them: no point twice. Reads the CSVs only: no Keras or TensorFlow.
     """
     from nnsweep.report._page import _folder
+    from nnsweep.run.quick_look import folder_name
     from nnsweep.tensorboard import write_logs
 
-    folder, n = write_logs(_folder(name, results))
+    folder, n = write_logs(_folder(folder_name(name, epochs), results))
     click.echo(f"wrote {n} trials' runs to {folder}")
     click.echo(f"see them: tensorboard --logdir {shlex.quote(str(folder))}")
 

@@ -11,7 +11,8 @@ import click
 from nnsweep import errors
 from nnsweep._keras import MAX_THREADS
 from nnsweep._progress import ProgressLine as _ProgressLine
-from nnsweep._progress import clock as _clock
+from nnsweep._progress import param_text as _param_text
+from nnsweep._progress import print_summary as _print_summary
 from nnsweep.cli._options import (
     _load,
     _state,
@@ -36,10 +37,12 @@ MAX_CONFIRM_SEEDS = 1000
     "--dry-run", is_flag=True, help="List the trials and the packs they train in; train nothing."
 )
 @click.option(
-    "--max-trials",
+    "--max-models",
     type=click.IntRange(min=1),
-    help="Train at most N trials (models) in this run; run again to continue.",
+    help="Train at most N models (trials: configuration x seed x fold) in this run; run "
+    "again to continue.",
 )
+@click.option("--max-trials", "old_max_trials", hidden=True)  # refused: see _refuse_gone
 @click.option(
     "--fresh", is_flag=True, help="Move old results aside (never deleted) and start over."
 )
@@ -92,7 +95,8 @@ MAX_CONFIRM_SEEDS = 1000
 def run(
     sweep_file: Path,
     dry_run: bool,
-    max_trials: int | None,
+    max_models: int | None,
+    old_max_trials: str | None,
     fresh: bool,
     data_dir: Path | None,
     results: Path,
@@ -121,25 +125,15 @@ def run(
     """
     from nnsweep.definition.sweep import load_sweep
 
-    if chief or chief_address:
-        raise click.UsageError(
-            "--chief and --worker are gone: run the sweep on many machines with --ray "
-            "(see `nnsweep run --help` and the README's 'Running on many machines')"
-        )
+    _refuse_gone(chief or bool(chief_address), old_max_trials is not None)
     sweep = _load(load_sweep, sweep_file)
     if epochs is not None:
-        from dataclasses import replace
+        from nnsweep.run.quick_look import quick_look
 
-        from nnsweep.definition.sweep import with_overrides
-
-        if sweep.prune is not None and not sweep.prune.epochs(epochs) and prune is None:
-            click.echo(
-                f"note: pruning is off for this quick look: no rung before epoch {epochs}",
-                err=True,
-            )
-            sweep = replace(sweep, prune=False)
         # Its own folder, so a quick look never mixes with (or blocks) the real results.
-        sweep = replace(with_overrides(sweep, epochs=epochs), name=f"{sweep.name}-epochs{epochs}")
+        sweep, note = quick_look(sweep, epochs, prune_given=prune is not None)
+        if note:
+            click.echo(note, err=True)
     sweep = _with_pruning(sweep, prune)
     _check_combination(dry_run, no_pack)
     if dry_run:
@@ -153,7 +147,7 @@ def run(
         sweep,
         results=results,
         data_dir=data_dir,
-        max_trials=max_trials,
+        max_trials=max_models,
         fresh=fresh,
         pack_size=1 if no_pack else pack_size,
         verbose=verbose,
@@ -170,7 +164,21 @@ def run(
 
 
 # Options that a dry run ignores: asked for with --dry-run, they would do nothing.
-_RUN_ONLY = ("fresh", "max_trials", "tensorboard", "ray_address", "threads", "verbose")
+_RUN_ONLY = ("fresh", "max_models", "tensorboard", "ray_address", "threads", "verbose")
+
+
+def _refuse_gone(chief: bool, max_trials: bool) -> None:
+    """Options that are gone, each refused with what replaces it."""
+    if chief:
+        raise click.UsageError(
+            "--chief and --worker are gone: run the sweep on many machines with --ray "
+            "(see `nnsweep run --help` and the README's 'Running on many machines')"
+        )
+    if max_trials:
+        raise click.UsageError(
+            "--max-trials is now --max-models: it counts models (configuration x seed x "
+            "fold), while a sweep's max_trials counts configurations"
+        )
 
 
 def _check_combination(dry_run: bool, no_pack: bool) -> None:
@@ -241,27 +249,6 @@ def _print_tensorboard(results_dir: Path) -> None:
     click.echo(f"tensorboard: tensorboard --logdir {shlex.quote(str(log_dir(results_dir)))}")
 
 
-def _print_summary(summary: Any) -> None:
-    """The closing lines of a run: what trained, in how many packs, what fell back."""
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing new"
-    packs = f" in {summary.packs} pack{'s' if summary.packs != 1 else ''}" if summary.packs else ""
-    fallbacks = ""
-    if summary.fallbacks:
-        fallbacks = (
-            f"; {summary.fallbacks} of them failed as a whole and trained one by one "
-            "(see the warnings above)"
-        )
-    click.echo(
-        f"trained {len(summary.rows)} trials{packs} in {_clock(summary.seconds)} ({counts}); "
-        f"{summary.done_before} were already done{fallbacks}",
-        err=True,
-    )
-    for note in summary.notes:
-        click.echo(note, err=True)
-    if summary.remaining:
-        click.echo(f"{summary.remaining} trials remain; run the same command to go on", err=True)
-
-
 # A dry run lists this many trials, then counts the rest: a large sweep is a summary, not
 # a million lines.
 _LIST_LIMIT = 200
@@ -273,9 +260,12 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
 
     trials = plan(sweep)
     if trials is None:
+        runs = len(sweep.seed_list) * len(sweep.folds)
         click.echo(
             f"{sweep.name}: strategy {sweep.strategy} picks up to {sweep.max_trials} "
-            "configurations as it goes"
+            f"configurations as it goes: at most {sweep.max_trials * runs} trials "
+            f"({sweep.max_trials} configurations x {len(sweep.seed_list)} seeds x "
+            f"{len(sweep.folds)} folds) on {sweep.data_name} with model {sweep.model_name}"
         )
         return
     path = results / sweep.name / TRIALS
@@ -296,7 +286,7 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         )
     swept = sweep.swept
     for t in trials[:_LIST_LIMIT]:
-        params = " ".join(f"{k}={t.params[k]}" for k in swept) or "(all fixed)"
+        params = _param_text(t.params, swept) or "(all fixed)"
         mark = "done" if t.trial_id in done else "todo"
         click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
     if len(trials) > _LIST_LIMIT:
@@ -340,7 +330,10 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
     show_default=True,
     help="Fresh seeds per configuration: seeds the sweep never used.",
 )
-@sweep_file_option
+@sweep_file_option(
+    "The sweep file that defines NAME: its model, data and space, for the configurations "
+    "retrained (default: sweeps/NAME.py)."
+)
 @data_dir_option
 @results_option
 @pack_size_option

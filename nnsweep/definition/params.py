@@ -6,6 +6,7 @@ without importing TensorFlow. ``models.py`` and ``training.py`` read the default
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -176,6 +177,32 @@ def known_params(model: str | None) -> dict[str, Param]:
     if model is not None:
         params.update(MODEL_PARAMS[model])
     return params
+
+
+# Keras Tuner's and Keras's names for hyperparameters nnsweep names otherwise, where they
+# mean the same (Dense(units), Dropout(rate), the guides' num_layers): suggested in the
+# error for an unknown name, never accepted, so each hyperparameter has one column. Each
+# maps to candidates in order; the first the model family knows is suggested.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "units": ("hidden_units", "dense_units"),
+    "num_units": ("hidden_units", "dense_units"),
+    "lr": ("learning_rate",),
+    "num_layers": ("depth",),
+    "n_layers": ("depth",),
+    "layers": ("depth",),
+    "rate": ("dropout",),
+    "dropout_rate": ("dropout",),
+}
+
+
+def nearest_name(name: str, known: Mapping[str, Any]) -> str | None:
+    """The known hyperparameter ``name`` most likely means: an alias's, else the closest
+    spelling (None when nothing is close)."""
+    for candidate in ALIASES.get(name.lower(), ()):
+        if candidate in known:
+            return candidate
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return close[0] if close else None
 
 
 def resolve(params: Mapping[str, Any], model: str | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Search-space values: fixed scalars, swept lists, and ranges for the tuner strategies.
 
 In a sweep's ``space`` a scalar (or a tuple, such as explicit layer widths) is fixed, a
-list is swept (every value is tried), and ``Choice`` / ``Int`` / ``Float`` describe ranges
-that Keras Tuner strategies sample from. A grid can use a range only when it has a step.
+list is swept (every value is tried), and ``Choice`` / ``Boolean`` / ``Int`` / ``Float``
+describe ranges that Keras Tuner strategies sample from (``sampling="log"`` is Keras Tuner's
+spelling of ``log=True``). A grid can use a range only when it has a step.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nnsweep.errors import SweepDefinitionError
@@ -31,15 +32,34 @@ class Choice:
         object.__setattr__(self, "values", tuple(values))
 
 
+class Boolean(Choice):
+    """``False`` or ``True`` (Keras Tuner's ``hp.Boolean``; a grid tries both)."""
+
+    def __init__(self) -> None:
+        super().__init__((False, True))
+
+    def __repr__(self) -> str:
+        return "Boolean()"
+
+
+# Keras Tuner's spellings of the scale (``sampling=``) and what each is here (``log=``).
+# Its "reverse_log" (dense near high) has no counterpart: refused rather than approximated.
+SAMPLINGS = {"linear": False, "log": True}
+
+
 @dataclass(frozen=True)
 class _Range:
     low: float
     high: float
     step: float | None = None
-    log: bool = False
+    log: bool = None  # type: ignore[assignment]  # None: as sampling says, else False
+    # Keras Tuner's name for the scale; resolved into log (and kept as None), so that
+    # Float(a, b, sampling="log") and Float(a, b, log=True) are one range, one id.
+    sampling: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kind = type(self).__name__
+        self._resolve_sampling(kind)
         for attr in ("low", "high"):
             value = getattr(self, attr)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -61,6 +81,31 @@ class _Range:
                     f"{kind}.step", "must be > 1 when log=True (it multiplies)", self.step
                 )
 
+    def _resolve_sampling(self, kind: str) -> None:
+        log, sampling = self.log, self.sampling
+        if log is not None and not isinstance(log, bool):
+            raise SweepDefinitionError(f"{kind}.log", "must be True or False", log)
+        if sampling is not None:
+            if sampling == "reverse_log":
+                raise SweepDefinitionError(
+                    f"{kind}.sampling",
+                    "'reverse_log' (Keras Tuner's) is not supported; use 'linear' or 'log'",
+                    sampling,
+                )
+            if sampling not in SAMPLINGS:
+                raise SweepDefinitionError(
+                    f"{kind}.sampling", f"must be one of {', '.join(SAMPLINGS)}", sampling
+                )
+            if log is not None and log != SAMPLINGS[sampling]:
+                raise SweepDefinitionError(
+                    f"{kind}.sampling",
+                    f"contradicts log={log} (give one of sampling= and log=)",
+                    sampling,
+                )
+            log = SAMPLINGS[sampling]
+        object.__setattr__(self, "log", bool(log))
+        object.__setattr__(self, "sampling", None)
+
     def grid_values(self) -> list[Any]:
         """Every value a grid visits: low, then low+step (or low*step when log), up to high."""
         if self.step is None:
@@ -81,7 +126,8 @@ class _Range:
 
 @dataclass(frozen=True)
 class Int(_Range):
-    """An integer range ``[low, high]``; ``log=True`` samples on a log scale."""
+    """An integer range ``[low, high]``; ``log=True`` (or Keras Tuner's ``sampling="log"``)
+    samples on a log scale."""
 
     def __post_init__(self) -> None:
         for attr in ("low", "high"):
@@ -101,7 +147,8 @@ class Int(_Range):
 
 @dataclass(frozen=True)
 class Float(_Range):
-    """A real range ``[low, high]``; ``log=True`` samples on a log scale."""
+    """A real range ``[low, high]``; ``log=True`` (or Keras Tuner's ``sampling="log"``)
+    samples on a log scale."""
 
     def _cast(self, value: float) -> Any:
         return float(value)
@@ -253,6 +300,8 @@ def describe(value: Any) -> Any:
     """A JSON-friendly description of a space value, for sweep.json."""
     if callable(value) and hasattr(value, "__qualname__"):
         return callable_name(value)
+    if isinstance(value, Boolean):
+        return {"boolean": [False, True]}
     if isinstance(value, Choice):
         return {"choice": list(value.values)}
     if isinstance(value, (Int, Float)):
@@ -286,6 +335,8 @@ def to_keras_tuner(hp: Any, name: str, value: Any) -> Any:
             step=value.step,
             sampling="log" if value.log else "linear",
         )
+    if isinstance(value, Boolean):
+        return hp.Boolean(name)
     if isinstance(value, (Choice, list)):
         values = candidate_values(name, value)
         if all(isinstance(v, (int, float, str, bool)) for v in values):

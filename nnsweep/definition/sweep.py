@@ -6,7 +6,6 @@ import hashlib
 import importlib.util
 import inspect
 import json
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,37 +13,39 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from nnsweep.definition import _checks
 from nnsweep.definition import params as _params
 from nnsweep.definition import space as _space
+from nnsweep.definition._checks import (
+    BUILTIN_DATASETS,
+    MAX_GRID_TRIALS,
+    RESULT_COLUMNS,
+    RESULT_PREFIXES,
+    SEED_MAX,
+    STRATEGIES,
+    is_result_column,
+)
 from nnsweep.definition.pruning import Prune
 from nnsweep.definition.pruning import resolve as _resolve_prune
 from nnsweep.definition.seeds import Seeds
 from nnsweep.errors import SweepDefinitionError, SweepFileError
 
-STRATEGIES = ("grid", "random", "bayesian", "hyperband")
-BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_NAME_MAX = 100  # it names a folder; file systems allow 255 bytes, paths add more
-SEED_MAX = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
-# A grid larger than this is refused before it is expanded: each trial is a row, a model
-# and seconds of training, and expanding a product of lists costs memory of its own.
-MAX_GRID_TRIALS = 1_000_000
-# Columns of trials.csv and history.csv besides the hyperparameters (the store's layout,
-# checked against it in the tests): a hyperparameter of one of these names would be
-# written twice in the header.
-RESULT_COLUMNS = frozenset(
-    {
-        "trial_id", "config_id", "seed", "fold", "phase", "status", "error", "epochs_run",
-        "rungs", "pruned_by", "loss", "accuracy", "mae", "best_epoch", "n_params",
-        "fit_seconds", "started_at", "finished_at", "backend", "pack_size", "worker", "epoch",
-    }
-)  # fmt: skip
-RESULT_PREFIXES = ("val_", "test_", "best_")
-
-
-def is_result_column(name: str) -> bool:
-    """Whether ``name`` is, or may become, a column of the results tables."""
-    return name in RESULT_COLUMNS or name.startswith(RESULT_PREFIXES)
+# The rules' constants live with the rules (``_checks``) and stay importable from here.
+__all__ = [
+    "BUILTIN_DATASETS",
+    "MAX_GRID_TRIALS",
+    "RESULT_COLUMNS",
+    "RESULT_PREFIXES",
+    "SEED_MAX",
+    "STRATEGIES",
+    "Sweep",
+    "Trial",
+    "config_id",
+    "is_result_column",
+    "load_sweep",
+    "located",
+    "with_overrides",
+]
 
 
 @dataclass(frozen=True)
@@ -88,201 +89,53 @@ class Sweep:
     data_options: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
     prune: bool | Prune | None = False
+    # The seed of a search's draws (Keras Tuner's oracle, hyperband's brackets); None is
+    # split_seed + 1, as before it could be set, so older folders resume the same draws.
+    search_seed: int | None = None
     # Where the sweep was defined ("path:line", set by load_sweep): errors found later, at
     # run time, about its fields point there as those found when it is created do.
     source: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+        if not isinstance(self.name, str) or not _checks.NAME_RE.fullmatch(self.name):
             raise SweepDefinitionError(
                 "name",
                 "must be letters, digits, '_', '-' or '.', starting with a letter or digit "
                 "(it names a folder)",
                 self.name,
             )
-        if len(self.name) > _NAME_MAX:
+        if len(self.name) > _checks.NAME_MAX:
             raise SweepDefinitionError(
-                "name", f"must be at most {_NAME_MAX} characters (it names a folder)", self.name
+                "name",
+                f"must be at most {_checks.NAME_MAX} characters (it names a folder)",
+                self.name,
             )
-        self._check_data()
-        self._check_model()
+        _checks.check_data(self.data)
+        _checks.check_model(self.model)
         if not isinstance(self.space, Mapping):
             raise SweepDefinitionError("space", "must be a dict of hyperparameters", self.space)
         space = {k: _space.plain(v) for k, v in self.space.items()}
         object.__setattr__(self, "space", MappingProxyType(space))
-        for attr in ("seeds", "max_trials", "cv", "validation_split", "split_seed"):
+        for attr in ("seeds", "max_trials", "cv", "validation_split", "split_seed", "search_seed"):
             object.__setattr__(self, attr, _space.plain(getattr(self, attr)))
         object.__setattr__(self, "data_options", MappingProxyType(dict(self.data_options)))
-        self._check_seeds()
-        self._check_run_settings()
-        self._check_space()
+        object.__setattr__(self, "seeds", _checks.check_seeds(self.seeds, self.strategy))
+        _checks.check_run_settings(
+            strategy=self.strategy,
+            max_trials=self.max_trials,
+            cv=self.cv,
+            validation_split=self.validation_split,
+            split_seed=self.split_seed,
+            search_seed=self.search_seed,
+            objective=self.objective,
+            direction=self.direction,
+            target=self.target,
+        )
+        runs = len(self.seed_list) * (self.cv or 1)
+        _checks.check_space(self.space, self.model, self.strategy, runs)
         self._check_prune()
 
     # -- validation -----------------------------------------------------------------
-
-    def _check_data(self) -> None:
-        data = self.data
-        if callable(data):
-            return
-        if isinstance(data, Path):
-            data = str(data)
-        if not isinstance(data, str):
-            raise SweepDefinitionError(
-                "data", "must be a dataset name, a file path or a function", data
-            )
-        if data in BUILTIN_DATASETS:
-            return
-        if data.endswith((".csv", ".npz")):
-            return
-        raise SweepDefinitionError(
-            "data",
-            f"must be one of {', '.join(BUILTIN_DATASETS)}, a .csv/.npz path or a function",
-            data,
-        )
-
-    def _check_model(self) -> None:
-        if callable(self.model):
-            return
-        if self.model not in _params.MODEL_FAMILIES:
-            raise SweepDefinitionError(
-                "model",
-                f"must be one of {', '.join(_params.MODEL_FAMILIES)} or a function "
-                "build(params, spec)",
-                self.model,
-            )
-
-    def _check_seeds(self) -> None:
-        seeds = self.seeds
-        if isinstance(seeds, Seeds):
-            if self.strategy != "grid":
-                raise SweepDefinitionError(
-                    "seeds",
-                    "adaptive Seeds(...) need strategy 'grid' (a search picks its "
-                    f"configurations as it goes), not {self.strategy!r}",
-                    seeds,
-                )
-            return
-        if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
-            raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
-        if isinstance(seeds, int):
-            if seeds < 1:
-                raise SweepDefinitionError("seeds", "must be >= 1", seeds)
-            if seeds > MAX_GRID_TRIALS:
-                raise SweepDefinitionError("seeds", f"must be at most {MAX_GRID_TRIALS:,}", seeds)
-            return
-        if isinstance(seeds, str) or not seeds:
-            raise SweepDefinitionError("seeds", "must be a count >= 1 or a list of ints", seeds)
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-            raise SweepDefinitionError("seeds", "must hold integers >= 0", seeds)
-        if max(seeds) > SEED_MAX:
-            raise SweepDefinitionError(
-                "seeds", f"must hold integers <= 2**32 - 1 ({SEED_MAX})", max(seeds)
-            )
-        if len(set(seeds)) != len(seeds):
-            raise SweepDefinitionError("seeds", "must not repeat a seed", seeds)
-        object.__setattr__(self, "seeds", tuple(seeds))
-
-    def _check_run_settings(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise SweepDefinitionError(
-                "strategy", f"must be one of {', '.join(STRATEGIES)}", self.strategy
-            )
-        if self.max_trials is not None and (
-            isinstance(self.max_trials, bool)
-            or not isinstance(self.max_trials, int)
-            or self.max_trials < 1
-        ):
-            raise SweepDefinitionError("max_trials", "must be an integer >= 1", self.max_trials)
-        if self.strategy != "grid" and self.max_trials is None:
-            raise SweepDefinitionError(
-                "max_trials", f"is required for strategy {self.strategy!r}", None
-            )
-        if self.cv is not None and (
-            isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2
-        ):
-            raise SweepDefinitionError("cv", "must be an integer >= 2 (folds) or None", self.cv)
-        if self.cv is not None and self.cv > MAX_GRID_TRIALS:
-            raise SweepDefinitionError("cv", f"must be at most {MAX_GRID_TRIALS:,}", self.cv)
-        vs = self.validation_split
-        if isinstance(vs, bool) or not isinstance(vs, (int, float)) or not 0 < vs < 1:
-            raise SweepDefinitionError("validation_split", "must be in (0, 1)", vs)
-        ss = self.split_seed
-        if isinstance(ss, bool) or not isinstance(ss, int) or not 0 <= ss <= SEED_MAX:
-            raise SweepDefinitionError("split_seed", f"must be an integer in [0, {SEED_MAX}]", ss)
-        if self.objective is not None and not (isinstance(self.objective, str) and self.objective):
-            raise SweepDefinitionError("objective", "must be a metric column name", self.objective)
-        if self.direction not in (None, "min", "max"):
-            raise SweepDefinitionError("direction", "must be 'min' or 'max'", self.direction)
-        if not isinstance(self.target, str) or not self.target:
-            raise SweepDefinitionError("target", "must be a column name", self.target)
-
-    def _check_space(self) -> None:
-        builtin = self.model if isinstance(self.model, str) else None
-        known = _params.known_params(builtin)
-        for name, value in self.space.items():
-            where = f"space[{name!r}]"
-            if not isinstance(name, str):
-                raise SweepDefinitionError("space", "keys must be strings", name)
-            if is_result_column(name):
-                raise SweepDefinitionError(
-                    where,
-                    "must not be named like a column nnsweep writes (trial_id, seed, status, "
-                    "loss, accuracy, val_*, test_*, best_*, ...): rename the hyperparameter",
-                    value,
-                )
-            if name in known:
-                param = known[name]
-            elif builtin is not None:
-                raise SweepDefinitionError(
-                    where,
-                    f"is not a hyperparameter of model {builtin!r} "
-                    f"(known: {', '.join(sorted(known))})",
-                    value,
-                )
-            else:
-                param = None  # a custom build function's own parameter: passed through
-            if isinstance(value, list) and not value:
-                raise SweepDefinitionError(where, "must not be an empty list", value)
-            repeated = _space.repeated(value)
-            if repeated:
-                raise SweepDefinitionError(
-                    where,
-                    f"must not repeat a value (each is one model; repeated: {repeated})",
-                    value,
-                )
-            if isinstance(value, (_space.Int, _space.Float)) and param is not None:
-                if param.kind == "int" and isinstance(value, _space.Float):
-                    raise SweepDefinitionError(where, "must be an Int range, not Float", value)
-                if param.kind in ("str", "bool", "ints"):
-                    raise SweepDefinitionError(where, "cannot be a numeric range", value)
-            if param is not None:
-                for candidate in _space.candidate_values(name, value):
-                    param.validate(candidate, where)
-            if self.strategy == "grid":
-                _space.check_grid_entry(name, value)
-        if self.strategy == "grid":
-            n_seeds = len(self.seed_list)
-            size = self.grid_size * n_seeds * (self.cv or 1)
-            if size > MAX_GRID_TRIALS:
-                raise SweepDefinitionError(
-                    "space",
-                    f"makes {size:,} trials (configurations x seeds x folds), more than the "
-                    f"{MAX_GRID_TRIALS:,} a grid may have; sweep fewer values or use a search "
-                    "strategy with max_trials",
-                    _space.describe_sizes(self.space),
-                )
-            for params in _space.iter_grid(self.space):
-                _params.check_combination(params, builtin)
-        elif not any(_space.is_swept(v) for v in self.space.values()):
-            raise SweepDefinitionError(
-                "space", f"has nothing to search for strategy {self.strategy!r}", dict(self.space)
-            )
-        if self.strategy == "hyperband" and _space.is_swept(self.space.get("epochs")):
-            raise SweepDefinitionError(
-                "space['epochs']",
-                "must be fixed for hyperband (it is the largest epoch budget)",
-                self.space["epochs"],
-            )
 
     def _check_prune(self) -> None:
         rule = _resolve_prune(self.prune)
@@ -319,6 +172,13 @@ class Sweep:
         """The most epochs any trial of the sweep trains (the space's largest value)."""
         value = self.space.get("epochs", _params.known_params(None)["epochs"].default)
         return max(int(v) for v in _space.candidate_values("epochs", value))
+
+    @property
+    def resolved_search_seed(self) -> int | None:
+        """The seed a search draws its configurations from (None for a grid)."""
+        if self.strategy == "grid":
+            return None
+        return self.split_seed + 1 if self.search_seed is None else self.search_seed
 
     @property
     def seed_list(self) -> tuple[int, ...]:
@@ -424,6 +284,7 @@ class Sweep:
                 {
                     "strategy": self.strategy,
                     "searched": {n: _space.describe(self.space[n]) for n in self.swept},
+                    "search_seed": self.resolved_search_seed,
                 }
                 if self.strategy != "grid"
                 else {}
@@ -446,6 +307,7 @@ class Sweep:
             "max_trials": self.max_trials,
             "validation_split": self.validation_split,
             "split_seed": self.split_seed,
+            "search_seed": self.resolved_search_seed,
             "objective": self.objective,
             "direction": self.direction,
             "target": self.target,

@@ -32,6 +32,13 @@ class Sections:
     seeds: Any = None  # seeds.SeedsAccount
     effects: Any = None  # effects.Effects
     pruned: Any = None  # pruned.PrunedAccount
+    # (section, why) for each section or figure the report leaves out (``_left_out``).
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+
+
+# The sections the terminal summary shows, so the only ones whose absence it explains.
+TEXT_SECTIONS = ("Effects", "Confirmation on fresh seeds", "Pruned configurations",
+                 "Adaptive seeds")  # fmt: skip
 
 
 def _counts(df: Any) -> str:
@@ -68,9 +75,11 @@ def _formatted(table: Any, by: Sequence[str], metric: str) -> Any:
             fmt_num(m) + ("" if s != s else f" ± {fmt_num(s)}")
             for m, s in zip(t["test_mean"], t["test_std"], strict=True)
         ]
+    # An interval cut at its metric's range says so (a few seeds of an unstable run).
+    clipped = t["ci_clipped"] if "ci_clipped" in t else [False] * len(t)
     out["95% CI"] = [
-        "" if lo != lo else f"[{fmt_num(lo)}, {fmt_num(hi)}]"
-        for lo, hi in zip(t["ci_low"], t["ci_high"], strict=True)
+        "" if lo != lo else f"[{fmt_num(lo)}, {fmt_num(hi)}]" + (" (cut at the range)" if c else "")
+        for lo, hi, c in zip(t["ci_low"], t["ci_high"], clipped, strict=True)
     ]
     out["range"] = [f"{fmt_num(a)}–{fmt_num(b)}" for a, b in zip(t["min"], t["max"], strict=True)]
     out["p vs best"] = [
@@ -199,9 +208,11 @@ def _sections(extra: Sections | None) -> dict[str, Any]:
         "effects": None,
         "confirmation": None,
         "pruned": None,
+        "left_out": [],
     }
     if extra is None:
         return out
+    out["left_out"] = [f"{section}: left out, {why}" for section, why in extra.left_out]
     out["mixed"] = list(extra.mixed)
     out["seeds"] = extra.seeds.text if extra.seeds is not None else ""
     e = extra.effects
@@ -262,6 +273,9 @@ def _sections_text(extra: Sections | None) -> list[str]:
         frame = _confirmation_frame(extra.confirmation)
         lines += ["", "confirmation on fresh seeds:", frame.to_string(index=False)]
         lines += extra.confirmation.text
+    left_out = [(s, why) for s, why in extra.left_out if s in TEXT_SECTIONS]
+    if left_out:
+        lines += ["", "left out:"] + [f"  {s}: {why}" for s, why in left_out]
     return lines
 
 

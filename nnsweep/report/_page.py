@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import ResultsError
+from nnsweep.report import _left_out
 from nnsweep.report._html import Sections, render_html, summary_text
 from nnsweep.report._plots._common import is_numeric, label
 from nnsweep.report._plots.curves import caption_curves, draw_curves, gather_curves
@@ -103,6 +104,8 @@ class ReportResult:
     confirmation: Confirmation | None = None  # the top configurations on fresh seeds
     effects: Effects | None = None  # which hyperparameters matter beyond seed noise
     seeds: SeedsAccount | None = None  # for a sweep with adaptive seeds
+    # "Section: left out, why" for each section the report does not have.
+    left_out: list[str] = field(default_factory=list)
 
 
 def _check_fmt(fmt: str) -> None:
@@ -153,13 +156,16 @@ def write_report(
     out = j.folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures = _Figures(out, fmt)
-    effects = _draw(j, figures, smoothing)
+    effects, left_out = _draw(j, figures, smoothing)
     extra = Sections(
         effects=effects,
         mixed=mixed_versions(j.every, j.folder),
         confirmation=confirmation(j.every, j.metric, j.swept, j.direction),
         seeds=_seeds_account(j.df, j.info, j.metric, j.direction),
         pruned=j.pruned,
+    )
+    extra.left_out = left_out + _left_out.section_reasons(
+        j.info, confirmation=extra.confirmation, seeds=extra.seeds, pruned=extra.pruned
     )
     failed = failures(j.every, j.swept)
     args = (j.info, j.every, j.table, j.verdict, j.swept, j.metric, j.direction)
@@ -178,6 +184,7 @@ def write_report(
         confirmation=extra.confirmation,
         effects=extra.effects,
         seeds=extra.seeds,
+        left_out=[f"{section}: left out, {why}" for section, why in extra.left_out],
     )
 
 
@@ -256,10 +263,17 @@ class _Figures:
         self.made.append((title, caption, path))
 
 
-def _draw(j: _Judged, figures: _Figures, smoothing: float | None) -> Any:
-    """Every figure the sweep calls for, in the page's order; returns the effects found."""
+def _draw(
+    j: _Judged, figures: _Figures, smoothing: float | None
+) -> tuple[Any, list[tuple[str, str]]]:
+    """Every figure the sweep calls for, in the page's order; returns the effects found and
+    (section, why) for each figure or section left out."""
     _metric_figures(j, figures.save)
+    left_out: list[tuple[str, str]] = []
     effects = _effects(j.df, j.metric, j.varied, j.direction, j.info)
+    if effects is None:
+        why = _left_out.effects_reason(j.df, j.metric, j.varied, j.info)
+        left_out.append((_left_out.EFFECTS, why))
     if effects is not None and j.pruned is not None:
         effects.text.append(
             f"The {len(j.pruned.table)} pruned configurations are left out: their final "
@@ -272,10 +286,13 @@ def _draw(j: _Judged, figures: _Figures, smoothing: float | None) -> Any:
         fig, axes = _figure(size, ncols)
         draw_effects(d, axes)
         figures.save(fig, f"{j.metric}_effects", "effects beyond seed noise", caption_effects(d))
-    _curves_figure(j, figures.save, smoothing)
+    no_curves = _curves_figure(j, figures.save, smoothing)
+    if no_curves:
+        left_out.append((_left_out.CURVES, no_curves))
     _pair_figures(j, figures.save)
-    _cost_figures(j, figures.save)
-    return effects
+    left_out += _left_out.pair_reasons(j.varied)
+    left_out += _cost_figures(j, figures.save)
+    return effects, left_out
 
 
 _Save = Callable[[Any, str, str, str], None]
@@ -297,13 +314,16 @@ def _metric_figures(j: _Judged, save: _Save) -> None:
             save(fig, f"{m}_by_{p}", f"{label(m)} by {p}", caption_categorical(cats))
 
 
-def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> None:
-    """Learning curves of the best few configurations (all, when one more would fit)."""
-    if j.history is None or not len(j.history):
-        return
+def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> str | None:
+    """Learning curves of the best few configurations (all, when one more would fit); why
+    there are none, when there are none."""
+    if j.history is None:
+        return "the results folder has no history.csv"
+    if not len(j.history):
+        return "history.csv has no epochs of the search's trials"
     ranked = j.table[j.table["n"] > 0]
     if "config_id" not in ranked:
-        return
+        return "trials.csv has no config_id column to match epochs to configurations"
     keep = ranked if len(ranked) <= CURVE_CONFIGS + 1 else ranked.head(CURVE_CONFIGS)
     ids = list(keep["config_id"])
     names = dict(zip(ids, config_labels(keep, j.swept), strict=True))
@@ -327,6 +347,8 @@ def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> None:
         fig, axes = _figure((12, 4.4), 2)
         draw_curves(c, axes, ["loss", c.metric])
         save(fig, "learning_curves", "learning curves", caption_curves(c))
+        return None
+    return "no configuration with a successful run has epochs in history.csv"
 
 
 def _pair_figures(j: _Judged, save: _Save) -> None:
@@ -344,16 +366,26 @@ def _pair_figures(j: _Judged, save: _Save) -> None:
         save(fig, f"{m}_parallel", "parallel coordinates", caption_parallel(lines))
 
 
-def _cost_figures(j: _Judged, save: _Save) -> None:
-    """The metric against parameters and training time, with the Pareto front."""
+def _cost_figures(j: _Judged, save: _Save) -> list[tuple[str, str]]:
+    """The metric against parameters and training time, with the Pareto front; (section,
+    why) for each cost left out."""
     df, m = j.df, j.metric
     ok = df[df["status"] == "ok"] if "status" in df else df
+    left_out = []
     for cost in ("n_params", "fit_seconds"):
-        if cost in df and ok[cost].nunique() > 1 and (j.table["n"] > 0).sum() > 1:
+        section = f"{label(m)} vs {label(cost)} (Pareto front)"
+        if cost not in df:
+            left_out.append((section, f"trials.csv has no {cost} column"))
+        elif (j.table["n"] > 0).sum() < 2:
+            left_out.append((section, "it needs two configurations with successful runs"))
+        elif ok[cost].nunique() < 2:
+            left_out.append((section, f"every successful run has the same {cost}"))
+        else:
             fig, (ax,) = _figure()
             d = gather_pareto(df, cost, m, by=j.swept, direction=j.direction)
             draw_pareto(d, ax)
             save(fig, f"{m}_vs_{cost}", f"{label(m)} vs {label(cost)}", caption_pareto(d))
+    return left_out
 
 
 def _with_test(table: Any, df: Any, test_metric: str, by: Sequence[str]) -> Any:

@@ -33,7 +33,7 @@ from nnsweep.report._effect_base import (
     _summary,
     fmt_share,
 )
-from nnsweep.report.stats import fmt_num, fmt_value, holm, p_text
+from nnsweep.report.stats import clipped_interval, flag_unstable, fmt_num, fmt_value, holm, p_text
 
 
 def effects(
@@ -96,15 +96,34 @@ def _prepare(df: Any, metric: str, params: Sequence[str]) -> _Runs | None:
     return _Runs(frame, labels[varying].reset_index(drop=True), varying, notes)
 
 
-def _within(levels: Any, noise: float, df: float) -> Any:
-    """Marginal means with the analysis's own 95 % intervals: seed noise (the residual
-    std) over each level's runs. An interval over the level's runs themselves would also
-    hold the other hyperparameters' effects, which the grid fixes, and look wider than the
-    test that judges the effect."""
+def _within(levels: Any, noise: float, df: float, metric: str) -> Any:
+    """Marginal means with 95 % intervals from seed noise over each level's runs, inside the
+    metric's range. An interval over the level's runs themselves would also hold the other
+    hyperparameters' effects, which the grid fixes, and look wider than the test."""
     from scipy import stats as st
 
     half = st.t.ppf(0.975, df) * noise / np.sqrt(levels["n"].to_numpy(float)) if df > 0 else np.nan
-    return levels.assign(ci_low=levels["mean"] - half, ci_high=levels["mean"] + half)
+    low, high, _ = clipped_interval(levels["mean"], half, metric)
+    return levels.assign(ci_low=low, ci_high=high)
+
+
+def _bar_noise(r: _Runs, metric: str) -> tuple[float, float, list[str]]:
+    """Seed noise for the bars: the within-configuration std pooled over configurations
+    not flagged unstable (``flag_unstable``), its degrees of freedom, and the flagged ones.
+    One configuration whose seeds disagree wildly would otherwise widen every bar."""
+    table = r.frame.groupby("config")["y"].agg(["count", "mean", "std", "min", "max"])
+    table = table.rename(columns={"count": "n"})
+    unstable = flag_unstable(table, metric)
+    kept = table[~unstable & (table["n"] >= 2)]
+    dof = float((kept["n"] - 1).sum())
+    pooled = float(np.sqrt(((kept["n"] - 1) * kept["std"] ** 2).sum() / dof)) if dof else math.nan
+    configs = r.frame["config"].to_numpy()
+
+    def label(config: Any) -> str:
+        i = int(np.flatnonzero(configs == config)[0])
+        return " ".join(f"{p}={r.labels[p].iloc[i]}" for p in r.varying)
+
+    return pooled, dof, [label(c) for c in table.index[unstable]]
 
 
 # -- ANOVA (grid) ------------------------------------------------------------------------
@@ -131,13 +150,19 @@ def _anova(r: _Runs, metric: str, direction: str) -> Effects:
     table = anova_lm(model, typ=2)
     total = float(((data["y"] - data["y"].mean()) ** 2).sum())
     noise = _exact(math.sqrt(model.mse_resid), data["y"])
+    bar_noise, bar_df, flagged = _bar_noise(r, metric)
+    if not flagged or not bar_df:
+        bar_noise, bar_df = noise, model.df_resid
 
     def stats(keys: list[str]) -> list[dict[str, float]]:
         return _term_stats(table, keys, total)
 
     rows = [
         _effect(
-            name[p], levels=_within(_levels(r, name[p]), noise, model.df_resid), noise=noise, **term
+            name[p],
+            levels=_within(_levels(r, name[p]), bar_noise, bar_df, metric),
+            noise=noise,
+            **term,
         )
         for p, term in zip(kept, stats([f"C({p})" for p in kept]), strict=True)
     ]
@@ -153,6 +178,14 @@ def _anova(r: _Runs, metric: str, direction: str) -> Effects:
         f"total sum of squares (Type II ANOVA, {len(data)} runs)"
         + (", p-values Holm-corrected across the hyperparameters." if len(rows) > 1 else ".")
     )
+    if flagged:
+        text.append(
+            f"{len(flagged)} configuration{'s' if len(flagged) > 1 else ''} flagged unstable "
+            f"({', '.join(flagged)}): the figure's bars use the seed noise pooled over the "
+            f"others ({fmt_num(bar_noise)}, the within-configuration std), so that one "
+            f"configuration's spread does not widen every bar; the tests use the residual "
+            f"({fmt_num(noise)}), which holds it, and are the more cautious for it."
+        )
     n_configs = r.frame["config"].nunique()
     mean = float(data["y"].mean())
     return Effects(

@@ -268,17 +268,43 @@ def _aggregate(df: Any, metric: str, by: Sequence[str] | None) -> tuple[Any, lis
     return table, keys
 
 
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The range a metric's values can take: [0, 1] for accuracy-like ones, [0, inf) for
+    losses, errors, times and counts, else unbounded."""
+    name = metric.removeprefix("best_").removeprefix("val_").removeprefix("test_")
+    if any(k in name for k in _BOUNDED):
+        return 0.0, 1.0
+    if any(k in name for k in _LOWER_IS_BETTER):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def clipped_interval(
+    mean: Any, half: Any, metric: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``mean -+ half`` kept inside the metric's range; and where it had to be clipped (a
+    t-interval over few seeds of an unstable configuration can pass 1 or 0)."""
+    lo, hi = metric_bounds(metric)
+    low = np.asarray(mean, dtype=float) - half
+    high = np.asarray(mean, dtype=float) + half
+    with np.errstate(invalid="ignore"):
+        clipped = (low < lo) | (high > hi)
+    return np.clip(low, lo, hi), np.clip(high, lo, hi), clipped
+
+
 def summarize(df: pd.DataFrame, metric: str, by: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per configuration: n, mean, std and 95 % interval of ``metric`` over ok trials."""
+    """Per configuration: n, mean, std and 95 % interval of ``metric`` over ok trials; the
+    interval stays inside the metric's range (``ci_clipped`` says where it was cut)."""
     table, keys = _aggregate(df, metric, by)
     n = table["n"].to_numpy()
     std = table["std"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         half = _t_critical(n - 1) * std / np.sqrt(n)
     half = np.where(n > 1, half, np.nan)
-    table["ci_low"] = table["mean"] - half
-    table["ci_high"] = table["mean"] + half
-    return table[[*keys, "n", "mean", "std", "ci_low", "ci_high"]]
+    table["ci_low"], table["ci_high"], table["ci_clipped"] = clipped_interval(
+        table["mean"], half, metric
+    )
+    return table[[*keys, "n", "mean", "std", "ci_low", "ci_high", "ci_clipped"]]
 
 
 # -- comparisons ------------------------------------------------------------------------

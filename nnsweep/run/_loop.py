@@ -34,13 +34,13 @@ class _Batch:
     rows: dict[str, dict[str, Any]]
     waiting: set[str]
     book: RungBook | None
-    whole: bool = True  # False: --max-trials cut it (it is not told)
+    whole: bool = True  # False: --max-models cut it (it is not told)
     lost: int = 0  # trials whose pack came back without rows
     waves: dict[int, int] = field(default_factory=dict)  # wave -> packs not yet back
 
 
 class Loop:
-    """One run's loop; ``run()`` trains until the strategy is done, --max-trials is
+    """One run's loop; ``run()`` trains until the strategy is done, --max-models is
     reached, or Ctrl-C (``KeyboardInterrupt``); ``summary`` says what it did."""
 
     def __init__(
@@ -53,7 +53,7 @@ class Loop:
         self.max_trials, self.pack_size, self.book = max_trials, pack_size, book
         self.batches: dict[int, _Batch] = {}
         self.queue: deque[Job] = deque()
-        self.promised = 0  # trials queued or in flight: what --max-trials counts ahead
+        self.promised = 0  # trials queued or in flight: what --max-models counts ahead
 
     def run(self) -> None:
         source = iter(self.strategy.batches(self.done))
@@ -92,7 +92,7 @@ class Loop:
     # -- planning ----------------------------------------------------------------------
 
     def _plan(self, number: int, batch: Sequence[Trial]) -> bool:
-        """Plan a batch into packs and queue them; False when --max-trials cut it."""
+        """Plan a batch into packs and queue them; False when --max-models cut it."""
         from nnsweep._keras import backend_name
 
         have = self.prepared.store.completed_rows(t.trial_id for t in batch)

@@ -102,8 +102,11 @@ def checked_objective(ctx: Any) -> tuple[str, str]:
 
 
 def versions() -> dict[str, str]:
-    """The versions of the libraries a run's numbers depend on, and Python's."""
+    """What a run's numbers depend on besides the sweep: the libraries' versions, Python's,
+    nnsweep's own source and the processor (its kernels' instruction set)."""
     import platform
+
+    from nnsweep.store.provenance import code_fingerprint, processor
 
     out = {}
     for pkg in _VERSIONED:
@@ -112,6 +115,8 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     out["python"] = platform.python_version()
+    out["nnsweep_source"] = code_fingerprint()
+    out.update(processor())
     return out
 
 

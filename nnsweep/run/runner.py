@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnsweep._progress import Progress
+from nnsweep._progress import Progress, start_progress
 from nnsweep.definition.pruning import Prune, RungBook
 from nnsweep.definition.sweep import Sweep, Trial, located
 from nnsweep.errors import (
@@ -45,8 +45,13 @@ class _Logged(Progress):
     def __init__(self, inner: Progress, log: Any, swept: Sequence[str]) -> None:
         self.inner, self.log, self.swept = inner, log, swept
 
-    def start(self, sweep: Sweep, total: int | None, done: int) -> None:
-        self.inner.start(sweep, total, done)
+    def start(
+        self, sweep: Sweep, total: int | None, done: int, *, objective: str | None = None
+    ) -> None:
+        if objective is None:
+            self.inner.start(sweep, total, done)
+        else:
+            start_progress(self.inner, sweep, total, done, objective)
 
     def pack_start(self, pack: Sequence[Trial]) -> None:
         self._restart(pack)
@@ -180,7 +185,7 @@ def run_sweep(
         summary.done_before = (
             len(done) if planned is None else sum(t.trial_id in done for t in planned)
         )
-        progress.start(sweep, summary.planned, summary.done_before)
+        start_progress(progress, sweep, summary.planned, summary.done_before, run.objective)
         book = _rung_book(sweep, run) if confirm is None else None
         loop = Loop(
             sweep, run, strategy, done, progress, log, executor, summary,
@@ -313,7 +318,7 @@ def _check_options(
     if threads is not None:
         check_threads(threads)
     if max_trials is not None and max_trials < 1:
-        raise SweepDefinitionError("--max-trials", "must be >= 1", max_trials)
+        raise SweepDefinitionError("max_trials", "must be >= 1", max_trials)
     if pack_size < 1:
         raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
     if confirm is not None and fresh:

@@ -9,12 +9,11 @@ and fsynced: a row in trials.csv means the trial is complete. On open, a torn la
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +29,7 @@ from nnsweep.store._table_files import (
     TRIALS,
     _append,
     _atomic_write,
-    _complete_text,
     _cut_torn_line,
-    _parse_table,
     _read_table,
     _rewrite,
     _signals_deferred,
@@ -41,49 +38,41 @@ from nnsweep.store._table_files import (
 from nnsweep.store.provenance import RUNS, log_run
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 
-HISTORY = "history.csv"
-SWEEP_JSON = "sweep.json"
-LOCK = ".lock"
-DEFAULT_RESULTS = "results"
-BASE_COLUMNS = ("trial_id", "config_id")
-RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run", "rungs", "pruned_by")
-# Added after tables were written without them: such a table gains them on open, with
-# these values in its rows (every older row was a search row, and nothing was pruned).
-PHASE = "phase"
-LATE_COLUMNS = {PHASE: "search", "rungs": "", "pruned_by": ""}
-TAIL_COLUMNS = (
-    "n_params",
-    "fit_seconds",
-    "started_at",
-    "finished_at",
-    "backend",
-    "pack_size",
-    "worker",
+from nnsweep.store._layout import (
+    BASE_COLUMNS,
+    DEFAULT_RESULTS,
+    HISTORY,
+    HISTORY_KEYS,
+    LATE_COLUMNS,
+    LOCK,
+    PHASE,
+    RUN_COLUMNS,
+    SWEEP_JSON,
+    TAIL_COLUMNS,
+    history_columns,
+    trial_columns,
+    with_late_columns,
 )
-HISTORY_KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
+from nnsweep.store._readers import (
+    list_result_dirs,
+    load_history,
+    load_results,
+    load_sweep_json,
+    quick_looks,
+    read_rows,
+    results_dir_for,
+)
 
-
-def trial_columns(param_names: Sequence[str], metric: str, objective: str) -> list[str]:
-    """The trials.csv header for a sweep with these hyperparameters and metric."""
-    metrics = ["loss", metric, "val_loss", f"val_{metric}"]
-    return [
-        *BASE_COLUMNS,
-        *param_names,
-        *RUN_COLUMNS,
-        *metrics,
-        f"best_{objective}",
-        "best_epoch",
-        "test_loss",
-        f"test_{metric}",
-        *TAIL_COLUMNS,
-    ]
-
-
-def history_columns(metric: str) -> list[str]:
-    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}"]
+__all__ = [  # the store, its layout and its readers: importable from here
+    "BASE_COLUMNS", "DEFAULT_RESULTS", "HISTORY", "HISTORY_KEYS", "LATE_COLUMNS", "LOCK",
+    "PHASE", "RUN_COLUMNS", "SWEEP_JSON", "TAIL_COLUMNS", "TRIALS", "ResultsStore",
+    "history_columns", "list_result_dirs", "load_history", "load_results", "load_sweep_json",
+    "locked", "quick_looks", "read_rows", "results_dir_for", "trial_columns",
+    "with_late_columns",
+]  # fmt: skip
 
 
 class ResultsStore:
@@ -329,7 +318,7 @@ def _check_compatible(old: dict[str, Any], new: dict[str, Any], where: Path) -> 
 
 # Fingerprint entries that only some runs record: compared when both runs recorded them
 # (an older nnsweep wrote none; --no-prune judges nothing).
-_WHEN_BOTH = ("data_content", "objective", "strategy", "searched")
+_WHEN_BOTH = ("data_content", "objective", "strategy", "searched", "search_seed")
 
 
 def _differences(before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]:
@@ -345,106 +334,3 @@ def _differences(before: dict[str, Any], after: dict[str, Any]) -> Iterator[str]
                     yield f"{name}[{sub!r}]: {old.get(sub)!r} -> {new.get(sub)!r}"
         else:
             yield f"{key}: {old!r} -> {new!r}"
-
-
-def with_late_columns(header: Sequence[str]) -> list[str]:
-    """``header`` with each missing late column inserted after the run column before it."""
-    out = list(header)
-    for column in LATE_COLUMNS:
-        if column in out:
-            continue
-        before = RUN_COLUMNS[RUN_COLUMNS.index(column) - 1]
-        at = out.index(before) + 1 if before in out else len(out)
-        out.insert(at, column)
-    return out
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a results table, checked (see ``_read_table``)."""
-    return _read_table(path)[1]
-
-
-def results_dir_for(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> Path:
-    """The folder of a sweep given its name, its folder, or its trials.csv."""
-    path = Path(name_or_path)
-    if path.name == TRIALS:
-        return path.parent
-    if (path / TRIALS).exists():
-        return path
-    return Path(results) / str(name_or_path)
-
-
-def load_results(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> pd.DataFrame:
-    """``trials.csv`` of a sweep (by name, folder or file) as a pandas DataFrame.
-
-    Safe while a run appends or after a kill: a torn last line is left out.
-    """
-    path = results_dir_for(name_or_path, results) / TRIALS
-    if not path.exists():
-        raise ResultsError(f"no results at {path}")
-    text = _complete_text(path)
-    _parse_table(path, text)  # a clear error for a malformed file, rather than pandas's
-    if not text:
-        raise ResultsError(f"no trials in {path} yet")
-    df = _frame(text, keep_default_na=True, dtype={**_TEXT_IDS, "rungs": str, "pruned_by": str})
-    if df.empty:  # a header alone: its columns would read as text
-        raise ResultsError(f"no trials in {path} yet")
-    if "fold" in df.columns:  # an older table: the columns it lacks, as a run would add them
-        for column in with_late_columns(df.columns):
-            if column not in df.columns:
-                before = RUN_COLUMNS[RUN_COLUMNS.index(column) - 1]
-                at = df.columns.get_loc(before) + 1 if before in df.columns else len(df.columns)
-                df.insert(at, column, LATE_COLUMNS[column] or float("nan"))
-    return df
-
-
-def load_history(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> pd.DataFrame:
-    """``history.csv`` of a sweep as a DataFrame (one row per trial and epoch).
-
-    Only completed trials (those with a row in trials.csv) are included: epochs of a trial
-    still running, or cut short by a kill, are left out.
-    """
-    folder = results_dir_for(name_or_path, results)
-    path = folder / HISTORY
-    if not path.exists():
-        raise ResultsError(f"no history at {path}")
-    text = _complete_text(path)
-    _parse_table(path, text)
-    if not text:
-        raise ResultsError(f"no history in {path} yet")
-    df = _frame(text, dtype=_TEXT_IDS)
-    if df.empty:
-        raise ResultsError(f"no history in {path} yet")
-    done = {r["trial_id"] for r in read_rows(folder / TRIALS)}
-    return df[df["trial_id"].astype(str).isin(done)].reset_index(drop=True)
-
-
-# Ids are hex digests: pandas would read "735e401366" as a float (inf) and "0123" as 123.
-_TEXT_IDS = {"trial_id": str, "config_id": str}
-
-
-def _frame(text: str, **kw: Any) -> Any:
-    import pandas as pd
-
-    return pd.read_csv(io.StringIO(text), **kw)
-
-
-def load_sweep_json(name_or_path: str | Path, results: str | Path = DEFAULT_RESULTS) -> dict:
-    """The ``sweep.json`` a run wrote (definition, swept names, versions)."""
-    path = results_dir_for(name_or_path, results) / SWEEP_JSON
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"no sweep.json at {path}") from None
-    except ValueError as exc:
-        raise CorruptResultsError(f"{path} cannot be read: {exc}") from exc
-
-
-def list_result_dirs(results: str | Path = DEFAULT_RESULTS) -> list[Path]:
-    """Sweep folders under ``results`` (those moved aside by --fresh excluded)."""
-    root = Path(results)
-    if not root.is_dir():
-        return []
-    return sorted(
-        p for p in root.iterdir() if p.is_dir() and ".old-" not in p.name and (p / TRIALS).exists()
-    )

@@ -8,9 +8,10 @@ at each budget the configurations outside the bracket's next round stop, so a pr
 configuration simply goes on training from its own weights. The brackets, their sizes
 and budgets are Keras Tuner's (factor 3, ``max_epochs`` the space's epochs); which
 configurations a bracket tries is drawn from the space with Keras Tuner's own sampling,
-from one seeded stream, so a resumed run draws the same ones. With two or more runs a
-configuration (seeds or folds), a configuration within seed noise of the leader is never
-stopped on rank alone; with one, the rank decides, as in Keras Tuner.
+from one stream seeded by the sweep's ``search_seed``, so a resumed run draws the same
+ones. With two or more runs a configuration (seeds or folds), a configuration within seed
+noise of the leader is never stopped on rank alone; with one, the rank decides, as in
+Keras Tuner.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class HyperbandStrategy:
         self.sweep, self.folder = sweep, folder
         self.objective, self.direction = objective, direction
         self.max_epochs = sweep.max_epochs
-        self._rng = np.random.RandomState(sweep.split_seed + 1)
+        self._rng = np.random.RandomState(sweep.resolved_search_seed)
         self._seen: set[str] = set()
         self._book: RungBook | None = None
         self.brackets = 0  # brackets that had something to train in this run

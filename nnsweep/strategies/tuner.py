@@ -92,7 +92,8 @@ def _make_oracle(sweep: Sweep, objective: str, direction: str) -> Any:
     common = {
         "objective": kt.Objective(objective, direction=direction),
         "hyperparameters": hyperparameters(sweep),
-        "seed": sweep.split_seed + 1,  # keras_tuner treats 0 as "pick one at random"
+        # The sweep's search_seed, never 0 (keras_tuner treats 0 as "pick one at random").
+        "seed": sweep.resolved_search_seed,
         # A failing trial never stops a sweep: its rows record why.
         "max_consecutive_failed_trials": 10**9,
     }

@@ -132,6 +132,7 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
         _zoom(ax, c[c["series"].isin([key, f"val_{key}"])])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _few_epochs(ax, c)
         smooth = f", EMA {data.smoothing:g}" if data.smoothing else ""
         ax.set_ylabel(f"{label(key)}{smooth}")
         ax.set_title(f"{label(key)}: training (dashed) vs validation (solid)")
@@ -199,6 +200,18 @@ def _mark_best(ax: Any, data: CurvesData, cid: str, key: str, color: Any) -> Non
         )
 
 
+def _few_epochs(ax: Any, c: Any) -> None:
+    """An axis of whole epochs where there are one or two: matplotlib's own limits around a
+    single epoch are 0.945-1.050, with fractional ticks (its integer locator needs two
+    integers in view to keep to them)."""
+    if not len(c):
+        return
+    lo, hi = int(c["epoch"].min()), int(c["epoch"].max())
+    if hi - lo < 2:
+        ax.set_xticks(range(lo, hi + 1))
+        ax.set_xlim(lo - 0.5, hi + 0.5)
+
+
 def _zoom(ax: Any, c: Any) -> None:
     # Early epochs of long runs dwarf the rest (MAE 20 at epoch 1, 2.5 later): leave them out.
     last = c["epoch"].max() if len(c) else 0
@@ -209,6 +222,30 @@ def _zoom(ax: Any, c: Any) -> None:
     if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
         pad = 0.05 * (hi - lo)
         ax.set_ylim(lo - pad, hi + pad)
+
+
+def _loss_trend(c: Any, e: int, v: float, last: int) -> str:
+    """What the validation loss did, claiming no more than its epochs show: one epoch is
+    a point, not a curve; two are a single step, too few to call a trend."""
+    val = c[c["series"] == "val_loss"].set_index("epoch")["mean"]
+    if len(val) == 1:
+        return (
+            f"the sweep trained one epoch, so there is no curve to judge: validation loss "
+            f"{fmt_num(v)} after epoch {last}"
+        )
+    if len(val) == 2:
+        (e0, a), (e1, z) = val.sort_index().items()
+        return (
+            f"validation loss goes from {fmt_num(a)} at epoch {e0} to {fmt_num(z)} at epoch "
+            f"{e1}: two epochs are too few to tell a trend"
+        )
+    end = float(val.loc[last]) if last in val.index else v
+    where = f"validation loss bottoms out at epoch {e} of {last} ({fmt_num(v)})"
+    if e == last:
+        where += ", still falling at the end: more epochs may help"
+    elif end > v:
+        where += f" and ends at {fmt_num(end)}: overfitting after epoch {e}"
+    return where
 
 
 def caption_curves(data: CurvesData) -> str:
@@ -223,23 +260,19 @@ def caption_curves(data: CurvesData) -> str:
     n = int(c["n"].max())
     b = data.best[(data.best["config_id"] == cid) & (data.best["panel"] == "loss")]
     if len(b):
-        e, v = int(b["epoch"].iloc[0]), float(b["value"].iloc[0])
-        val = c[c["series"] == "val_loss"].set_index("epoch")["mean"]
-        end = float(val.loc[last]) if last in val.index else v
         train = c[c["series"] == "loss"].set_index("epoch")["mean"]
-        where = f"validation loss bottoms out at epoch {e} of {last} ({fmt_num(v)})"
-        if e == last:
-            where += ", still falling at the end: more epochs may help"
-        elif end > v:
-            where += f" and ends at {fmt_num(end)}: overfitting after epoch {e}"
+        where = _loss_trend(c, int(b["epoch"].iloc[0]), float(b["value"].iloc[0]), last)
         if last in train.index:
             where += f"; training loss ends at {fmt_num(train.loc[last])}"
         parts.append(where)
     else:
         parts.append("no validation data")
     bm = data.best[(data.best["config_id"] == cid) & (data.best["panel"] == data.metric)]
-    if len(bm):
+    if len(bm) and c["epoch"].nunique() == 1:
+        parts.append(f"validation {label(data.metric)} {fmt_num(bm['value'].iloc[0])}")
+    elif len(bm):
         word = "is lowest" if lower_is_better(data.metric) else "peaks"
+        word = "is best" if c["epoch"].nunique() == 2 else word  # of two: no peak to see
         parts.append(
             f"validation {label(data.metric)} {word} at epoch {int(bm['epoch'].iloc[0])} "
             f"({fmt_num(bm['value'].iloc[0])})"

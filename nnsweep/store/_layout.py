@@ -1,0 +1,62 @@
+"""The results tables' layout: file names and the columns of trials.csv and history.csv."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nnsweep.store._table_files import TRIALS
+
+__all__ = ["TRIALS"]  # with the names below: the store's layout
+
+HISTORY = "history.csv"
+SWEEP_JSON = "sweep.json"
+LOCK = ".lock"
+DEFAULT_RESULTS = "results"
+BASE_COLUMNS = ("trial_id", "config_id")
+RUN_COLUMNS = ("seed", "fold", "phase", "status", "error", "epochs_run", "rungs", "pruned_by")
+# Added after tables were written without them: such a table gains them on open, with
+# these values in its rows (every older row was a search row, and nothing was pruned).
+PHASE = "phase"
+LATE_COLUMNS = {PHASE: "search", "rungs": "", "pruned_by": ""}
+TAIL_COLUMNS = (
+    "n_params",
+    "fit_seconds",
+    "started_at",
+    "finished_at",
+    "backend",
+    "pack_size",
+    "worker",
+)
+HISTORY_KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
+
+
+def trial_columns(param_names: Sequence[str], metric: str, objective: str) -> list[str]:
+    """The trials.csv header for a sweep with these hyperparameters and metric."""
+    metrics = ["loss", metric, "val_loss", f"val_{metric}"]
+    return [
+        *BASE_COLUMNS,
+        *param_names,
+        *RUN_COLUMNS,
+        *metrics,
+        f"best_{objective}",
+        "best_epoch",
+        "test_loss",
+        f"test_{metric}",
+        *TAIL_COLUMNS,
+    ]
+
+
+def history_columns(metric: str) -> list[str]:
+    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}"]
+
+
+def with_late_columns(header: Sequence[str]) -> list[str]:
+    """``header`` with each missing late column inserted after the run column before it."""
+    out = list(header)
+    for column in LATE_COLUMNS:
+        if column in out:
+            continue
+        before = RUN_COLUMNS[RUN_COLUMNS.index(column) - 1]
+        at = out.index(before) + 1 if before in out else len(out)
+        out.insert(at, column)
+    return out
