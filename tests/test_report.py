@@ -755,3 +755,29 @@ def test_each_section_left_out_says_why_on_the_page_and_in_the_summary(tmp_path)
     # A grid of the same rows has its effects: no line says they are left out.
     grid = write_report(make_sweep(tmp_path / "g"), results=tmp_path / "g")
     assert grid.effects is not None and not any("Effects" in s for s in grid.left_out)
+
+
+def test_learning_curve_bands_and_the_effects_band_stay_inside_the_metrics_range():
+    """Issue 24, item 2: a ± std band of an accuracy stops at 1, of a loss at 0."""
+    from nnsweep.report._plots.effects import EffectsData, _band
+
+    hist = pd.DataFrame(
+        {
+            "trial_id": ["a", "a", "b", "b"],
+            "config_id": "c",
+            "seed": [0, 0, 1, 1],
+            "fold": 0,
+            "epoch": [1, 2, 1, 2],
+            "loss": [0.1, 0.05, 2.0, 1.5],
+            "accuracy": [0.99, 1.0, 0.5, 0.6],
+            "val_loss": [0.1, 0.05, 2.0, 1.5],
+            "val_accuracy": [0.99, 1.0, 0.5, 0.6],
+        }
+    )
+    c = gather_curves(hist).curves
+    for series, (lo, hi) in (("val_accuracy", (0, 1)), ("val_loss", (0, np.inf))):
+        band = c[c["series"] == series]
+        assert (band["low"] >= lo).all() and (band["high"] <= hi).all(), band
+        assert ((band["mean"] + band["std"] > hi) | (band["mean"] - band["std"] < lo)).any()
+    data = EffectsData("anova", "val_accuracy", "max", noise_std=0.2, grand_mean=0.95, shown=[])
+    assert _band(data) == (0.75, 1.0)

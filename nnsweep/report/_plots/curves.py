@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nnsweep.report._plots._common import label
-from nnsweep.report.stats import fmt_num, lower_is_better
+from nnsweep.report.stats import fmt_num, lower_is_better, metric_bounds
 
 KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
 
@@ -72,6 +72,10 @@ def gather_curves(
     # t-interval is 2.5 times wider and buries the curves under one another.
     half = curves["std"].fillna(0.0)
     curves["low"], curves["high"] = curves["mean"] - half, curves["mean"] + half
+    for series in curves["series"].unique():  # a band stays inside its metric's range
+        lo, hi = metric_bounds(str(series))
+        rows = curves["series"] == series
+        curves.loc[rows, ["low", "high"]] = curves.loc[rows, ["low", "high"]].clip(lo, hi)
     best = _best_epochs(curves[curves["config_id"].isin(order)], m)
     names = {c: (labels or {}).get(c, c) for c in [*order, *stopped]}
     return CurvesData(m, smoothing, curves, best, names, order, stopped=stopped)

@@ -15,7 +15,7 @@ import numpy as np
 
 from nnsweep.report._effect_base import Effect, Effects, fmt_share
 from nnsweep.report._plots._common import better_word, label
-from nnsweep.report.stats import fmt_num, p_text
+from nnsweep.report.stats import fmt_num, metric_bounds, p_text
 
 MAX_PANELS = 4  # main-effect panels drawn; the rest are named in the caption
 _GREY = "0.6"
@@ -79,9 +79,8 @@ def _draw_panel(data: EffectsData, e: Effect, ax: Any, limits: tuple[float, floa
     """Marginal means with 95 % intervals over the ± one seed-noise std band."""
     t = e.levels
     x = np.arange(len(t))
-    mean, noise = data.grand_mean, data.noise_std
-    ax.axhspan(mean - noise, mean + noise, color=_BAND, lw=0, zorder=0)
-    ax.axhline(mean, color="0.5", lw=0.8, ls="--", zorder=1)
+    ax.axhspan(*_band(data), color=_BAND, lw=0, zorder=0)
+    ax.axhline(data.grand_mean, color="0.5", lw=0.8, ls="--", zorder=1)
     err = np.vstack([t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]])
     color = "C0" if e.beyond_noise else _GREY
     ax.errorbar(x, t["mean"], yerr=np.nan_to_num(err), fmt="o", color=color, ms=6, capsize=4)
@@ -97,9 +96,16 @@ def _draw_panel(data: EffectsData, e: Effect, ax: Any, limits: tuple[float, floa
     )
 
 
+def _band(data: EffectsData) -> tuple[float, float]:
+    """The grey band, ± one seed-noise std around the grand mean, inside the metric's range."""
+    lo, hi = metric_bounds(data.metric)
+    mean, noise = data.grand_mean, data.noise_std
+    return max(mean - noise, lo), min(mean + noise, hi)
+
+
 def _ylim(data: EffectsData) -> tuple[float, float]:
     """One y range for every panel (same metric), from the intervals and the noise band."""
-    values = [data.grand_mean - data.noise_std, data.grand_mean + data.noise_std]
+    values = list(_band(data))
     for e in data.shown:
         for col in ("mean", "ci_low", "ci_high"):
             values.extend(e.levels[col].to_numpy(float))
