@@ -36,6 +36,7 @@ from nnsweep.cli._options import (
 def list_(sweeps_dir: Path, results: Path) -> None:
     """List sweep files and the state of their results."""
     from nnsweep.definition.sweep import load_sweep
+    from nnsweep.store._layout import split_quick_look
     from nnsweep.store.results import TRIALS, quick_looks, read_rows
 
     files = sorted(sweeps_dir.glob("*.py")) if sweeps_dir.is_dir() else []
@@ -73,7 +74,7 @@ def list_(sweeps_dir: Path, results: Path) -> None:
             click.echo(f"    {question}")
         for look in quick_looks(results / sweep.name):
             rows = read_rows(look / TRIALS)
-            epochs = look.name.rsplit("-epochs", 1)[1]
+            epochs = split_quick_look(look.name)[1]
             click.echo(f"    quick look, {epochs} epochs: {look.name}: {len(rows)} trials")
 
 

@@ -15,6 +15,12 @@ from nnsweep.definition import params as _params
 from nnsweep.definition import space as _space
 from nnsweep.definition.seeds import Seeds
 from nnsweep.errors import SweepDefinitionError
+from nnsweep.store._layout import (
+    BASE_COLUMNS,
+    HISTORY_KEYS,
+    RUN_COLUMNS,
+    TAIL_COLUMNS,
+)
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "imdb", "reuters", "boston_housing")
@@ -24,16 +30,21 @@ SEED_MAX = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 # A grid larger than this is refused before it is expanded: each trial is a row, a model
 # and seconds of training, and expanding a product of lists costs memory of its own.
 MAX_GRID_TRIALS = 1_000_000
-# Columns of trials.csv and history.csv besides the hyperparameters (the store's layout,
-# checked against it in the tests): a hyperparameter of one of these names would be
-# written twice in the header.
+# Columns of trials.csv and history.csv besides the hyperparameters, from the store's
+# layout (and the tasks' metrics, accuracy or MAE): a hyperparameter of one of these names
+# would be written twice in the header.
 RESULT_COLUMNS = frozenset(
     {
-        "trial_id", "config_id", "seed", "fold", "phase", "status", "error", "epochs_run",
-        "rungs", "pruned_by", "loss", "accuracy", "mae", "best_epoch", "n_params",
-        "fit_seconds", "started_at", "finished_at", "backend", "pack_size", "worker", "epoch",
+        *BASE_COLUMNS,
+        *RUN_COLUMNS,
+        *TAIL_COLUMNS,
+        *HISTORY_KEYS,
+        "loss",
+        "best_epoch",
+        "accuracy",
+        "mae",
     }
-)  # fmt: skip
+)
 RESULT_PREFIXES = ("val_", "test_", "best_")
 
 

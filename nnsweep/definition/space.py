@@ -319,22 +319,10 @@ def describe(value: Any) -> Any:
 
 def to_keras_tuner(hp: Any, name: str, value: Any) -> Any:
     """Declare one space entry on a ``keras_tuner.HyperParameters`` and return its value."""
-    if isinstance(value, Int):
-        return hp.Int(
-            name,
-            value.low,
-            value.high,
-            step=value.step,
-            sampling="log" if value.log else "linear",
-        )
-    if isinstance(value, Float):
-        return hp.Float(
-            name,
-            value.low,
-            value.high,
-            step=value.step,
-            sampling="log" if value.log else "linear",
-        )
+    if isinstance(value, (Int, Float)):
+        declare = hp.Int if isinstance(value, Int) else hp.Float
+        sampling = "log" if value.log else "linear"
+        return declare(name, value.low, value.high, step=value.step, sampling=sampling)
     if isinstance(value, Boolean):
         return hp.Boolean(name)
     if isinstance(value, (Choice, list)):

@@ -3,25 +3,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
 from nnsweep.definition.pruning import Prune
 from nnsweep.definition.sweep import Sweep, with_overrides
+from nnsweep.store._layout import quick_look_name as folder_name
+from nnsweep.store._layout import split_quick_look as split
 
-_NAME = re.compile(r"(?P<base>.+)-epochs(?P<epochs>[1-9][0-9]*)")
-
-
-def folder_name(name: str, epochs: int | None) -> str:
-    """The results folder of sweep ``name``'s quick look of ``epochs`` (or its own)."""
-    return f"{name}-epochs{epochs}" if epochs else name
-
-
-def split(name: str) -> tuple[str, int | None]:
-    """``("hidden_units", 1)`` for ``hidden_units-epochs1``; ``(name, None)`` otherwise."""
-    match = _NAME.fullmatch(name)
-    return (match["base"], int(match["epochs"])) if match else (name, None)
+__all__ = ["folder_name", "quick_look", "split"]
 
 
 def quick_look(sweep: Sweep, epochs: int, *, prune_given: bool = False) -> tuple[Sweep, str | None]:

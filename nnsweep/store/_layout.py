@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from nnsweep.store._table_files import TRIALS
@@ -60,3 +61,18 @@ def with_late_columns(header: Sequence[str]) -> list[str]:
         at = out.index(before) + 1 if before in out else len(out)
         out.insert(at, column)
     return out
+
+
+# ``run --epochs N`` (a quick look) writes ``<name>-epochsN`` beside the sweep's own folder.
+_QUICK_LOOK = re.compile(r"(?P<base>.+)-epochs(?P<epochs>[1-9][0-9]*)")
+
+
+def quick_look_name(name: str, epochs: int | None) -> str:
+    """The results folder of sweep ``name``'s quick look of ``epochs`` (or its own)."""
+    return f"{name}-epochs{epochs}" if epochs else name
+
+
+def split_quick_look(name: str) -> tuple[str, int | None]:
+    """``("hidden_units", 1)`` for ``hidden_units-epochs1``; ``(name, None)`` otherwise."""
+    match = _QUICK_LOOK.fullmatch(name)
+    return (match["base"], int(match["epochs"])) if match else (name, None)

@@ -17,6 +17,7 @@ from nnsweep.store._layout import (
     RUN_COLUMNS,
     SWEEP_JSON,
     TRIALS,
+    split_quick_look,
     with_late_columns,
 )
 from nnsweep.store._table_files import _complete_text, _parse_table, _read_table
@@ -69,9 +70,9 @@ def quick_looks(folder: Path) -> list[Path]:
     writes ``<name>-epochsN`` beside it), fewest epochs first."""
     found = []
     for path in folder.parent.glob(f"{glob.escape(folder.name)}-epochs*"):
-        epochs = path.name[len(folder.name) + len("-epochs") :]
-        if epochs.isdigit() and (path / TRIALS).is_file():
-            found.append((int(epochs), path))
+        base, epochs = split_quick_look(path.name)
+        if base == folder.name and epochs and (path / TRIALS).is_file():
+            found.append((epochs, path))
     return [p for _, p in sorted(found)]
 
 
