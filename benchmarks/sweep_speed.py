@@ -13,6 +13,16 @@ fresh subprocess with TensorFlow imported before its clock starts, one after ano
                 {64, 128, 256}, 128 units, 1 epoch, 2 seeds
   early-stop    width {64, 256} x patience {2, 5} x learning rate {1e-3, 1e-2}, batch 128,
                 at most 20 epochs (early stopping on val_accuracy, best weights kept), 3 seeds
+  cnn           nnsweep's built-in CNN (one 3x3 convolution, max-pool 2, dense 128):
+                filters {16, 32} x dropout {0, 0.2}, Adam, batch 128, 1 epoch, 2 seeds
+
+Each case's *floor* is the arithmetic its trials must do, at the rate this machine reaches,
+in the same run: 6 FLOPs per multiply-add of every weighted layer per training row and
+epoch (forward, and the two gradients), 2 per validation and test row; dense layers at
+the rate of one 2048x2048 float32 matmul, each convolution shape at the rate TensorFlow
+reaches on one large-batch convolution of that shape (measured, not assumed); the epochs
+are those nnsweep's trials ran (early stopping). The whole-process floor adds a process
+that only imports TensorFlow. The ratio to the floor is printed beside the others.
 
 For each: wall seconds from after the imports to the end of training, the whole
 process's wall seconds (Python's start, imports, data, training, exit), ratios of both,
@@ -37,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 TINY_UNITS = [4, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 TINY_LRS = [3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2]
@@ -67,7 +78,16 @@ CASES = {
         "fixed": {"optimizer": "adam", "batch_size": 128, "epochs": 20},
         "seeds": 3,
     },
-}
+    "cnn": {
+        "model": "cnn",
+        "swept": {"filters": [16, 32], "dropout": [0.0, 0.2]},
+        "fixed": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 1,
+                  "kernel_size": 3, "dense_units": 128},
+        "seeds": 2,
+    },
+}  # fmt: skip
+# MNIST's rows as every contender splits them (validation_split 0.2), for the floors.
+FIT_ROWS, VAL_ROWS, TEST_ROWS = 48_000, 12_000, 10_000
 DEFAULTS = {
     "hidden_units": 64,
     "depth": 1,
@@ -97,8 +117,15 @@ def _configs(case: dict) -> list[dict]:
     ]
 
 
+def _fmt(value) -> str:
+    """A value as nnsweep's rows write it (tuples as 16-32), so labels match across runs."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(str(v) for v in value)
+    return str(value)
+
+
 def _label(config: dict, case: dict) -> str:
-    return " ".join(f"{k}={config[k]}" for k in case["swept"])
+    return " ".join(f"{k}={_fmt(config[k])}" for k in case["swept"])
 
 
 def _quiet_keras():
@@ -128,7 +155,7 @@ def run_nnsweep(cfg: dict) -> dict:
     sweep = Sweep(
         name="bench",
         data="mnist",
-        model="mlp",
+        model=case.get("model", "mlp"),
         space={**case["fixed"], **case["swept"]},
         seeds=case["seeds"],
     )
@@ -137,11 +164,19 @@ def run_nnsweep(cfg: dict) -> dict:
         summary = run_sweep(sweep, results=tmp)
         seconds = time.perf_counter() - t0
     acc: dict[str, list[float]] = {}
+    epochs: dict[str, list[int]] = {}
     for row in summary.rows:
         config = {**DEFAULTS, **case["fixed"], **{k: row[k] for k in case["swept"]}}
         acc.setdefault(_label(config, case), []).append(row["test_accuracy"])
+        epochs.setdefault(_label(config, case), []).append(int(row["epochs_run"]))
     packs = sorted({row["pack_size"] for row in summary.rows})
-    return {"seconds": seconds, "test_accuracy": acc, "rss_mb": _rss_mb(), "packs": packs}
+    return {
+        "seconds": seconds,
+        "test_accuracy": acc,
+        "epochs": epochs,
+        "rss_mb": _rss_mb(),
+        "packs": packs,
+    }
 
 
 def _mnist():
@@ -151,7 +186,17 @@ def _mnist():
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
 
-def _build(keras, config: dict):
+def _build(keras, config: dict, model: str = "mlp"):
+    if model == "cnn":  # nnsweep's own CNN, so every contender trains the same network
+        from nnsweep.data import load_dataset
+        from nnsweep.training.models import build_model, compile_for_task
+
+        spec = load_dataset("mnist").spec
+        mlp_only = ("hidden_units", "depth", "patience")
+        params = {k: v for k, v in config.items() if k not in mlp_only}
+        params["filters"] = tuple(_ints(config["filters"]))
+        net = build_model("cnn", params, spec)
+        return compile_for_task(net, params, spec)
     layers = [keras.Input((28, 28)), keras.layers.Flatten()]
     for _ in range(config["depth"]):
         layers.append(keras.layers.Dense(config["hidden_units"], activation="relu"))
@@ -165,6 +210,10 @@ def _build(keras, config: dict):
         metrics=["accuracy"],
     )
     return model
+
+
+def _ints(value) -> list[int]:
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _callbacks(keras, config: dict) -> list:
@@ -185,7 +234,7 @@ def run_keras_loop(cfg: dict) -> dict:
     for config in _configs(case):
         for seed in range(case["seeds"]):
             keras.utils.set_random_seed(seed)
-            model = _build(keras, config)
+            model = _build(keras, config, case.get("model", "mlp"))
             model.fit(
                 x,
                 y,
@@ -213,7 +262,8 @@ def run_kt(cfg: dict) -> dict:
         """One trial per configuration, chosen by index (the grid in a fixed order)."""
 
         def build(self, hp):
-            return _build(keras, configs[hp.Choice("config", list(range(len(configs))))])
+            config = configs[hp.Choice("config", list(range(len(configs))))]
+            return _build(keras, config, case.get("model", "mlp"))
 
         def fit(self, hp, model, *args, **kwargs):
             config = configs[hp.get("config")]
@@ -314,6 +364,36 @@ def run_matmul(cfg: dict) -> dict:
     return {"gflops": 2 * n**3 / best / 1e9}
 
 
+def run_conv_rate(cfg: dict) -> dict:
+    """float32 convolution throughput of each shape (H, W, C_in, C_out, k), forward, on one
+    large batch: the rate TensorFlow's kernels reach here for that shape."""
+    _quiet_keras()
+    import tensorflow as tf
+
+    rates = {}
+    batch = 512
+    for h, w, cin, cout, k in cfg["shapes"]:
+        x = tf.random.normal((batch, h, w, cin))
+        kernel = tf.random.normal((k, k, cin, cout))
+        conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"))
+        conv(x, kernel).numpy()
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            conv(x, kernel).numpy()
+            best = min(best, time.perf_counter() - t0)
+        macs = k * k * cin * cout * (h - k + 1) * (w - k + 1) * batch
+        rates[json.dumps([h, w, cin, cout, k])] = 2 * macs / best / 1e9
+    return {"gflops": rates}
+
+
+def run_import(cfg: dict) -> dict:
+    """A process that imports TensorFlow and nothing else: the whole-process floor's start."""
+    import tensorflow  # noqa: F401
+
+    return {}
+
+
 CONTENDERS = {
     "nnsweep": run_nnsweep,
     "keras-loop": run_keras_loop,
@@ -321,7 +401,56 @@ CONTENDERS = {
     "tiny-nnsweep": run_tiny_nnsweep,
     "tiny-kt-random": run_tiny_kt_random,
     "matmul": run_matmul,
+    "conv-rate": run_conv_rate,
+    "import": run_import,
 }
+
+
+# -- floors ----------------------------------------------------------------------------------
+
+
+def _weighted_layers(config: dict, model: str) -> list[tuple[str, int, list[int] | None]]:
+    """Each weighted layer of a configuration: (dense or conv, multiply-adds per row, the
+    conv shape [H, W, C_in, C_out, k] or None)."""
+    if model != "cnn":
+        widths = [config["hidden_units"]] * config["depth"]
+        dims = [784, *widths, 10]
+        return [("dense", a * b + b, None) for a, b in zip(dims[:-1], dims[1:], strict=True)]
+    k, pool = config.get("kernel_size", 3), config.get("pool_size", 2)
+    h = w = 28
+    cin = 1
+    out = []
+    filters = _ints(config["filters"])
+    if len(filters) == 1:
+        filters = filters * config.get("conv_layers", 1)
+    for cout in filters:
+        out.append(("conv", k * k * cin * cout * (h - k + 1) * (w - k + 1), [h, w, cin, cout, k]))
+        h, w, cin = (h - k + 1) // pool, (w - k + 1) // pool, cout
+    dims = [h * w * cin, *([config["dense_units"]] if config.get("dense_units") else []), 10]
+    out += [("dense", a * b + b, None) for a, b in zip(dims[:-1], dims[1:], strict=True)]
+    return out
+
+
+def conv_shapes(case: dict) -> list[list[int]]:
+    shapes = {
+        json.dumps(shape)
+        for config in _configs(case)
+        for kind, _, shape in _weighted_layers(config, case.get("model", "mlp"))
+        if kind == "conv"
+    }
+    return [json.loads(s) for s in sorted(shapes)]
+
+
+def floor_seconds(case: dict, epochs: dict[str, list[int]], matmul: float, conv: dict) -> float:
+    """The arithmetic a case's trials must do, in seconds at this machine's rates."""
+    seconds = 0.0
+    for config in _configs(case):
+        for e in epochs[_label(config, case)]:  # each seed's epochs, as nnsweep ran them
+            rows = 6 * FIT_ROWS * e + 2 * (VAL_ROWS * e + TEST_ROWS)
+            for kind, macs, shape in _weighted_layers(config, case.get("model", "mlp")):
+                rate = matmul if kind == "dense" else conv[json.dumps(shape)]
+                seconds += macs * rows / (rate * 1e9)
+    return seconds
 
 
 # -- the driver ------------------------------------------------------------------------
@@ -354,16 +483,33 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def _case(name: str, case: dict, contenders: list[str]) -> dict[str, float]:
+def _case(name: str, case: dict, contenders: list[str], rates: dict[str, Any]) -> dict[str, float]:
     n = len(_configs(case)) * case["seeds"]
     print(f"\n{name}: {n} models ({', '.join(f'{k} {v}' for k, v in case['swept'].items())}; "
           f"{case['seeds']} seeds)")  # fmt: skip
     out = {c: _spawn(c, {"case": case}) for c in contenders}
+    ratios = {}
+    if "nnsweep" in out:
+        conv = (
+            _spawn("conv-rate", {"shapes": conv_shapes(case)})["gflops"]
+            if case.get("model") == "cnn"
+            else {}
+        )
+        for shape, rate in conv.items():
+            print(f"  convolution {shape} (H, W, C_in, C_out, k): {rate:.1f} GFLOP/s")
+        floor = floor_seconds(case, out["nnsweep"]["epochs"], rates["matmul"], conv)
+        whole = floor + rates["import"]
+        mine = out["nnsweep"]
+        ratios["nnsweep/floor"] = mine["seconds"] / floor
+        ratios["nnsweep/floor whole"] = mine["process"] / whole
+        print(f"  floor: {floor:.1f} s of arithmetic ({whole:.1f} s as a whole process, with "
+              f"the {rates['import']:.1f} s TensorFlow import); nnsweep at "
+              f"{ratios['nnsweep/floor']:.2f}x the floor ({ratios['nnsweep/floor whole']:.2f}x "
+              "as whole processes)")  # fmt: skip
     for c, r in out.items():
         packs = f"  packs of {r['packs']}" if "packs" in r else ""
         print(f"  {c:<12} {r['seconds']:7.1f} s  (whole process {r['process']:6.1f} s)  "
               f"RSS {r['rss_mb']:.0f} MB{packs}")  # fmt: skip
-    ratios = {}
     for a in contenders:
         for b in contenders:
             if a.startswith("nnsweep") and not b.startswith("nnsweep"):
@@ -409,11 +555,14 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores; python {python}")
     ceiling = _spawn("matmul", {})["gflops"]
     print(f"float32 matmul (2048x2048, TensorFlow): {ceiling:.1f} GFLOP/s")
+    imported = min(_spawn("import", {})["process"] for _ in range(2))
+    print(f"a process that only imports TensorFlow: {imported:.1f} s")
+    rates = {"matmul": ceiling, "import": imported}
     contenders = args.only or ["nnsweep", "keras-loop", "kt"]
     summary = {}
     for name in args.cases or list(CASES):
         case = _quick(CASES[name]) if args.quick else CASES[name]
-        summary[name] = _case(name, case, contenders)
+        summary[name] = _case(name, case, contenders, rates)
     print("\nsummary (wall-time ratios):")
     for name, ratios in summary.items():
         print(f"  {name:<13} " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         write_report,
     )
     from nnsweep.report.stats import summarize
+    from nnsweep.run.keep import load_model
     from nnsweep.run.runner import Progress, RunSummary, run_sweep
     from nnsweep.store.results import load_history, load_results
     from nnsweep.training.models import build_model
@@ -68,6 +69,7 @@ __all__ = [
     "build_model",
     "load_dataset",
     "load_history",
+    "load_model",
     "load_results",
     "load_sweep",
     "plot_categorical",
@@ -94,6 +96,7 @@ _MODULES = {
     "nnsweep.definition.pruning": "Prune",
     "nnsweep.store.results": "load_history load_results",
     "nnsweep.run.runner": "Progress RunSummary run_sweep",
+    "nnsweep.run.keep": "load_model",
     "nnsweep.definition.seeds": "Seeds",
     "nnsweep.definition.space": "Boolean Choice Float Int",
     "nnsweep.report.stats": "summarize",

@@ -65,7 +65,7 @@ def test_import_nnsweep_is_light_and_every_public_name_loads():
     """
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
-    assert "LIGHT True 35 True" in proc.stdout
+    assert "LIGHT True 36 True" in proc.stdout
 
 
 def test_every_command_has_help(capsys):

@@ -337,3 +337,18 @@ def test_ray_not_installed_says_how_to_install_it(monkeypatch, tmp_path):
     with pytest.raises(SweepDefinitionError, match=r"needs Ray: pip install 'nnsweep\[ray\]'"):
         import_ray()
     assert SweepDefinitionError.exit_code == 2
+
+
+def test_models_trained_on_ray_are_kept_by_the_driver(local_ray, tmp_path):
+    import keras
+
+    from nnsweep.data import load_dataset
+    from nnsweep.run.keep import kept_of
+
+    summary = run_sweep(_grid(), results=tmp_path, pack_size=4, ray=RayOptions(), keep_models=2)
+    assert any(n.startswith("kept models: 4 files of 2 configurations") for n in summary.notes)
+    (best, *_) = kept_of(tmp_path / "g")
+    model = keras.models.load_model(best.path)
+    data = load_dataset("digits")
+    scores = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    assert scores["accuracy"] == pytest.approx(best.row["test_accuracy"], rel=1e-6)

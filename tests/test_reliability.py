@@ -1208,12 +1208,26 @@ BAD_INPUTS = [
      ["--max-models, --ray would do nothing"]),
     ("csv-header-only", _sweep_body(data='"{tmp}/data.csv"'), [], _csv("a,b,target", []),
      ["{tmp}/data.csv: has a header but no rows of data"]),
+    # Kept models: settings that cannot keep anything.
+    ("keep-models-0", None, ["--keep-models", "0"], None,
+     ["Invalid value for '--keep-models': '0' is not a count of configurations >= 1 or 'all'"]),
+    ("keep-models-best", None, ["--keep-models", "best"], None,
+     ["Invalid value for '--keep-models': 'best' is not a count"]),
+    ("max-model-disk-not-a-size", None, ["--keep-models", "2", "--max-model-disk", "5XB"], None,
+     ["Invalid value for '--max-model-disk': '5XB' is not a size"]),
+    ("max-model-disk-without-keeping", None, ["--max-model-disk", "1GB"], None,
+     ["--max-model-disk goes with --keep-models (or Sweep(keep_models=...)), got 1000000000"]),
+    ("keep-models-in-the-sweep-0", _sweep_body('{"hidden_units": 4}', keep_models="0"), [], None,
+     ["keep_models must be a count of configurations >= 1 or 'all', got 0"]),
+    ("dry-run-with-keep-models", None, ["--dry-run", "--keep-models", "2"], None,
+     ["--dry-run trains nothing and writes nothing: --keep-models would do nothing"]),
 ]  # fmt: skip
 CLICK_ERRORS = {"sweep-file-is-a-folder", "results-is-a-file", "unknown-flag", "max-trials-0",
                 "pack-size-not-a-number", "retired-worker-option",
                 "ray-cpus-without-ray", "threads-100000", "quick-look-of-a-billion-epochs",
                 "no-pack-with-a-pack-size", "dry-run-with-fresh",
-                "dry-run-with-max-trials-and-ray"}  # fmt: skip
+                "dry-run-with-max-trials-and-ray", "keep-models-0", "keep-models-best",
+                "max-model-disk-not-a-size", "dry-run-with-keep-models"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import click
 from nnsweep import errors
 
 # The commands register themselves with the group as their modules load.
-from nnsweep.cli import read, train  # noqa: F401
+from nnsweep.cli import best, read, train  # noqa: F401
 from nnsweep.cli._options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,

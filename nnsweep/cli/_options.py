@@ -51,6 +51,54 @@ pack_size_option = click.option(
 )
 
 
+class _Keep(click.ParamType):
+    """A count of configurations >= 1, or ``all``."""
+
+    name = "K|all"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from nnsweep.definition._checks import check_keep
+
+        try:
+            return check_keep(value if not isinstance(value, str) else value.strip().lower())
+        except errors.SweepDefinitionError:
+            self.fail(f"{value!r} is not a count of configurations >= 1 or 'all'", param, ctx)
+
+
+keep_models_option = click.option(
+    "--keep-models",
+    type=_Keep(),
+    help="Keep the trained models (every seed and fold, best-epoch weights) of the K best "
+    "configurations so far by the validation objective, or of all, as .keras files under "
+    "results/<name>/models/; `best --export` then exports one without training. Default: "
+    "as the sweep says (Sweep(keep_models=...)), else none.",
+)
+
+
+class _Size(click.ParamType):
+    """A size in bytes: 500MB, 1.5GiB, 2G, 1000000."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from nnsweep.store.kept import parse_size
+
+        if isinstance(value, int):
+            return value
+        size = parse_size(str(value))
+        if size is None:
+            self.fail(f"{value!r} is not a size (such as 500MB, 2GB or 1.5GiB)", param, ctx)
+        return size
+
+
+max_model_disk_option = click.option(
+    "--max-model-disk",
+    type=_Size(),
+    help="With --keep-models: at most SIZE (500MB, 2GB) of kept models; the lowest-ranked "
+    "configurations' files go first.",
+)
+
+
 def sweep_file_option(text: str) -> Any:
     """``--sweep FILE``, with the help of the command that takes it (each reads it for
     its own reason)."""

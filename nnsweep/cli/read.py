@@ -1,5 +1,5 @@
-"""The commands that read results: ``list``, ``show``, ``report``, ``best``, ``diff`` and
-``tensorboard`` (none imports TensorFlow, except ``best --export``, which trains)."""
+"""The commands that read results: ``list``, ``show``, ``report``, ``diff`` and
+``tensorboard`` (none imports TensorFlow; ``best`` is in ``cli/best.py``)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ import click
 from nnsweep import errors
 from nnsweep.cli._options import (
     _load,
-    _state,
     cli,
-    data_dir_option,
     debug_option,
     epochs_option,
     results_option,
-    sweep_file_option,
 )
 
 
@@ -99,6 +96,7 @@ def show(name: str, results: Path, metric: str | None, top: int, epochs: int | N
     """
     from nnsweep.report.stats import held_out_column, rank_configurations, ranked_rows, summarize
     from nnsweep.run.quick_look import folder_name
+    from nnsweep.store.kept import kept_models
     from nnsweep.store.results import load_results, load_sweep_json, results_dir_for
 
     name = folder_name(name, epochs)
@@ -128,12 +126,16 @@ def show(name: str, results: Path, metric: str | None, top: int, epochs: int | N
             test = summarize(ranked_rows(df), test_metric, by=[])
             test = test.set_index("config_id").reindex(table["config_id"])
             shown.insert(len(shown.columns) - 1, test_metric, _pm(test))
+        kept = kept_models(folder)
+        if kept:  # which configurations `best --export` and load_model serve without training
+            shown["kept"] = [len(kept.get(str(c), {})) for c in table["config_id"]]
         better = "lower" if direction == "min" else "higher"
         click.echo(
             f"\nbest configurations by {metric} ({better} is better), "
             "mean ± std over seeds and folds:"
         )
         click.echo(shown.to_string(index=False))
+    _print_kept(name, folder)
     from nnsweep.report.pruned import pruned_account
 
     stopped = pruned_account(df, swept, info)
@@ -146,6 +148,23 @@ def show(name: str, results: Path, metric: str | None, top: int, epochs: int | N
         click.echo(f"\n{len(bad)} trials did not finish ok:")
         for _, r in bad.head(20).iterrows():
             click.echo(f"  {r['trial_id']} {r['status']}: {r['error']}")
+
+
+def _print_kept(name: str, folder: Path) -> None:
+    """Which configurations have kept models, and what they take on disk."""
+    from nnsweep.store.kept import kept_bytes, kept_models, models_dir, plural, size_text
+
+    kept = kept_models(folder)
+    if not kept:
+        return
+    files = sum(len(f) for f in kept.values())
+    size = size_text(sum(kept_bytes(folder).values()))
+    configs = plural(len(kept), "configuration")
+    click.echo(
+        f"\nkept models: {files} files of {configs} ({size}) in {models_dir(folder)} (column "
+        f"kept); `nnsweep best {name} --export PATH.keras` exports the best one without "
+        "training"
+    )
 
 
 def _pm(table: Any) -> list[str]:
@@ -230,89 +249,6 @@ def _check_distinct(names: tuple[str, ...], results: Path) -> None:
         if folder in seen:
             raise click.UsageError(f"{seen[folder]!r} and {name!r} name the same sweep ({folder})")
         seen[folder] = name
-
-
-@cli.command()
-@click.argument("name")
-@results_option
-@click.option("--metric", help="Column to choose by (default: the sweep's validation objective).")
-@click.option(
-    "--export",
-    "export",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Train the best configuration once more on all training data and save it (.keras).",
-)
-@sweep_file_option(
-    "With --export: the sweep file that defines NAME, whose model and data the best "
-    "configuration trains on (default: sweeps/NAME.py)."
-)
-@data_dir_option
-@epochs_option("Choose from")
-@debug_option
-def best(
-    name: str,
-    results: Path,
-    metric: str | None,
-    export: Path | None,
-    sweep_file: Path | None,
-    data_dir: Path | None,
-    epochs: int | None,
-) -> None:
-    """The best configuration of sweep NAME (mean and 95 % interval over seeds and folds).
-
-    Chosen by the validation objective, not the test split. With --export PATH.keras, trains
-    it once more on the whole training split and saves the model in Keras's format, with
-    its summary (and a diagram beside it where pydot and graphviz are installed).
-    """
-    from nnsweep.run.best import best_configuration, params_of, train_best
-    from nnsweep.run.quick_look import folder_name
-
-    name = folder_name(name, epochs)
-    if export is not None and export.suffix != ".keras":
-        raise errors.ResultsError(f"--export must name a .keras file, got {export}")
-    chosen = best_configuration(name, results=results, metric=metric)
-    if export is None:
-        click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
-        return
-
-    # The sweep and the configuration's place in it are checked before anything is printed.
-    sweep = _sweep_of(name, sweep_file)
-    params = params_of(sweep, chosen.config_id, results)
-    click.echo(f"best of {name} by {chosen.metric}: {chosen.describe()}")
-    click.echo("training it on the whole training split...", err=True)
-    model, test = train_best(sweep, params, data_dir=data_dir, debug=_state["debug"])
-    if test:
-        scores = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-        click.echo(f"the exported model on the test split: {scores}")
-    export.parent.mkdir(parents=True, exist_ok=True)
-    model.save(export)
-    model.summary(print_fn=lambda line, **kw: click.echo(line))
-    try:
-        import keras
-
-        diagram = export.with_suffix(".png")
-        keras.utils.plot_model(model, to_file=str(diagram), show_shapes=True)
-        if diagram.exists():  # without pydot, Keras prints a hint and returns
-            click.echo(f"diagram: {diagram}")
-    except (ImportError, OSError, AttributeError):  # pydot or graphviz missing
-        pass
-    click.echo(f"saved: {export}")
-
-
-def _sweep_of(name: str, sweep_file: Path | None) -> Any:
-    """The sweep that trained results NAME: its file (default sweeps/NAME.py), or, for a
-    quick look NAME-epochsN, its sweep's file as ``run --epochs N`` trained it."""
-    from nnsweep.definition.sweep import load_sweep
-    from nnsweep.run.quick_look import quick_look, split
-
-    base, looked = split(name)
-    default = Path("sweeps") / f"{name}.py"
-    if sweep_file is None and looked and not default.is_file():
-        default = Path("sweeps") / f"{base}.py"
-    sweep = _load(load_sweep, sweep_file or default)
-    if looked and sweep.name == base:
-        sweep, _ = quick_look(sweep, looked)
-    return sweep
 
 
 @cli.command("tensorboard")

@@ -19,6 +19,8 @@ from nnsweep.cli._options import (
     cli,
     data_dir_option,
     debug_option,
+    keep_models_option,
+    max_model_disk_option,
     pack_size_option,
     results_option,
     sweep_file_option,
@@ -91,6 +93,8 @@ MAX_CONFIRM_SEEDS = 1000
     "rungs (--prune: the defaults, for a sweep that does not ask), or train every trial to "
     "its end (--no-prune). Default: as the sweep says (Sweep(prune=...)).",
 )
+@keep_models_option
+@max_model_disk_option
 @debug_option
 def run(
     sweep_file: Path,
@@ -112,11 +116,14 @@ def run(
     chief_address: str | None,
     threads: int | None,
     prune: bool | None,
+    keep_models: int | str | None,
+    max_model_disk: int | None,
 ) -> None:
     """Train every trial of SWEEP_FILE that is not in its results yet.
 
     Writes results/<name>/trials.csv (one row per trial), history.csv (one row per trial
-    and epoch) and sweep.json. Running it again resumes where it stopped. On many
+    and epoch) and sweep.json; with --keep-models, the best configurations' trained models
+    in results/<name>/models/. Running it again resumes where it stopped. On many
     machines: `--ray ADDRESS` (a Ray cluster); packs go out as Ray tasks and their rows
     come back here.
 
@@ -156,6 +163,8 @@ def run(
         threads=threads,
         tensorboard=tensorboard,
         ray=ray,
+        keep_models=keep_models,
+        max_model_disk=max_model_disk,
     )
     _print_summary(summary)
     click.echo(f"results: {summary.results_dir / 'trials.csv'}")
@@ -164,7 +173,16 @@ def run(
 
 
 # Options that a dry run ignores: asked for with --dry-run, they would do nothing.
-_RUN_ONLY = ("fresh", "max_models", "tensorboard", "ray_address", "threads", "verbose")
+_RUN_ONLY = (
+    "fresh",
+    "max_models",
+    "tensorboard",
+    "ray_address",
+    "threads",
+    "verbose",
+    "keep_models",
+    "max_model_disk",
+)
 
 
 def _refuse_gone(chief: bool, max_trials: bool) -> None:
@@ -337,6 +355,8 @@ def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
 @data_dir_option
 @results_option
 @pack_size_option
+@keep_models_option
+@max_model_disk_option
 @debug_option
 def confirm(
     name: str,
@@ -346,6 +366,8 @@ def confirm(
     data_dir: Path | None,
     results: Path,
     pack_size: int,
+    keep_models: int | str | None,
+    max_model_disk: int | None,
 ) -> None:
     """Retrain the best configurations of sweep NAME on fresh seeds, to check the choice.
 
@@ -372,6 +394,8 @@ def confirm(
         debug=_state["debug"],
         progress=_ProgressLine(verbose=False, debug=_state["debug"]),
         confirm=Confirm(top=top, seeds=seeds),
+        keep_models=keep_models,
+        max_model_disk=max_model_disk,
     )
     _print_summary(summary)
     from nnsweep.report.stats import metric_direction, selection_metric

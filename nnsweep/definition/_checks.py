@@ -116,6 +116,20 @@ def check_seeds(seeds: Any, strategy: str) -> int | tuple[int, ...] | Seeds:
     return tuple(seeds)
 
 
+KEEP_ALL = "all"
+
+
+def check_keep(value: Any, field: str = "keep_models") -> int | str | None:
+    """How many configurations' models a run keeps: None (none), a count >= 1, or "all"."""
+    if value is None or value == KEEP_ALL:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepDefinitionError(field, "must be a count of configurations >= 1 or 'all'", value)
+    return value
+
+
 def check_search_seed(search_seed: Any, strategy: str) -> None:
     """A search's own seed: None (``split_seed + 1``) or an integer a search can use."""
     if search_seed is None:

@@ -92,6 +92,9 @@ class Sweep:
     # The seed of a search's draws (Keras Tuner's oracle, hyperband's brackets); None is
     # split_seed + 1, as before it could be set, so older folders resume the same draws.
     search_seed: int | None = None
+    # How many of the best configurations' trained models a run keeps (``run --keep-models``:
+    # a count, or "all"); None keeps none. Not in the fingerprint: no row depends on it.
+    keep_models: int | str | None = None
     # Where the sweep was defined ("path:line", set by load_sweep): errors found later, at
     # run time, about its fields point there as those found when it is created do.
     source: str | None = field(default=None, compare=False, repr=False)
@@ -131,6 +134,7 @@ class Sweep:
             direction=self.direction,
             target=self.target,
         )
+        object.__setattr__(self, "keep_models", _checks.check_keep(self.keep_models))
         runs = len(self.seed_list) * (self.cv or 1)
         _checks.check_space(self.space, self.model, self.strategy, runs)
         self._check_prune()

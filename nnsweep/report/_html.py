@@ -32,6 +32,7 @@ class Sections:
     seeds: Any = None  # seeds.SeedsAccount
     effects: Any = None  # effects.Effects
     pruned: Any = None  # pruned.PrunedAccount
+    kept: str = ""  # which configurations have kept models (``run --keep-models``)
     # (section, why) for each section or figure the report leaves out (``_left_out``).
     left_out: list[tuple[str, str]] = field(default_factory=list)
 
@@ -209,11 +210,13 @@ def _sections(extra: Sections | None) -> dict[str, Any]:
         "confirmation": None,
         "pruned": None,
         "left_out": [],
+        "kept": "",
     }
     if extra is None:
         return out
     out["left_out"] = [f"{section}: left out, {why}" for section, why in extra.left_out]
     out["mixed"] = list(extra.mixed)
+    out["kept"] = extra.kept
     out["seeds"] = extra.seeds.text if extra.seeds is not None else ""
     e = extra.effects
     if e is not None:
@@ -375,6 +378,8 @@ def summary_text(
             lines.append(f"... {len(table) - TEXT_ROWS} more configurations in the report")
         lines += ["", verdict.text]
     lines += _sections_text(extra)
+    if extra is not None and extra.kept:
+        lines += ["", extra.kept]
     unstable = _unstable_lines(df, table, by, metric)
     if unstable:
         lines.append("unstable (runs disagree wildly):")

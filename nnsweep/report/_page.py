@@ -53,6 +53,7 @@ from nnsweep.report.stats import (
     summarize,
     verdict,
 )
+from nnsweep.store.kept import kept_sentence
 from nnsweep.store.provenance import mixed_versions
 from nnsweep.store.results import (
     DEFAULT_RESULTS,
@@ -163,6 +164,7 @@ def write_report(
         confirmation=confirmation(j.every, j.metric, j.swept, j.direction),
         seeds=_seeds_account(j.df, j.info, j.metric, j.direction),
         pruned=j.pruned,
+        kept=kept_sentence(j.folder, j.table),
     )
     extra.left_out = left_out + _left_out.section_reasons(
         j.info, confirmation=extra.confirmation, seeds=extra.seeds, pruned=extra.pruned

@@ -46,11 +46,12 @@ class Loop:
     def __init__(
         self, sweep: Any, run: Any, strategy: Any, done: set[str], progress: Any, log: Any,
         executor: Any, summary: Any, *, max_trials: int | None, pack_size: int,
-        book: RungBook | None,
+        book: RungBook | None, keeper: Any = None,
     ) -> None:  # fmt: skip
         self.sweep, self.prepared, self.strategy, self.done = sweep, run, strategy, done
         self.progress, self.log, self.executor, self.summary = progress, log, executor, summary
         self.max_trials, self.pack_size, self.book = max_trials, pack_size, book
+        self.keeper = keeper  # run.keep.ModelKeeper, with --keep-models
         self.batches: dict[int, _Batch] = {}
         self.queue: deque[Job] = deque()
         self.promised = 0  # trials queued or in flight: what --max-models counts ahead
@@ -170,11 +171,15 @@ class Loop:
                     state.book.commit(done.row, done.history)
                 self.summary.rows.append(done.row)
                 self.progress.trial_end(done.trial, done.row)
+                if self.keeper is not None:
+                    self.keeper.offer(done.trial, done.row, done.weights)
             elif self.log is not None:
                 self.log.abandon(tid)  # a second row of a trial (a pack Ray ran twice)
             state.rows[tid] = done.row
         if done.trial is done.job.pack[-1]:  # the pack is back whole
             state.waves[done.job.wave] -= 1
+            if self.keeper is not None:  # its rows are on disk: the ranking counts them
+                self.keeper.pack_done()
         if not state.waiting:
             self._finish(done.job.batch)
 

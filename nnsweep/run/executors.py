@@ -48,6 +48,7 @@ class Done:
     row: dict[str, Any] | None  # None: the pack could not be trained (see ``lost``)
     history: list[dict[str, Any]] = field(default_factory=list)
     lost: str = ""  # why a pack's trials came back without rows
+    weights: list[Any] | None = None  # its model's weights, when the run keeps models
 
 
 class LocalExecutor:
@@ -83,7 +84,7 @@ class LocalExecutor:
         assert job is not None, "nothing submitted"
         trained = train_pack(job.pack, self.ctx, self.on_epoch, self.on_fallback, job.book)
         for trial, result in zip(job.pack, trained, strict=True):
-            yield Done(job, trial, result.row, result.history)
+            yield Done(job, trial, result.row, result.history, weights=result.weights)
 
     def close(self) -> None:
         self._job = None
@@ -194,13 +195,19 @@ def _pack_task(
     from nnsweep.store.provenance import this_process
     from nnsweep.training.train import TrainContext, train_pack
 
-    ctx = TrainContext(sweep, dataset, phase=settings["phase"], debug=settings["debug"])
+    ctx = TrainContext(
+        sweep,
+        dataset,
+        phase=settings["phase"],
+        debug=settings["debug"],
+        keep_weights=settings["keep_weights"],
+    )
     fallbacks: list[str] = []
 
     def fell_back(trials: Sequence[Trial], error: BaseException) -> None:
         fallbacks.append(f"{type(error).__name__}: {error}")
 
-    results = [(r.row, r.history) for r in train_pack(pack, ctx, None, fell_back, book)]
+    results = [(r.row, r.history, r.weights) for r in train_pack(pack, ctx, None, fell_back, book)]
     return {
         "results": results,
         "fallbacks": fallbacks,
@@ -245,7 +252,7 @@ class RayExecutor:
         )
         self._sweep = ray.put(ctx.sweep)
         self._data = ray.put(ctx.dataset)
-        self._settings = {"phase": ctx.phase, "debug": ctx.debug}
+        self._settings = {"phase": ctx.phase, "debug": ctx.debug, "keep_weights": ctx.keep_weights}
         self._flight: dict[Any, Job] = {}
         self._stop: threading.Event = ctx.stop
 
@@ -286,8 +293,8 @@ class RayExecutor:
         if out["fallbacks"] and self.on_fallback is not None:
             for message in out["fallbacks"]:
                 self.on_fallback(job.pack, RuntimeError(message))
-        for trial, (row, history) in zip(job.pack, out["results"], strict=True):
-            yield Done(job, trial, row, history)
+        for trial, (row, history, weights) in zip(job.pack, out["results"], strict=True):
+            yield Done(job, trial, row, history, weights=weights)
 
     def _failed(self, job: Job, message: str) -> Iterator[Done]:
         from nnsweep.training.train import failed_row

@@ -135,6 +135,8 @@ def run_sweep(
     confirm: Confirm | None = None,
     tensorboard: bool = False,
     ray: RayOptions | None = None,
+    keep_models: int | str | None = None,
+    max_model_disk: int | None = None,
 ) -> RunSummary:
     """Train every trial of ``sweep`` not already in its results folder.
 
@@ -145,14 +147,17 @@ def run_sweep(
     into the same table with ``phase`` confirm. ``tensorboard`` logs every trial under
     ``results/<sweep>/tensorboard/`` (``nnsweep.tensorboard``). ``ray``: packs train as Ray
     tasks on a cluster (``nnsweep.run.executors``); this process stays the only writer of the
-    results. Bad input (sweep, data, results folder, cluster) raises before anything is
-    written. (Long for its signature and this text: one keyword per option of a run; the
-    steps are ``_loop.Loop``'s.)
+    results. ``keep_models`` (default: the sweep's): the K best configurations' trained
+    models (or "all"), kept under ``results/<sweep>/models/`` (``nnsweep.run.keep``), in at
+    most ``max_model_disk`` bytes. Bad input (sweep, data, results folder, cluster) raises
+    before anything is written. (Long for its signature and this text: one keyword per
+    option of a run; the steps are ``_loop.Loop``'s.)
     """
     from nnsweep._keras import set_threads
 
     progress = progress or Progress()
     _check_options(sweep, max_trials, pack_size, fresh, confirm, threads)
+    keep = _keep_setting(sweep, keep_models, max_model_disk)
     if confirm is None and not fresh:
         _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
         _check_old_hyperband(sweep, ResultsStore(results, sweep.name))
@@ -165,7 +170,13 @@ def run_sweep(
         set_threads(threads)
     phase = "confirm" if confirm is not None else "search"
     run = prepare(
-        sweep, results=results, data_dir=data_dir, verbose=verbose, debug=debug, phase=phase
+        sweep,
+        results=results,
+        data_dir=data_dir,
+        verbose=verbose,
+        debug=debug,
+        phase=phase,
+        keep_weights=keep is not None,
     )
     t0 = time.perf_counter()
     with run.store, ctrl_c_sets(run.ctx.stop):
@@ -178,6 +189,13 @@ def run_sweep(
             log.declare()
             progress = _Logged(progress, log, sweep.swept)
         summary = RunSummary(sweep.name, run.store.dir, None, 0)
+        keeper = None
+        if keep is not None:
+            from nnsweep.run.keep import ModelKeeper
+
+            keeper = ModelKeeper(
+                run.store.dir, sweep, run.dataset.spec, run.record, keep, max_model_disk
+            )
         executor = _executor(run, progress, summary, cluster, ray, threads)
         strategy = _pick_strategy(sweep, run, confirm, executor.slots)
         planned = strategy.planned()
@@ -189,7 +207,7 @@ def run_sweep(
         book = _rung_book(sweep, run) if confirm is None else None
         loop = Loop(
             sweep, run, strategy, done, progress, log, executor, summary,
-            max_trials=max_trials, pack_size=pack_size, book=book,
+            max_trials=max_trials, pack_size=pack_size, book=book, keeper=keeper,
         )  # fmt: skip
         try:
             loop.run()
@@ -202,6 +220,8 @@ def run_sweep(
             executor.close()  # Ray: the packs still in flight are cancelled
             if log is not None:
                 log.close()  # an interrupted pack's runs stay open-ended: never completed
+    if keeper is not None:
+        summary.notes.extend(keeper.notes())
     return _finish(summary, strategy, time.perf_counter() - t0, run.store)
 
 
@@ -323,6 +343,29 @@ def _check_options(
         raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
     if confirm is not None and fresh:
         raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
+
+
+def _keep_setting(
+    sweep: Sweep, keep_models: int | str | None, max_model_disk: int | None
+) -> int | str | None:
+    """How many configurations' models this run keeps (the option, else the sweep's)."""
+    from nnsweep.definition._checks import check_keep
+
+    keep = check_keep(keep_models, "--keep-models") if keep_models is not None else None
+    keep = keep if keep is not None else sweep.keep_models
+    if max_model_disk is not None:
+        if keep is None:
+            raise SweepDefinitionError(
+                "--max-model-disk", "goes with --keep-models (or Sweep(keep_models=...))",
+                max_model_disk,
+            )  # fmt: skip
+        if (
+            isinstance(max_model_disk, bool)
+            or not isinstance(max_model_disk, int)
+            or (max_model_disk < 1)
+        ):
+            raise SweepDefinitionError("--max-model-disk", "must be a size > 0", max_model_disk)
+    return keep
 
 
 def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:

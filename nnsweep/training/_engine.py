@@ -344,7 +344,24 @@ class Pack:
                 self._compact(epoch, ledger.done, seconds)
         self._snapshot(ledger.kept, restore=True)
         self._test(ledger.outcomes)
+        if self.ctx.keep_weights:
+            self._give_weights(ledger.outcomes)
         return ledger.outcomes
+
+    def _give_weights(self, out: list[Outcome]) -> None:
+        """Each tested trial's weights (restored: best or final) as its own Keras model lists
+        them: a stack's block unpadded into kernel and bias per layer, a branch's as is."""
+        arrays: dict[int, list[np.ndarray]] = {}
+        for t, o in enumerate(out):
+            if o.diverged is not None or o.pruned is not None:
+                continue  # never tested, never kept
+            unit = next(u for u in self.units if u.owned[t])
+            if isinstance(unit, BranchUnit):
+                o.weights = [np.array(w) for w in unit.model.get_weights()]
+                continue
+            if id(unit) not in arrays:
+                arrays[id(unit)] = [v.numpy() for v in unit.trainable]
+            o.weights = [a for layer in unit.extract(arrays[id(unit)], t) for a in layer]
 
     def _test(self, out: list[Outcome]) -> None:
         if self.ctx.dataset.n_test == 0 or all(o.diverged or o.pruned for o in out):

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 import keras
+import numpy as np
 
 from nnsweep.definition import params as _params
 from nnsweep.definition.pruning import PRUNED, PackJudge
@@ -135,4 +136,6 @@ def fit_alone(
         y_test = data.y_test if spec.task == "multiclass" else data.y_test[:, None]
         scores = _plain(model.evaluate(data.x_test, y_test, verbose=0, return_dict=True))
         outcome.test = {"loss": scores["loss"], spec.metric: scores[spec.metric]}
+    if ctx.keep_weights and watch.diverged is None and watch.pruned is None:
+        outcome.weights = [np.array(w) for w in model.get_weights()]
     return outcome

@@ -40,6 +40,9 @@ class Outcome:
     n_params: int = 0
     rungs: list[tuple[int, str]] = field(default_factory=list)  # its verdict at each rung
     pruned: str | None = None  # what pruned it (pruning's evidence), at its last epoch
+    # Its kept (best or final) weights as its own Keras model lists them, when the run
+    # keeps models (``TrainContext.keep_weights``); None otherwise.
+    weights: list[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class TrainContext:
     debug: bool = False
     worker: str = field(default_factory=this_process)  # runs.jsonl keys its runs by it
     phase: str = "search"  # or "confirm": rows trained on fresh seeds by nnsweep confirm
+    # Give each tested trial's weights back in its outcome (``run --keep-models``).
+    keep_weights: bool = False
     # Set by the runner on Ctrl-C: packs stop at the next call and nothing half-done is kept.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
 

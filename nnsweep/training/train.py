@@ -40,6 +40,7 @@ class TrialResult:
 
     row: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    weights: list[Any] | None = None  # its model's weights, when the run keeps models
 
     @property
     def status(self) -> str:
@@ -147,7 +148,7 @@ def _fit(
         row["pack_size"] = len(live)
         # The pack's time is shared in proportion to each trial's size.
         row["fit_seconds"] = round(seconds * o.n_params / total, 3)
-        results[trial.trial_id] = TrialResult(row, _row_of(trial, o, row, ctx))
+        results[trial.trial_id] = TrialResult(row, _row_of(trial, o, row, ctx), o.weights)
     return results
 
 
