@@ -17,12 +17,14 @@ fresh subprocess with TensorFlow imported before its clock starts, one after ano
                 filters {16, 32} x dropout {0, 0.2}, Adam, batch 128, 1 epoch, 2 seeds
 
 Each case's *floor* is the arithmetic its trials must do, at the rate this machine reaches,
-in the same run: 6 FLOPs per multiply-add of every weighted layer per training row and
-epoch (forward, and the two gradients), 2 per validation and test row; dense layers at
-the rate of one 2048x2048 float32 matmul, each convolution shape at the rate TensorFlow
-reaches on one large-batch convolution of that shape (measured, not assumed); the epochs
-are those nnsweep's trials ran (early stopping). The whole-process floor adds a process
-that only imports TensorFlow. The ratio to the floor is printed beside the others.
+in the same run: per training row and epoch, 6 FLOPs per multiply-add of every weighted
+layer (forward, and the gradients of its input and weights), 4 in the first layer (its
+input, the data, needs no gradient), 2 per validation and test row; dense layers at the
+rate of one 2048x2048 float32 matmul, each convolution shape at the rate TensorFlow
+reaches training one large batch of that shape (measured, not assumed); the epochs are
+those nnsweep's trials ran (early stopping). The whole-process floor adds a process that
+only imports TensorFlow. The ratio to the floor is printed beside the others, and the
+ratio to the rougher count of 6 FLOPs a multiply-add everywhere.
 
 For each: wall seconds from after the imports to the end of training, the whole
 process's wall seconds (Python's start, imports, data, training, exit), ratios of both,
@@ -365,25 +367,34 @@ def run_matmul(cfg: dict) -> dict:
 
 
 def run_conv_rate(cfg: dict) -> dict:
-    """float32 convolution throughput of each shape (H, W, C_in, C_out, k), forward, on one
-    large batch: the rate TensorFlow's kernels reach here for that shape."""
+    """float32 convolution throughput of each shape (H, W, C_in, C_out, k, first) as
+    training runs it, on one large batch: the forward convolution and its gradients (the
+    kernel's; the input's too unless the layer is the first, whose input needs none)."""
     _quiet_keras()
     import tensorflow as tf
 
     rates = {}
     batch = 512
-    for h, w, cin, cout, k in cfg["shapes"]:
-        x = tf.random.normal((batch, h, w, cin))
-        kernel = tf.random.normal((k, k, cin, cout))
-        conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"))
-        conv(x, kernel).numpy()
+    for h, w, cin, cout, k, first in cfg["shapes"]:
+        x = tf.Variable(tf.random.normal((batch, h, w, cin)))
+        kernel = tf.Variable(tf.random.normal((k, k, cin, cout)))
+        wanted = [kernel] if first else [kernel, x]
+
+        @tf.function
+        def step(x=x, kernel=kernel, wanted=wanted):
+            with tf.GradientTape() as tape:
+                y = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, "VALID"))
+            return tape.gradient(y, wanted)
+
+        step()
         best = float("inf")
         for _ in range(5):
             t0 = time.perf_counter()
-            conv(x, kernel).numpy()
+            [g.numpy() for g in step()]
             best = min(best, time.perf_counter() - t0)
         macs = k * k * cin * cout * (h - k + 1) * (w - k + 1) * batch
-        rates[json.dumps([h, w, cin, cout, k])] = 2 * macs / best / 1e9
+        flops = 2 * macs * (1 + len(wanted))
+        rates[json.dumps([h, w, cin, cout, k, first])] = flops / best / 1e9
     return {"gflops": rates}
 
 
@@ -410,8 +421,8 @@ CONTENDERS = {
 
 
 def _weighted_layers(config: dict, model: str) -> list[tuple[str, int, list[int] | None]]:
-    """Each weighted layer of a configuration: (dense or conv, multiply-adds per row, the
-    conv shape [H, W, C_in, C_out, k] or None)."""
+    """Each weighted layer of a configuration, the first first: (dense or conv,
+    multiply-adds per row, the conv shape [H, W, C_in, C_out, k, first] or None)."""
     if model != "cnn":
         widths = [config["hidden_units"]] * config["depth"]
         dims = [784, *widths, 10]
@@ -424,7 +435,8 @@ def _weighted_layers(config: dict, model: str) -> list[tuple[str, int, list[int]
     if len(filters) == 1:
         filters = filters * config.get("conv_layers", 1)
     for cout in filters:
-        out.append(("conv", k * k * cin * cout * (h - k + 1) * (w - k + 1), [h, w, cin, cout, k]))
+        shape = [h, w, cin, cout, k, not out]
+        out.append(("conv", k * k * cin * cout * (h - k + 1) * (w - k + 1), shape))
         h, w, cin = (h - k + 1) // pool, (w - k + 1) // pool, cout
     dims = [h * w * cin, *([config["dense_units"]] if config.get("dense_units") else []), 10]
     out += [("dense", a * b + b, None) for a, b in zip(dims[:-1], dims[1:], strict=True)]
@@ -441,15 +453,22 @@ def conv_shapes(case: dict) -> list[list[int]]:
     return [json.loads(s) for s in sorted(shapes)]
 
 
-def floor_seconds(case: dict, epochs: dict[str, list[int]], matmul: float, conv: dict) -> float:
-    """The arithmetic a case's trials must do, in seconds at this machine's rates."""
+def floor_seconds(
+    case: dict, epochs: dict[str, list[int]], matmul: float, conv: dict, strict: bool = True
+) -> float:
+    """The arithmetic a case's trials must do, in seconds at this machine's rates: per
+    training row and epoch 6 FLOPs a multiply-add (forward, and the gradients of the input
+    and the weights), 4 in the first layer (its input needs no gradient; ``strict=False``
+    counts 6 there too, the issue's rough estimate), 2 per validation and test row."""
     seconds = 0.0
     for config in _configs(case):
         for e in epochs[_label(config, case)]:  # each seed's epochs, as nnsweep ran them
-            rows = 6 * FIT_ROWS * e + 2 * (VAL_ROWS * e + TEST_ROWS)
-            for kind, macs, shape in _weighted_layers(config, case.get("model", "mlp")):
+            layers = _weighted_layers(config, case.get("model", "mlp"))
+            for i, (kind, macs, shape) in enumerate(layers):
+                train = 4 if strict and i == 0 else 6
+                flops = macs * (train * FIT_ROWS * e + 2 * (VAL_ROWS * e + TEST_ROWS))
                 rate = matmul if kind == "dense" else conv[json.dumps(shape)]
-                seconds += macs * rows / (rate * 1e9)
+                seconds += flops / (rate * 1e9)
     return seconds
 
 
@@ -496,16 +515,20 @@ def _case(name: str, case: dict, contenders: list[str], rates: dict[str, Any]) -
             else {}
         )
         for shape, rate in conv.items():
-            print(f"  convolution {shape} (H, W, C_in, C_out, k): {rate:.1f} GFLOP/s")
+            print(f"  convolution {shape} (H, W, C_in, C_out, k, first), training: {rate:.1f} "
+                  "GFLOP/s")  # fmt: skip
         floor = floor_seconds(case, out["nnsweep"]["epochs"], rates["matmul"], conv)
+        rough = floor_seconds(case, out["nnsweep"]["epochs"], rates["matmul"], conv, False)
         whole = floor + rates["import"]
         mine = out["nnsweep"]
         ratios["nnsweep/floor"] = mine["seconds"] / floor
         ratios["nnsweep/floor whole"] = mine["process"] / whole
+        ratios["nnsweep/6x-floor whole"] = mine["process"] / (rough + rates["import"])
         print(f"  floor: {floor:.1f} s of arithmetic ({whole:.1f} s as a whole process, with "
-              f"the {rates['import']:.1f} s TensorFlow import); nnsweep at "
-              f"{ratios['nnsweep/floor']:.2f}x the floor ({ratios['nnsweep/floor whole']:.2f}x "
-              "as whole processes)")  # fmt: skip
+              f"the {rates['import']:.1f} s TensorFlow import; {rough:.1f} s counting 6 FLOPs "
+              f"a multiply-add in the first layer too); nnsweep at {ratios['nnsweep/floor']:.2f}x "
+              f"the floor ({ratios['nnsweep/floor whole']:.2f}x as whole processes, "
+              f"{ratios['nnsweep/6x-floor whole']:.2f}x by the rough count)")  # fmt: skip
     for c, r in out.items():
         packs = f"  packs of {r['packs']}" if "packs" in r else ""
         print(f"  {c:<12} {r['seconds']:7.1f} s  (whole process {r['process']:6.1f} s)  "
