@@ -347,6 +347,12 @@ def test_read_commands_refuse_what_names_nothing_to_compare(tmp_path, write_swee
         assert code == 2 and out == "" and err.count("\n") == 1, err
         assert f"{names[0]!r} and {names[1]!r} name the same sweep" in err
         assert sorted(p.name for p in results.rglob("*")) == before
+    # A second sweep that cannot be reported on: refused before the first's report is written.
+    before = sorted(p.name for p in results.rglob("*"))
+    for args in (("tiny", "missing"), ("tiny", "tiny-epochs3"), ("tiny", "--metric", "val_f1")):
+        code, out, err = _cli(capsys, "report", *args, "--results", results)
+        assert code == 2 and out == "" and err.count("\n") == 1, (args, err)
+        assert sorted(p.name for p in results.rglob("*")) == before
 
     refused = {"seed": "not a measurement", "fold": "not a measurement",
                "error": "not a measurement", "hidden_units": "a hyperparameter"}  # fmt: skip
@@ -385,3 +391,18 @@ def test_quick_look_folders_are_found_by_every_reading_command(tmp_path, write_s
     )  # fmt: skip
     assert code == 0 and model.is_file(), err
     assert out.startswith("best of tiny-epochs2 by val_accuracy: ")
+
+
+def test_a_sweep_file_given_as_rays_address_says_so(capsys, write_sweep):
+    sweep_file = write_sweep(TINY_SWEEP)
+    code, out, err = _cli(capsys, "run", "--ray", sweep_file)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"error: --ray took {sweep_file} as the cluster's address, and SWEEP_FILE is missing: "
+        f"put the sweep file first (nnsweep run {sweep_file} --ray) or write --ray=ADDRESS "
+        "(see 'nnsweep run --help')"
+    )
+    code, _, err = _cli(capsys, "run")
+    assert code == 2 and err.startswith("error: Missing argument 'SWEEP_FILE'.")
+    code, out, _ = _cli(capsys, "run", "--help")
+    assert code == 0 and "Usage: nnsweep run [OPTIONS] SWEEP_FILE" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,16 @@ def test_a_keras_tuner_style_space_searches(tmp_path):
     df = load_results("kt", results=tmp_path)
     assert len(df) == 4 and (df["status"] == "ok").all()
     assert set(df["batch_norm"]) <= {True, False} and df["learning_rate"].between(1e-4, 1e-2).all()
+
+
+@pytest.mark.parametrize("strategy", ["bayesian", "hyperband"])
+def test_the_largest_split_seed_gives_a_search_seed_the_oracles_take(tmp_path, strategy):
+    from nnsweep.definition.sweep import SEED_MAX
+
+    space = {"hidden_units": Int(4, 8), "epochs": 3 if strategy == "hyperband" else 1}
+    sweep = Sweep(name="s", space=space, strategy=strategy, max_trials=2, split_seed=SEED_MAX)
+    assert sweep.resolved_search_seed == 1  # split_seed + 1 would be past the oracles' seeds
+    assert replace(sweep, split_seed=41).resolved_search_seed == 42  # as before, elsewhere
+    summary = run_sweep(sweep, results=tmp_path)  # was a ValueError from NumPy's seeding
+    statuses = {r["status"] for r in summary.rows}
+    assert "ok" in statuses and statuses <= {"ok", "pruned"}  # hyperband stops some

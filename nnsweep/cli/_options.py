@@ -68,6 +68,7 @@ class _Keep(click.ParamType):
 keep_models_option = click.option(
     "--keep-models",
     type=_Keep(),
+    metavar="K|all",
     help="Keep the trained models (every seed and fold, best-epoch weights) of the K best "
     "configurations so far by the validation objective, or of all, as .keras files under "
     "results/<name>/models/; `best --export` then exports one without training. Default: "

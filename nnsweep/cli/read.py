@@ -215,7 +215,7 @@ def report(
     prints the summary table. Naming two or more sweeps also writes one figure that overlays
     them under results/_compare/. Reads the CSVs only: no Keras or TensorFlow.
     """
-    from nnsweep.report import write_comparison, write_report
+    from nnsweep.report import check_report, write_comparison, write_report
     from nnsweep.run.quick_look import folder_name
     from nnsweep.store.results import list_result_dirs
 
@@ -224,6 +224,9 @@ def report(
     targets = list(names) or [p.name for p in list_result_dirs(results)]
     if not targets:
         raise errors.ResultsError(f"no sweep results under {results}/; run a sweep first")
+    if len(targets) > 1:  # a sweep that cannot be reported on fails before any is written
+        for name in targets:
+            check_report(name, results=results, metric=metric)
     for i, name in enumerate(targets):
         result = write_report(name, results=results, metric=metric, fmt=fmt)
         for line in result.mixed_versions:

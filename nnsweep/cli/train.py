@@ -34,7 +34,14 @@ MAX_CONFIRM_SEEDS = 1000
 
 
 @cli.command()
-@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+# Not required by click: "run --ray sweeps/x.py" would take the file as --ray's address and
+# say only that the argument is missing (see _sweep_file_given).
+@click.argument(
+    "sweep_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=False,
+    metavar="SWEEP_FILE",
+)
 @click.option(
     "--dry-run", is_flag=True, help="List the trials and the packs they train in; train nothing."
 )
@@ -133,7 +140,7 @@ def run(
     from nnsweep.definition.sweep import load_sweep
 
     _refuse_gone(chief or bool(chief_address), old_max_trials is not None)
-    sweep = _load(load_sweep, sweep_file)
+    sweep = _load(load_sweep, _sweep_file_given(sweep_file, ray_address))
     if epochs is not None:
         from nnsweep.run.quick_look import quick_look
 
@@ -183,6 +190,19 @@ _RUN_ONLY = (
     "keep_models",
     "max_model_disk",
 )
+
+
+def _sweep_file_given(sweep_file: Path | None, ray_address: str | None) -> Path:
+    """SWEEP_FILE, or the usage error that says why it is missing."""
+    if sweep_file is not None:
+        return sweep_file
+    if ray_address is not None and (ray_address.endswith(".py") or Path(ray_address).is_file()):
+        raise click.UsageError(
+            f"--ray took {ray_address} as the cluster's address, and SWEEP_FILE is missing: "
+            f"put the sweep file first (nnsweep run {ray_address} --ray) or write "
+            "--ray=ADDRESS"
+        )
+    raise click.UsageError("Missing argument 'SWEEP_FILE'.")
 
 
 def _refuse_gone(chief: bool, max_trials: bool) -> None:

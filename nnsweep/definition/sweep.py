@@ -90,7 +90,8 @@ class Sweep:
     description: str | None = None
     prune: bool | Prune | None = False
     # The seed of a search's draws (Keras Tuner's oracle, hyperband's brackets); None is
-    # split_seed + 1, as before it could be set, so older folders resume the same draws.
+    # split_seed + 1 (1 for the largest split_seed), as before it could be set, so older
+    # folders resume the same draws.
     search_seed: int | None = None
     # How many of the best configurations' trained models a run keeps (``run --keep-models``:
     # a count, or "all"); None keeps none. Not in the fingerprint: no row depends on it.
@@ -182,7 +183,11 @@ class Sweep:
         """The seed a search draws its configurations from (None for a grid)."""
         if self.strategy == "grid":
             return None
-        return self.split_seed + 1 if self.search_seed is None else self.search_seed
+        if self.search_seed is not None:
+            return self.search_seed
+        # split_seed + 1, as before search_seed could be set (older folders resume the same
+        # draws); the largest split_seed wraps to 1, where the oracles' seeds end.
+        return self.split_seed % SEED_MAX + 1
 
     @property
     def seed_list(self) -> tuple[int, ...]:

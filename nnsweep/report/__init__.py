@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnsweep.errors import ResultsError
+from nnsweep.report._drawing import _figure
 from nnsweep.report._page import (
     ReportResult,
     _check_fmt,
-    _figure,
     _folder,
     _metric_and_direction,
     write_report,
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 COMPARE_DIR = "_compare"
-CURVE_CONFIGS = 4  # learning curves of the best few configurations keep the figure legible
-AUTO_SMOOTHING = 0.6
-AUTO_SMOOTHING_EPOCHS = 30
 
 
 # -- public plotting functions ----------------------------------------------------------
@@ -268,8 +265,19 @@ def write_comparison(
     return path
 
 
+def check_report(
+    name_or_path: str | Path, *, results: str | Path = DEFAULT_RESULTS, metric: str | None = None
+) -> None:
+    """Raise what ``write_report`` would raise for this sweep, writing nothing: a command
+    that reports on several sweeps checks them all before it writes the first report."""
+    from nnsweep.report._page import _folder, _judge
+
+    _judge(_folder(name_or_path, results), metric)
+
+
 __all__ = [
     "ReportResult",
+    "check_report",
     "plot_categorical",
     "plot_comparison",
     "plot_heatmap",

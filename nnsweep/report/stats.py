@@ -4,7 +4,8 @@ Also which rows and which column choose, and the one ranking every command choos
 (``rank_configurations``), and the comparisons a report needs: Welch's t-test of every
 configuration against the best, a plain-words verdict on best vs runner-up, and a flag for
 configurations whose runs disagree wildly. Welch's test and Holm's correction live in
-``_welch``, the shared formatting in ``_format``; both are importable from here.
+``_welch``, the verdict in ``_verdict``, the shared formatting in ``_format``; all are
+importable from here.
 Everything is vectorised pandas/numpy, so a 10,000-trial table aggregates in milliseconds.
 """
 
@@ -19,9 +20,13 @@ import numpy as np
 
 from nnsweep.definition.pruning import UNSTABLE_FACTOR
 from nnsweep.errors import ResultsError
-from nnsweep.report._format import config_labels, fmt_num, p_text
-from nnsweep.report._format import fmt_p as fmt_p  # re-exported, as the ones below
+from nnsweep.report._format import config_labels as config_labels  # re-exported, as below
+from nnsweep.report._format import fmt_num as fmt_num
+from nnsweep.report._format import fmt_p as fmt_p
 from nnsweep.report._format import fmt_value as fmt_value
+from nnsweep.report._format import p_text as p_text
+from nnsweep.report._verdict import Verdict as Verdict
+from nnsweep.report._verdict import verdict as verdict
 from nnsweep.report._welch import ALPHA, welch_arrays
 from nnsweep.report._welch import Welch as Welch
 from nnsweep.report._welch import holm as holm
@@ -373,61 +378,6 @@ def flag_unstable(table: Any, metric: str) -> Any:
         bounded = any(k in metric for k in _BOUNDED)
         absolute = span >= UNSTABLE_RANGE - 1e-12 if bounded else np.zeros(len(n), bool)
     return many & (relative | absolute)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Best configuration vs runner-up: does the best win beyond seed noise?"""
-
-    best: str
-    runner_up: str | None
-    best_mean: float
-    runner_up_mean: float
-    difference: float
-    p: float
-    beyond_noise: bool | None
-    text: str
-
-
-def verdict(
-    table: Any, metric: str, by: Sequence[str], direction: str, label: str | None = None
-) -> Verdict:
-    """Plain words on whether the best of a ``describe`` table beats the runner-up."""
-    label = label or metric
-    rows = table[table["n"] > 0]
-    if rows.empty:
-        return Verdict("", None, math.nan, math.nan, math.nan, math.nan, None, "no successful runs")
-    names = config_labels(rows, by)
-    best = rows.iloc[0]
-    head = f"best {label}: {names[0]}, {fmt_num(best['mean'])}" + _pm(best)
-    if len(rows) == 1:
-        return Verdict(names[0], None, best["mean"], math.nan, math.nan, math.nan, None, head)
-    second = rows.iloc[1]
-    diff = float(abs(best["mean"] - second["mean"]))
-    p = float(second["p_vs_best"])
-    vs = f"runner-up {names[1]}, {fmt_num(second['mean'])}" + _pm(second)
-    if math.isnan(p):
-        beyond = None
-        words = "cannot tell whether this beats seed noise (fewer than two runs each)"
-    elif bool(second["unstable"]):
-        beyond = None
-        words = (
-            f"the runner-up's runs disagree wildly, so Welch's test ({p_text(p)}) settles nothing"
-        )
-    elif p < ALPHA:
-        beyond = True
-        words = f"the best wins by {fmt_num(diff)}, beyond seed noise (Welch {p_text(p)})"
-    else:
-        beyond = False
-        words = f"the gap of {fmt_num(diff)} is within seed noise (Welch {p_text(p)})"
-    text = f"{head}; {vs}; {words}."
-    return Verdict(names[0], names[1], best["mean"], second["mean"], diff, p, beyond, text)
-
-
-def _pm(row: Any) -> str:
-    std = row["std"]
-    spread = f" ± {fmt_num(std)}" if not math.isnan(std) else ""
-    return f"{spread} (n={int(row['n'])})"
 
 
 def failures(df: Any, by: Sequence[str] | None = None) -> Any:
