@@ -11,7 +11,6 @@ import click
 from nnsweep import errors
 from nnsweep._keras import MAX_THREADS
 from nnsweep._progress import ProgressLine as _ProgressLine
-from nnsweep._progress import param_text as _param_text
 from nnsweep._progress import print_summary as _print_summary
 from nnsweep.cli._options import (
     _load,
@@ -25,9 +24,9 @@ from nnsweep.cli._options import (
     results_option,
     sweep_file_option,
 )
+from nnsweep.cli._plan import print_plan
 from nnsweep.definition.params import MAX_EPOCHS
 from nnsweep.run.confirm import DEFAULT_SEEDS, DEFAULT_TOP
-from nnsweep.training.packing import input_size
 
 # confirm trains every seed it is asked for, for each configuration: a typo must not hang.
 MAX_CONFIRM_SEEDS = 1000
@@ -151,7 +150,7 @@ def run(
     sweep = _with_pruning(sweep, prune)
     _check_combination(dry_run, no_pack)
     if dry_run:
-        _print_plan(sweep, results, 1 if no_pack else pack_size)
+        print_plan(sweep, results, 1 if no_pack else pack_size)
         return
     ray = _ray_options(ray_address, ray_cpus, ray_gpus)
     from nnsweep.run.runner import run_sweep
@@ -285,71 +284,6 @@ def _print_tensorboard(results_dir: Path) -> None:
     from nnsweep.tensorboard import log_dir
 
     click.echo(f"tensorboard: tensorboard --logdir {shlex.quote(str(log_dir(results_dir)))}")
-
-
-# A dry run lists this many trials, then counts the rest: a large sweep is a summary, not
-# a million lines.
-_LIST_LIMIT = 200
-
-
-def _print_plan(sweep: Any, results: Path, pack_size: int) -> None:
-    from nnsweep.run.runner import plan
-    from nnsweep.store.results import TRIALS, read_rows
-
-    trials = plan(sweep)
-    if trials is None:
-        runs = len(sweep.seed_list) * len(sweep.folds)
-        click.echo(
-            f"{sweep.name}: strategy {sweep.strategy} picks up to {sweep.max_trials} "
-            f"configurations as it goes: at most {sweep.max_trials * runs} trials "
-            f"({sweep.max_trials} configurations x {len(sweep.seed_list)} seeds x "
-            f"{len(sweep.folds)} folds) on {sweep.data_name} with model {sweep.model_name}"
-        )
-        return
-    path = results / sweep.name / TRIALS
-    done = {r["trial_id"] for r in read_rows(path)} if path.exists() else set()
-    click.echo(
-        f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
-        f"on {sweep.data_name} with model {sweep.model_name}"
-    )
-    if sweep.prune is not None:
-        click.echo(sweep.prune.describe(sweep.max_epochs))
-    if sweep.adaptive is not None:
-        rule = sweep.adaptive
-        click.echo(
-            f"adaptive seeds: the first round trains these, {rule.min} seeds per configuration; "
-            f"later rounds add {rule.step} seed{'s' if rule.step != 1 else ''} at a time (up to "
-            f"{rule.max}) to the "
-            "configurations whose 95 % interval still overlaps the best's"
-        )
-    swept = sweep.swept
-    for t in trials[:_LIST_LIMIT]:
-        params = _param_text(t.params, swept) or "(all fixed)"
-        mark = "done" if t.trial_id in done else "todo"
-        click.echo(f"  {mark}  {t.trial_id}  {params}  seed={t.seed} fold={t.fold}")
-    if len(trials) > _LIST_LIMIT:
-        click.echo(
-            f"  ... and {len(trials) - _LIST_LIMIT:,} more ({sweep.grid_size:,} configurations "
-            f"x {len({t.seed for t in trials})} seeds x {len(sweep.folds)} folds)"
-        )
-    pending = [t for t in trials if t.trial_id not in done]
-    if pending:
-        from nnsweep._keras import backend_name
-        from nnsweep.training.packing import describe, make_packs
-
-        inputs = input_size(sweep)
-        packs = make_packs(
-            pending,
-            model=sweep.model,
-            max_size=pack_size,
-            input_size=inputs,
-            backend=backend_name(),
-            whole_configs=sweep.prune is not None,
-        )
-        lines = describe(packs, sweep.model, inputs)
-        click.echo(f"the {len(pending)} trials to train: {lines[0]}")
-        for line in lines[1:]:
-            click.echo(line)
 
 
 @cli.command()

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnsweep.definition._checks import KEEP_ALL
+from nnsweep.definition._checks import KEEP_ALL, check_keep
 from nnsweep.definition.sweep import Sweep, Trial
-from nnsweep.errors import ResultsError
+from nnsweep.errors import ResultsError, SweepDefinitionError
 from nnsweep.store import kept as _kept
 from nnsweep.store.results import (
     DEFAULT_RESULTS,
@@ -146,6 +146,27 @@ class ModelKeeper:
         return lines
 
 
+def keep_setting(
+    sweep: Sweep, keep_models: int | str | None, max_model_disk: int | None
+) -> int | str | None:
+    """How many configurations' models this run keeps (the option, else the sweep's)."""
+    keep = check_keep(keep_models, "--keep-models") if keep_models is not None else None
+    keep = keep if keep is not None else sweep.keep_models
+    if max_model_disk is not None:
+        if keep is None:
+            raise SweepDefinitionError(
+                "--max-model-disk", "goes with --keep-models (or Sweep(keep_models=...))",
+                max_model_disk,
+            )  # fmt: skip
+        if (
+            isinstance(max_model_disk, bool)
+            or not isinstance(max_model_disk, int)
+            or (max_model_disk < 1)
+        ):
+            raise SweepDefinitionError("--max-model-disk", "must be a size > 0", max_model_disk)
+    return keep
+
+
 # -- reading them back -------------------------------------------------------------------------
 
 
@@ -254,6 +275,7 @@ __all__ = [
     "KeptModel",
     "ModelKeeper",
     "build_kept",
+    "keep_setting",
     "ensemble",
     "kept_of",
     "load_model",

@@ -24,6 +24,7 @@ from nnsweep.errors import (
     SweepInterrupted,
 )
 from nnsweep.run._loop import Loop
+from nnsweep.run.keep import keep_setting
 from nnsweep.run.prepare import Prepared, ctrl_c_sets, prepare
 from nnsweep.store.results import DEFAULT_RESULTS, ResultsStore, read_rows
 from nnsweep.strategies import GridStrategy, Strategy
@@ -157,7 +158,7 @@ def run_sweep(
 
     progress = progress or Progress()
     _check_options(sweep, max_trials, pack_size, fresh, confirm, threads)
-    keep = _keep_setting(sweep, keep_models, max_model_disk)
+    keep = keep_setting(sweep, keep_models, max_model_disk)
     if confirm is None and not fresh:
         _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
         _check_old_hyperband(sweep, ResultsStore(results, sweep.name))
@@ -343,29 +344,6 @@ def _check_options(
         raise SweepDefinitionError("--pack-size", "must be >= 1", pack_size)
     if confirm is not None and fresh:
         raise SweepDefinitionError("--fresh", "would move aside the results to confirm", True)
-
-
-def _keep_setting(
-    sweep: Sweep, keep_models: int | str | None, max_model_disk: int | None
-) -> int | str | None:
-    """How many configurations' models this run keeps (the option, else the sweep's)."""
-    from nnsweep.definition._checks import check_keep
-
-    keep = check_keep(keep_models, "--keep-models") if keep_models is not None else None
-    keep = keep if keep is not None else sweep.keep_models
-    if max_model_disk is not None:
-        if keep is None:
-            raise SweepDefinitionError(
-                "--max-model-disk", "goes with --keep-models (or Sweep(keep_models=...))",
-                max_model_disk,
-            )  # fmt: skip
-        if (
-            isinstance(max_model_disk, bool)
-            or not isinstance(max_model_disk, int)
-            or (max_model_disk < 1)
-        ):
-            raise SweepDefinitionError("--max-model-disk", "must be a size > 0", max_model_disk)
-    return keep
 
 
 def _check_confirm_seeds(sweep: Sweep, store: ResultsStore) -> None:
