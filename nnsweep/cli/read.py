@@ -152,18 +152,16 @@ def show(name: str, results: Path, metric: str | None, top: int, epochs: int | N
 
 def _print_kept(name: str, folder: Path) -> None:
     """Which configurations have kept models, and what they take on disk."""
-    from nnsweep.store.kept import kept_bytes, kept_models, models_dir, plural, size_text
+    from nnsweep.store.kept import kept_totals, models_dir, plural, size_text
 
-    kept = kept_models(folder)
+    kept, files, size = kept_totals(folder)
     if not kept:
         return
-    files = sum(len(f) for f in kept.values())
-    size = size_text(sum(kept_bytes(folder).values()))
     configs = plural(len(kept), "configuration")
     click.echo(
-        f"\nkept models: {files} files of {configs} ({size}) in {models_dir(folder)} (column "
-        f"kept); `nnsweep best {name} --export PATH.keras` exports the best one without "
-        "training"
+        f"\nkept models: {files} files of {configs} ({size_text(size)}) in {models_dir(folder)} "
+        f"(column kept); `nnsweep best {name} --export PATH.keras` exports the best one "
+        "without training"
     )
 
 

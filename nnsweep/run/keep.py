@@ -22,6 +22,7 @@ from nnsweep.errors import ResultsError, SweepDefinitionError
 from nnsweep.store import kept as _kept
 from nnsweep.store.results import (
     DEFAULT_RESULTS,
+    SWEEP_JSON,
     TRIALS,
     load_results,
     load_sweep_json,
@@ -124,9 +125,7 @@ class ModelKeeper:
 
     def notes(self) -> list[str]:
         """The run summary's lines on the kept models."""
-        kept = _kept.kept_models(self.folder)
-        files = sum(len(f) for f in kept.values())
-        size = sum(_kept.kept_bytes(self.folder).values())
+        kept, files, size = _kept.kept_totals(self.folder)
         where = _kept.models_dir(self.folder)
         lines = [
             f"kept models: {files} files of {_kept.plural(len(kept), 'configuration')} in {where} "
@@ -202,7 +201,7 @@ def kept_of(
             f"{folder} keeps no models; run the sweep with --keep-models K to keep the K best "
             "configurations' models"
         )
-    info = load_sweep_json(folder) if (folder / "sweep.json").exists() else {}
+    info = load_sweep_json(folder) if (folder / SWEEP_JSON).exists() else {}
     ranking = rank_configurations(df, info)
     if config_id is None:
         ranked = [str(c) for c in ranking.table["config_id"]]
@@ -212,7 +211,7 @@ def kept_of(
             f"configuration {config_id} has no kept models in {folder}; kept: "
             + ", ".join(sorted(kept))
         )
-    rows = df[df["trial_id"].astype(str).isin(kept[config_id])]
+    rows = df[df["trial_id"].isin(kept[config_id])]
     if seed is not None:
         rows = rows[rows["seed"] == seed]
     if fold is not None:

@@ -47,14 +47,20 @@ def kept_models(folder: str | Path) -> dict[str, dict[str, Path]]:
     return out
 
 
+def kept_totals(folder: str | Path) -> tuple[dict[str, dict[str, Path]], int, int]:
+    """The kept files by configuration, how many there are, and the bytes they take."""
+    kept = kept_models(folder)
+    files = [p for f in kept.values() for p in f.values()]
+    return kept, len(files), sum(p.stat().st_size for p in files)
+
+
 def kept_sentence(folder: str | Path, table: Any = None) -> str:
     """The report's sentence on the kept models ("" when none): which configurations, by
     their rank in ``table`` (``stats.describe``'s) where given, and the space they take."""
-    kept = kept_models(folder)
+    kept, files, size_bytes = kept_totals(folder)
     if not kept:
         return ""
-    files = sum(len(f) for f in kept.values())
-    size = size_text(sum(kept_bytes(folder).values()))
+    size = size_text(size_bytes)
     ranks = {}
     if table is not None and "config_id" in getattr(table, "columns", ()):
         ranks = {str(c): i + 1 for i, c in enumerate(table["config_id"])}
