@@ -46,3 +46,42 @@ def test_cnn_filters_must_match_layers():
     with pytest.raises(SweepDefinitionError, match="conv_layers=2"):
         params.check_combination({"conv_layers": 2, "filters": (8, 16, 32)}, "cnn")
     params.check_combination({"conv_layers": 2, "filters": (8, 16)}, "cnn")
+
+
+@pytest.mark.parametrize(
+    "space, where, rule",
+    [
+        ({"lr_schedule": "linear"}, "lr_schedule", "must be one of constant, cosine"),
+        ({"lr_schedule": "step", "warmup_epochs": 1}, "warmup_epochs", "does not use"),
+        ({"decay_rate": 0.9}, "decay_rate", "applies only to lr_schedule 'exponential' or"),
+        (
+            {"lr_schedule": ["constant", "plateau"], "decay_epochs": [1, 2]},
+            "decay_epochs",
+            "'step', which this sweep does not use",
+        ),
+        ({"lr_schedule": "cosine", "warmup_epochs": 5}, "warmup_epochs", "less than the epochs"),
+        (
+            {"lr_schedule": "plateau", "learning_rate": 0.01, "min_lr": 0.01},
+            "min_lr",
+            "below the learning rate",
+        ),
+        ({"lr_schedule": "exponential", "decay_rate": 0.0}, "decay_rate", r"in \(0, 1\]"),
+        ({"lr_schedule": "plateau", "plateau_factor": 1.0}, "plateau_factor", r"in \(0, 1\)"),
+    ],
+)
+def test_bad_schedules_fail_naming_the_field_the_rule_and_the_value(space, where, rule):
+    from nnsweep import Sweep
+
+    with pytest.raises(SweepDefinitionError, match=rule) as caught:
+        Sweep(name="s", space={"epochs": 5, **space})
+    assert f"space[{where!r}]" in str(caught.value)
+
+
+def test_a_schedules_setting_is_unused_by_the_other_schedules_of_the_sweep():
+    from nnsweep import Sweep
+    from nnsweep.training._units import schedule_key
+
+    space = {"lr_schedule": ["constant", "step"], "decay_epochs": 2, "epochs": 5}
+    trials = Sweep(name="s", space=space, seeds=1).grid_trials()
+    keys = {t.params["lr_schedule"]: schedule_key(t.params) for t in trials}
+    assert keys == {"constant": ("constant",), "step": ("step", 0.5, 2)}

@@ -222,6 +222,8 @@ def check_space(
         _check_entry(name, value, where, param)
         if strategy == "grid":
             _space.check_grid_entry(name, value)
+    schedules = _space.candidate_values("lr_schedule", space.get("lr_schedule", "constant"))
+    _params.check_schedule_settings(space, schedules)
     if strategy == "grid":
         size = _space.grid_size(space) * runs
         if size > MAX_GRID_TRIALS:

@@ -44,6 +44,19 @@ ACTIVATIONS = (
     "mish",
     "linear",
 )
+# Learning-rate schedules (``lr_schedule``): Keras's CosineDecay (with its warm-up),
+# ExponentialDecay (``step``: staircase) and the ReduceLROnPlateau callback, per trial.
+LR_SCHEDULES = ("constant", "cosine", "exponential", "step", "plateau")
+# Each schedule's own settings: given for another schedule, they are refused.
+SCHEDULE_SETTINGS = {
+    "warmup_epochs": ("cosine",),
+    "final_lr_fraction": ("cosine",),
+    "decay_rate": ("exponential", "step"),
+    "decay_epochs": ("exponential", "step"),
+    "plateau_factor": ("plateau",),
+    "plateau_patience": ("plateau",),
+    "min_lr": ("plateau",),
+}
 INITIALIZERS = (
     "glorot_uniform",
     "glorot_normal",
@@ -132,6 +145,14 @@ TRAINING_PARAMS: dict[str, Param] = {
         _p("batch_size", "int", 32, *_positive),
         _p("epochs", "int", 5, *_epochs),
         _p("patience", "int", None, *_nonneg, optional=True),
+        _p("lr_schedule", "str", "constant", allowed=LR_SCHEDULES),
+        _p("warmup_epochs", "int", 0, *_nonneg),
+        _p("final_lr_fraction", "float", 0.0, "must be in [0, 1]", lambda v: 0 <= v <= 1),
+        _p("decay_rate", "float", 0.5, "must be in (0, 1]", lambda v: 0 < v <= 1),
+        _p("decay_epochs", "int", 1, *_positive),
+        _p("plateau_factor", "float", 0.1, "must be in (0, 1)", lambda v: 0 < v < 1),
+        _p("plateau_patience", "int", 2, *_nonneg),
+        _p("min_lr", "float", 0.0, *_nonneg),
     )
 }
 
@@ -231,6 +252,45 @@ def check_combination(params: Mapping[str, Any], model: str | None) -> None:
     if params.get("nesterov") and optimizer != "sgd":
         raise SweepDefinitionError(
             "space['nesterov']", "applies only to optimizer 'sgd'", optimizer
+        )
+    _check_schedule(params)
+
+
+def records_learning_rate(space: Mapping[str, Any]) -> bool:
+    """Whether a sweep's history.csv has a ``learning_rate`` column: where its space names
+    ``lr_schedule`` (so that older sweeps' tables keep their columns)."""
+    return "lr_schedule" in space
+
+
+def check_schedule_settings(space: Mapping[str, Any], schedules: list[Any]) -> None:
+    """A schedule's own setting (``warmup_epochs``, ``decay_rate``, ...) needs a schedule
+    in the space that uses it (``schedules``: the values ``lr_schedule`` takes); the
+    trials of other schedules leave it unused (their rates do not read it)."""
+    for name, users in SCHEDULE_SETTINGS.items():
+        if name in space and not any(s in users for s in schedules):
+            which = " or ".join(repr(u) for u in users)
+            raise SweepDefinitionError(
+                f"space[{name!r}]",
+                f"applies only to lr_schedule {which}, which this sweep does not use",
+                schedules,
+            )
+
+
+def _check_schedule(params: Mapping[str, Any]) -> None:
+    """A warm-up leaves the cosine an epoch; plateau's floor is below its start. (A step
+    or plateau that cannot act within the epochs, as in a short quick look, is constant.)"""
+    p = {**{k: TRAINING_PARAMS[k].default for k in TRAINING_PARAMS}, **params}
+    schedule, epochs = p["lr_schedule"], p["epochs"]
+    if schedule == "cosine" and p["warmup_epochs"] >= epochs:
+        raise SweepDefinitionError(
+            "space['warmup_epochs']",
+            f"must be less than the epochs ({epochs}): the decay needs an epoch",
+            p["warmup_epochs"],
+        )
+    lr = p["learning_rate"]
+    if schedule == "plateau" and lr is not None and p["min_lr"] >= lr:
+        raise SweepDefinitionError(
+            "space['min_lr']", "must be below the learning rate", p["min_lr"]
         )
 
 

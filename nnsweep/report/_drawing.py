@@ -15,7 +15,13 @@ from typing import Any
 
 from nnsweep.report import _left_out
 from nnsweep.report._plots._common import is_numeric, label
-from nnsweep.report._plots.curves import caption_curves, draw_curves, gather_curves
+from nnsweep.report._plots.curves import (
+    caption_curves,
+    draw_curves,
+    draw_rates,
+    gather_curves,
+    has_rates,
+)
 from nnsweep.report._plots.effects import (
     caption_effects,
     draw_effects,
@@ -171,8 +177,11 @@ def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> str | No
     )
     c.total = len(ranked)
     if not c.curves.empty:
-        fig, axes = _figure((12, 4.4), 2)
-        draw_curves(c, axes, ["loss", c.metric])
+        rates = has_rates(c)  # a third panel: each epoch's learning rate
+        fig, axes = _figure((17, 4.4) if rates else (12, 4.4), 3 if rates else 2)
+        draw_curves(c, axes[:2], ["loss", c.metric])
+        if rates:
+            draw_rates(c, axes[2])
         save(fig, "learning_curves", "learning curves", caption_curves(c))
         return None
     return "no configuration with a successful run has epochs in history.csv"

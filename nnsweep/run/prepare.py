@@ -87,7 +87,7 @@ def prepare(
         direction,
         sweep_record(sweep, spec, objective, direction, dataset.digest()),
         trial_columns(param_names(sweep), spec.metric, objective),
-        history_columns(spec.metric),
+        history_columns(spec.metric, ctx.records_learning_rate),
     )
 
 

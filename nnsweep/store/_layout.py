@@ -47,8 +47,10 @@ def trial_columns(param_names: Sequence[str], metric: str, objective: str) -> li
     ]
 
 
-def history_columns(metric: str) -> list[str]:
-    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}"]
+def history_columns(metric: str, learning_rate: bool = False) -> list[str]:
+    """The history.csv header; ``learning_rate`` where the sweep names ``lr_schedule``."""
+    lr = ["learning_rate"] if learning_rate else []
+    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}", *lr]
 
 
 def with_late_columns(header: Sequence[str]) -> list[str]:

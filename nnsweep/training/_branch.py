@@ -42,7 +42,7 @@ class BranchUnit:
         penalty = tf.add_n(self.model.losses) if training and self.model.losses else None
         return tf.reduce_sum(loss, keepdims=True), tf.reduce_sum(hit, keepdims=True), penalty
 
-    def settings(self, values: np.ndarray) -> list[Any]:
+    def settings(self, values: np.ndarray, per_block: bool = False) -> list[Any]:
         return [float(values[self.slots[0]])] * len(self.trainable)
 
     def block_sum(self, i: int, x: tf.Tensor) -> tf.Tensor:

@@ -37,8 +37,16 @@ from nnsweep.training import _optimizers
 from nnsweep.training._branch import BranchUnit
 from nnsweep.training._stack import StackUnit
 from nnsweep.training._table import batch_order, table
-from nnsweep.training._units import STACK_NS, Stack, optimizer_kind, padded_widths, plan_units
+from nnsweep.training._units import (
+    STACK_NS,
+    Stack,
+    optimizer_kind,
+    padded_widths,
+    plan_units,
+    schedule_key,
+)
 from nnsweep.training.context import Ledger, Outcome
+from nnsweep.training.schedules import Schedule, trial_schedule
 
 _EVAL_BATCH = 1024
 # Micro-batch steps per call into TensorFlow: each call costs Python and dispatch time
@@ -94,6 +102,25 @@ class Pack:
             [self.split.fit_idx[batch_order(s, self.fold, n)] for s in self.seeds], 1
         ).astype("int32")
         self.kinds, self.settings, self.l1, self.l2, self.micro = _trial_values(self.trials)
+        self.schedules = self._schedules()
+
+    def _schedules(self) -> list[Schedule]:
+        """Each trial's learning-rate schedule, fresh (plateau's state at its start)."""
+        n, direction = len(self.split.fit_idx), self.ctx.objective[1]
+        return [
+            trial_schedule(t.params, float(self.settings["learning_rate"][i]), n, direction)
+            for i, t in enumerate(self.trials)
+        ]
+
+    def _unit_settings(self, unit: Any) -> dict[str, list[Any]]:
+        """A unit's optimizer settings per variable. Its learning rate is per block where
+        its trials' schedules differ, or may come to (plateau), and comes each step from
+        the schedules' table when any of them is not constant (``unit.scheduled``)."""
+        out = {name: unit.settings(values) for name, values in self.settings.items()}
+        unit.scheduled, per_block = _scheduling([self.trials[t] for t in unit.slots])
+        if per_block:
+            out["learning_rate"] = unit.settings(self.settings["learning_rate"], True)
+        return out
 
     def load(self, trials: Sequence[Trial], ctx: Any, stacks: Sequence[Stack]) -> None:
         """Train new trials with this pack's units and traces (``signature`` must match):
@@ -106,7 +133,7 @@ class Pack:
             unit.load(self.trials)
             unit.columns = tuple(self.column[s] for s in plan.seeds)
             unit.set_penalties(self.l1, self.l2)
-            unit.updater.load({name: unit.settings(v) for name, v in self.settings.items()})
+            unit.updater.load(self._unit_settings(unit))
             for a in unit.accumulators:
                 a.assign(tf.zeros_like(a))
             unit.keep = None
@@ -129,7 +156,7 @@ class Pack:
         unit.updater = _optimizers.Updater(
             self.kinds[unit.slots[0]],
             unit.trainable,
-            {name: unit.settings(values) for name, values in self.settings.items()},
+            self._unit_settings(unit),
             unit.block_sum,
         )
         unit.keep = None  # snapshots of done trials' weights, made when first needed
@@ -152,7 +179,7 @@ class Pack:
         units = [self.units[u] for u in active]
         slots = np.concatenate([u.slots for u in units]).astype("int32")[:, None]
 
-        def step(rows, scales, applies, pos, epoch):
+        def step(rows, scales, applies, rates, pos, epoch):
             x = self.data.inputs(rows)
             y = tf.gather(self.data.y, rows)
             with tf.GradientTape() as tape:
@@ -170,7 +197,8 @@ class Pack:
             grads = tape.gradient(objective, [v for u in units for v in u.trainable])
             start = 0
             for k, unit in enumerate(units):
-                _update(unit, grads[start : start + len(unit.trainable)], applies[k])
+                lrs = _unit_rates(unit, rates) if unit.scheduled else None
+                _update(unit, grads[start : start + len(unit.trainable)], applies[k], lrs)
                 start += len(unit.trainable)
             self.loss_acc.scatter_nd_add(slots, tf.concat(loss_sums, 0))
             self.hit_acc.scatter_nd_add(slots, tf.concat(hit_sums, 0))
@@ -182,16 +210,18 @@ class Pack:
                 tf.TensorSpec([None, len(self.seeds), None], tf.int32),
                 tf.TensorSpec([None, len(units)], tf.float32),
                 tf.TensorSpec([None, len(units)], tf.bool),
+                tf.TensorSpec([None, len(self.trials)], tf.float32),
                 tf.TensorSpec([], tf.int32),
                 tf.TensorSpec([], tf.int32),
             ],
             autograph=False,
         )
-        def train(rows, scales, applies, pos0, epoch):
+        def train(rows, scales, applies, rates, pos0, epoch):
             b = tf.shape(rows)[2]
 
             def body(m):
-                step(rows[m], scales[m], applies[m], pos0 + m * b + tf.range(b), epoch)
+                pos = pos0 + m * b + tf.range(b)
+                step(rows[m], scales[m], applies[m], rates[m], pos, epoch)
                 return (m + 1,)
 
             tf.while_loop(lambda m: m < tf.shape(rows)[0], body, (tf.constant(0),))
@@ -227,9 +257,26 @@ class Pack:
             applies[:, u] = ((m + 1) % k == 0) | (m == steps - 1)
         return scales, applies
 
+    def _rates(self, epoch: int) -> np.ndarray:
+        """Per step and trial: the learning rate of the trial's update after that step, for
+        units with a schedule (0 elsewhere, unread). A trial counts its own updates."""
+        n, micro = len(self.orders), self.micro
+        steps = math.ceil(n / micro)
+        rates = np.zeros((steps, len(self.trials)), "float32")
+        m = np.arange(steps)
+        for unit in self.units:
+            if not unit.scheduled:
+                continue
+            k = unit.batch_size // micro
+            updates = epoch * math.ceil(n / unit.batch_size) + m // k
+            for t in unit.slots:
+                rates[:, t] = self.schedules[t].rates(updates)
+        return rates
+
     def _train_epoch(self, epoch: int, perm: np.ndarray, active: tuple[int, ...]) -> None:
         train, _ = self._compiled(active)
         scales, applies = (a[:, list(active)] for a in self._schedule())
+        rates = self._rates(epoch)
         rows = self.orders[perm].T  # (seeds, n)
         n, micro, views = rows.shape[1], self.micro, len(self.seeds)
         full = n // micro
@@ -238,11 +285,12 @@ class Pack:
         for a in range(0, full, _STEPS_PER_CALL):
             b = min(a + _STEPS_PER_CALL, full)
             chunk = rows[:, a * micro : b * micro].reshape(views, b - a, micro).transpose(1, 0, 2)
-            train(chunk, scales[a:b], applies[a:b], a * micro, epoch)
+            train(chunk, scales[a:b], applies[a:b], rates[a:b], a * micro, epoch)
             if self.ctx.stop.is_set():
                 raise KeyboardInterrupt
         if full * micro < n:  # the last, partial micro-batch
-            train(rows[None, :, full * micro :], scales[full:], applies[full:], full * micro, epoch)
+            last = rows[None, :, full * micro :]
+            train(last, scales[full:], applies[full:], rates[full:], full * micro, epoch)
 
     def _evaluate(self, rows: np.ndarray, active: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Mean loss and metric over ``rows`` of each trial an active unit owns (else nan)."""
@@ -319,9 +367,12 @@ class Pack:
         """Train until every trial is done (its epochs, early stopping, or pruned at a rung
         by ``judge``); each trial's outcome, in pack order."""
         objective, direction = self.ctx.objective
+        self.schedules = self._schedules()
         ledger = Ledger(
             self.trials, self.ctx.dataset.spec.metric, objective, direction, on_epoch, judge
         )
+        ledger.schedules = self.schedules
+        ledger.records_learning_rate = self.ctx.records_learning_rate
         for unit in self.units:
             for i in unit.slots:
                 ledger.outcomes[i].n_params = unit.n_params[i]
@@ -410,6 +461,7 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
                 bool(l1[mine].any()),
                 bool(l2[mine].any()),
                 flags,
+                _scheduling([trials[t] for t in mine]),
             )
         )
     return (len({t.seed for t in trials}), len(trials), micro, tuple(units))
@@ -450,14 +502,35 @@ def train(
     return outcomes
 
 
-def _update(unit: Any, grads: list[tf.Tensor], apply: tf.Tensor) -> None:
-    """Update now, or add to the unit's accumulated gradient until its batch is complete."""
+def _scheduling(trials: Sequence[Trial]) -> tuple[bool, bool]:
+    """Whether a unit of these trials reads its rates from the schedules' table, and
+    whether its rates are per block (schedules that differ, or plateaus of several)."""
+    keys = {(schedule_key(t.params), t.params.get("learning_rate")) for t in trials}
+    kinds = {key[0][0] for key in keys}
+    scheduled = kinds != {"constant"}
+    return scheduled, scheduled and (len(keys) > 1 or ("plateau" in kinds and len(trials) > 1))
+
+
+def _unit_rates(unit: Any, rates: tf.Tensor) -> list[tf.Tensor]:
+    """Each of a unit's variables' learning rate this step, from the trials' rates (by pack
+    slot): one value, or per block through the unit's maps."""
+    per_block = unit.updater.per_block["learning_rate"]
+    return [
+        tf.gather(rates, unit.maps[i]) if per_block[i] else rates[unit.slots[0]]
+        for i in range(len(unit.trainable))
+    ]
+
+
+def _update(unit: Any, grads: list[tf.Tensor], apply: tf.Tensor, rates: Any = None) -> None:
+    """Update now, or add to the unit's accumulated gradient until its batch is complete
+    (``rates``: each variable's scheduled learning rate, or None)."""
     if not unit.accumulate:
-        unit.updater.apply(grads)
+        unit.updater.apply(grads, rates)
         return
 
     def update() -> tf.Tensor:
-        unit.updater.apply([a + g for a, g in zip(unit.accumulators, grads, strict=True)])
+        summed = [a + g for a, g in zip(unit.accumulators, grads, strict=True)]
+        unit.updater.apply(summed, rates)
         for a in unit.accumulators:
             a.assign(tf.zeros_like(a))
         return tf.constant(0)

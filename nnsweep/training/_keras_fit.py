@@ -20,6 +20,7 @@ from nnsweep.definition.pruning import PRUNED, PackJudge
 from nnsweep.definition.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
 from nnsweep.training.models import build_model, make_optimizer
+from nnsweep.training.schedules import PLATEAU_MIN_DELTA, keras_schedule, trial_schedule
 
 _DATA_LOSS = {
     "multiclass": keras.metrics.SparseCategoricalCrossentropy,
@@ -47,12 +48,16 @@ class _Watch(keras.callbacks.Callback):
         self.diverged: tuple[int, float] | None = None
         self.rungs: list[tuple[int, str]] = []
         self.pruned: str | None = None
+        # The epoch's learning rate for the logs (``lr_schedule`` sweeps), or None.
+        self.rate: Any = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.stop.is_set():
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.rate is not None and logs is not None:
+            logs["learning_rate"] = self.rate(epoch)  # Keras's History records it too
         logs = _plain(logs or {})
         loss = logs.get("loss")
         if self.diverged is None and loss is not None and not math.isfinite(loss):
@@ -93,15 +98,35 @@ def fit_alone(
     p = _params.resolve(trial.params, None)
     keras.utils.set_random_seed(trial.seed)
     model = build_model(sweep.model, trial.params, spec)
+    split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
+    objective, direction = ctx.objective
+    base = float(make_optimizer(trial.params).learning_rate)  # the trial's, or Keras's default
+    schedule = trial_schedule(trial.params, base, len(split.fit_idx), direction)
     model.compile(
-        optimizer=make_optimizer(trial.params),
+        optimizer=make_optimizer(trial.params, keras_schedule(schedule)),
         loss=spec.loss,
         metrics=[spec.metric, _DATA_LOSS[spec.task](name="data_loss")],
     )
-    split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
-    objective, direction = ctx.objective
     watch = _Watch(trial, on_epoch, ctx.stop, judge, objective, p["epochs"])
+    if ctx.records_learning_rate:
+        # Before ReduceLROnPlateau lowers it: the rate the epoch trained with.
+        watch.rate = (
+            (lambda e: float(model.optimizer.learning_rate))
+            if schedule.kind == "plateau"
+            else schedule.epoch_rate
+        )
     callbacks: list[Any] = [watch]
+    if schedule.kind == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=objective,
+                mode=direction,
+                factor=schedule.plateau_factor,
+                patience=schedule.plateau_patience,
+                min_delta=PLATEAU_MIN_DELTA,
+                min_lr=schedule.min_lr,
+            )
+        )
     if p["patience"] is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

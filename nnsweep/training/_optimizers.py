@@ -96,6 +96,7 @@ class Updater:
             for k, vs in settings.items()
         }
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+        self._rates: Sequence[Any] | None = None
         self.hyper = {
             k: keras_default(kind, k)
             for k in ("beta_1", "beta_2", "epsilon", "rho", "initial_accumulator_value")
@@ -125,13 +126,28 @@ class Updater:
     def _uniform(self, i: int, *names: str) -> bool:
         return not any(self.per_block[n][i] for n in names)
 
-    def apply(self, grads: Sequence[tf.Tensor]) -> None:
-        """One optimizer step: clip, decay, update (Keras's order), then count it."""
+    def lr(self, i: int) -> Any:
+        """Variable ``i``'s learning rate this step: its schedule's, else its setting."""
+        if self._rates is not None:
+            return self._rates[i]
+        return self.settings["learning_rate"][i]
+
+    def apply(self, grads: Sequence[tf.Tensor], rates: Sequence[Any] | None = None) -> None:
+        """One optimizer step: clip, decay, update (Keras's order), then count it.
+        ``rates``: each variable's learning rate for this step, where a schedule sets it
+        (shaped as its ``settings["learning_rate"]`` entry: scalar or per block)."""
+        self._rates = rates
+        try:
+            self._apply(grads)
+        finally:
+            self._rates = None
+
+    def _apply(self, grads: Sequence[tf.Tensor]) -> None:
         # A variable without a gradient is left alone, as Keras leaves it.
         grads = [None if g is None else self._clip(i, g) for i, g in enumerate(grads)]
         for i, var in enumerate(self.variables):
             if grads[i] is not None and not self.zero["weight_decay"]:
-                wd, lr = self.settings["weight_decay"][i], self.settings["learning_rate"][i]
+                wd, lr = self.settings["weight_decay"][i], self.lr(i)
                 var.assign(var - var * wd * lr)
         if self.kind == "nadam":
             step = tf.cast(self.iterations + 1, tf.float32)
@@ -175,7 +191,7 @@ def _sgd_slots(u: Updater) -> list[tuple[str, float]]:
 
 
 def _sgd(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr, momentum = u.settings["learning_rate"][i], u.settings["momentum"][i]
+    lr, momentum = u.lr(i), u.settings["momentum"][i]
     nesterov = u.kind == "sgd-nesterov"
     if "momentum" not in u.slots:
         var.assign_sub(g * lr)
@@ -199,7 +215,7 @@ def _sgd(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _rmsprop(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr, momentum = u.settings["learning_rate"][i], u.settings["momentum"][i]
+    lr, momentum = u.lr(i), u.settings["momentum"][i]
     rho, eps = u.hyper["rho"], u.hyper["epsilon"]
     velocity, mom = u.slots["velocity"][i], u.slots["momentum"][i]
     if u._uniform(i, "learning_rate", "momentum"):
@@ -225,7 +241,7 @@ def _rmsprop(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _adam(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr = u.settings["learning_rate"][i]
+    lr = u.lr(i)
     beta_1, beta_2, eps = u.hyper["beta_1"], u.hyper["beta_2"], u.hyper["epsilon"]
     m, v = u.slots["momentum"][i], u.slots["velocity"][i]
     step = tf.cast(u.iterations + 1, tf.float32)
@@ -253,14 +269,14 @@ def _adam(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _adagrad(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr, eps = u.settings["learning_rate"][i], u.hyper["epsilon"]
+    lr, eps = u.lr(i), u.hyper["epsilon"]
     acc = u.slots["accumulator"][i]
     acc.assign_add(tf.square(g))
     var.assign_sub((lr * g) / tf.sqrt(acc + eps))
 
 
 def _adadelta(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr, rho, eps = u.settings["learning_rate"][i], u.hyper["rho"], u.hyper["epsilon"]
+    lr, rho, eps = u.lr(i), u.hyper["rho"], u.hyper["epsilon"]
     acc_grad, acc_delta = u.slots["accumulated_grad"][i], u.slots["accumulated_delta_var"][i]
     acc_grad.assign(rho * acc_grad + (1 - rho) * tf.square(g))
     delta = -((tf.sqrt(acc_delta + eps) * g) / tf.sqrt(acc_grad + eps))
@@ -269,7 +285,7 @@ def _adadelta(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _adamax(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr = u.settings["learning_rate"][i]
+    lr = u.lr(i)
     beta_1, beta_2, eps = u.hyper["beta_1"], u.hyper["beta_2"], u.hyper["epsilon"]
     m, norm = u.slots["momentum"][i], u.slots["norm"][i]
     beta_1_power = tf.pow(tf.constant(beta_1), tf.cast(u.iterations + 1, tf.float32))
@@ -279,7 +295,7 @@ def _adamax(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _nadam(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr = u.settings["learning_rate"][i]
+    lr = u.lr(i)
     beta_1 = tf.constant(u.hyper["beta_1"])
     beta_2 = tf.constant(u.hyper["beta_2"])
     m, v = u.slots["momentum"][i], u.slots["velocity"][i]
@@ -299,7 +315,7 @@ def _nadam(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _ftrl(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr = u.settings["learning_rate"][i]
+    lr = u.lr(i)
     lr_power = keras_default("ftrl", "learning_rate_power")
     l1 = keras_default("ftrl", "l1_regularization_strength")
     l2 = keras_default("ftrl", "l2_regularization_strength")
@@ -318,7 +334,7 @@ def _ftrl(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
 
 
 def _lion(u: Updater, i: int, var: tf.Variable, g: tf.Tensor) -> None:
-    lr = u.settings["learning_rate"][i]
+    lr = u.lr(i)
     beta_1, beta_2 = tf.constant(u.hyper["beta_1"]), tf.constant(u.hyper["beta_2"])
     m = u.slots["momentum"][i]
     var.assign_sub(lr * tf.sign(m * beta_1 + g * (1.0 - beta_1)))

@@ -308,11 +308,12 @@ class StackUnit:
             penalty,
         )
 
-    def settings(self, values: np.ndarray) -> list[Any]:
+    def settings(self, values: np.ndarray, per_block: bool = False) -> list[Any]:
         """Per-trial values (indexed by pack slot) as one value per variable: a float
-        where the unit's trials agree, else an array that broadcasts over the blocks."""
+        where the unit's trials agree (unless ``per_block``), else an array that
+        broadcasts over the blocks."""
         mine = values[self.slots]
-        if np.all(mine == mine[0]):
+        if not per_block and np.all(mine == mine[0]):
             return [float(mine[0])] * len(self.trainable)
         return [values[m].astype("float32") for m in self.maps]
 

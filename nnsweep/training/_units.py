@@ -5,11 +5,11 @@ batch normalization become *stacks*: the MLPs of one seed read the same batch, s
 first layers are one product with the kernels side by side; each later layer is one
 batched product per group of equal-shaped blocks; seeds whose MLPs have the same layout
 stack on a leading axis. Within a stack every trial (block) keeps its own widths,
-initializer, dropout, l1/l2, learning rate, momentum, weight decay and clipnorm. What a
-stack's trials must share is its key: depth and activation (the layers), the optimizer
-(its update formula), the batch size (when it updates) and the epochs (a stack whose
-epochs are over leaves the computation); and, for large stacks only, the optimizer
-settings, where TensorFlow's fused update saves more than another stack costs. Every other
+initializer, dropout, l1/l2, learning rate and its schedule, momentum, weight decay and
+clipnorm. What a stack's trials must share is its key: depth and activation (the layers),
+the optimizer (its update formula), the batch size (when it updates) and the epochs (a
+stack whose epochs are over leaves the computation); and, for large stacks only, the
+optimizer settings, where TensorFlow's fused update saves more than another stack costs. Every other
 model is a *branch*: its own Keras model, optimizer and settings, in the same step.
 """
 
@@ -32,8 +32,8 @@ class StackKey(NamedTuple):
     optimizer: str  # the update formula: an optimizer name, "sgd-nesterov" for Nesterov
     batch_size: int
     epochs: int
-    # Learning rate, momentum, weight decay, clipnorm: shared only by large stacks (see
-    # ``plan_units``); None where each block keeps its own.
+    # Learning rate, momentum, weight decay, clipnorm, the rate's schedule: shared only by
+    # large stacks (see ``plan_units``); None where each block keeps its own.
     settings: tuple | None = None
 
 
@@ -81,8 +81,10 @@ class Stack:
         if k.settings is not None:
             names = ("lr", "momentum", "weight_decay", "clipnorm")
             settings = " " + " ".join(
-                f"{n} {v}" for n, v in zip(names, k.settings, strict=True) if v
+                f"{n} {v}" for n, v in zip(names, k.settings[:4], strict=True) if v
             )
+            if k.settings[4][0] != "constant":
+                settings += f" {k.settings[4][0]} schedule"
         return (
             f"depth {k.depth} {k.activation} {k.optimizer}{settings} batch {k.batch_size} "
             f"{k.epochs} epochs: {len(self.seeds)} seeds x {len(self.blocks[0])} blocks"
@@ -118,9 +120,23 @@ _SEPARATE_NS_PER_PARAM = 1.4
 STACK_NS = 400_000
 
 
+def schedule_key(params: Any) -> tuple:
+    """A trial's learning-rate schedule and its settings (equal keys: equal rates)."""
+    p = _params.resolve(params, None)
+    kind = p["lr_schedule"]
+    used = (n for n, users in _params.SCHEDULE_SETTINGS.items() if kind in users)
+    return (kind, *(p[name] for name in used))
+
+
 def _settings(trial: Trial) -> tuple:
     p = _params.resolve(trial.params, None)
-    return (p["learning_rate"], p["momentum"], p["weight_decay"], p["clipnorm"])
+    return (
+        p["learning_rate"],
+        p["momentum"],
+        p["weight_decay"],
+        p["clipnorm"],
+        schedule_key(trial.params),
+    )
 
 
 def _n_params(widths: tuple[int, ...], inputs: int) -> int:

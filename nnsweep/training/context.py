@@ -11,6 +11,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,16 @@ class TrainContext:
         m = self.dataset.spec.metric
         return ["loss", m, "val_loss", f"val_{m}"]
 
+    @property
+    def records_learning_rate(self) -> bool:
+        """Whether each epoch's learning rate goes into history.csv (``lr_schedule``)."""
+        return _params.records_learning_rate(self.sweep.space)
+
+    @property
+    def history_keys(self) -> list[str]:
+        """What history.csv records of each epoch besides the trial and epoch."""
+        return [*self.epoch_metrics, *(["learning_rate"] if self.records_learning_rate else [])]
+
     def shuffle_seed(self, fold: int) -> int:
         """The seed of the epochs' reshuffling: the split's and the fold's, shared by every
         trial of a fold, so packing cannot change a trial's batches."""
@@ -133,6 +144,10 @@ class Ledger:
             if p["patience"] is not None
         }
         self.epochs = max(p["epochs"] for p in self.params)
+        # Each trial's learning-rate schedule (``training.schedules``): plateau's rule is
+        # told each epoch's objective; and whether the epoch's rate goes into its logs.
+        self.schedules: Sequence[Any] | None = None
+        self.records_learning_rate = False
 
     def record(self, epoch: int, train: tuple, val: tuple) -> np.ndarray:
         """Note an epoch's (loss, metric) per trial, for training and validation; return
@@ -147,7 +162,12 @@ class Ledger:
                 "val_loss": float(val[0][t]),
                 f"val_{m}": float(val[1][t]),
             }
+            schedule = None if self.schedules is None else self.schedules[t]
+            if schedule is not None and self.records_learning_rate:
+                logs["learning_rate"] = schedule.epoch_rate(epoch)
             self.outcomes[t].history.append(logs)
+            if schedule is not None:
+                schedule.observe(logs[self.objective])
             if self.on_epoch is not None:
                 self.on_epoch(self.trials[t], epoch + 1, logs)
             if not math.isfinite(logs["loss"]):

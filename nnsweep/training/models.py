@@ -168,14 +168,17 @@ def _cnn_body(keras: Any, inputs: Any, p: Mapping[str, Any], spec: DataSpec) -> 
     return x
 
 
-def make_optimizer(params: Mapping[str, Any]) -> Any:
-    """A fresh Keras optimizer from a trial's ``optimizer``, ``learning_rate``, ..."""
+def make_optimizer(params: Mapping[str, Any], learning_rate: Any = None) -> Any:
+    """A fresh Keras optimizer from a trial's ``optimizer``, ``learning_rate``, ...
+    (``learning_rate``: a Keras schedule or rate in place of the trial's own)."""
     import keras
 
     p = _params.resolve({k: v for k, v in params.items() if k in _params.TRAINING_PARAMS}, None)
     name = p["optimizer"]
     kwargs: dict[str, Any] = {}
-    if p["learning_rate"] is not None:
+    if learning_rate is not None:
+        kwargs["learning_rate"] = learning_rate
+    elif p["learning_rate"] is not None:
         kwargs["learning_rate"] = p["learning_rate"]
     if name == "sgd":
         kwargs.update(momentum=p["momentum"], nesterov=p["nesterov"])

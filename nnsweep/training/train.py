@@ -192,7 +192,7 @@ def _row_of(trial: Trial, o: Outcome, row: dict[str, Any], ctx: TrainContext) ->
             "seed": trial.seed,
             "fold": trial.fold,
             "epoch": i + 1,
-            **{k: logs[k] for k in ctx.epoch_metrics if k in logs},
+            **{k: logs[k] for k in ctx.history_keys if k in logs},
         }
         for i, logs in enumerate(o.history)
     ]

@@ -12,12 +12,13 @@ from nnsweep.report._plots._common import label
 from nnsweep.report.stats import fmt_num, lower_is_better, metric_bounds
 
 KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
+RATE = "learning_rate"  # history.csv's column where the sweep names lr_schedule
 
 
 def history_metric(history: Any) -> str:
     """The task metric of a history table (``accuracy``, ``mae``): the non-loss column."""
     names = [c for c in history.columns if c not in KEYS and not c.startswith("val_")]
-    names = [c for c in names if c != "loss"]
+    names = [c for c in names if c not in ("loss", RATE)]
     return names[0] if names else "loss"
 
 
@@ -55,16 +56,17 @@ def gather_curves(
     if smoothing is not None and not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
     m = metric or history_metric(history)
-    series = [c for c in ("loss", m, "val_loss", f"val_{m}") if c in history.columns]
+    series = [c for c in ("loss", m, "val_loss", f"val_{m}", RATE) if c in history.columns]
     order = list(configs) if configs is not None else list(dict.fromkeys(history["config_id"]))
     stopped = {c: int(e) for c, e in (stopped or {}).items() if c not in order}
     h = history[history["config_id"].isin([*order, *stopped])]
     h = h.sort_values(["trial_id", "epoch"])
     h = h[["trial_id", "config_id", "epoch", *series]].copy()
     h[series] = h[series].apply(pd.to_numeric, errors="coerce")
-    if smoothing:
-        ema = h.groupby("trial_id", sort=False)[series].ewm(alpha=1 - smoothing, adjust=False)
-        h[series] = ema.mean().reset_index(level=0, drop=True).loc[h.index]
+    if smoothing:  # the metrics; a rate is drawn as it was
+        metrics = [c for c in series if c != RATE]
+        ema = h.groupby("trial_id", sort=False)[metrics].ewm(alpha=1 - smoothing, adjust=False)
+        h[metrics] = ema.mean().reset_index(level=0, drop=True).loc[h.index]
     long = h.melt(["trial_id", "config_id", "epoch"], series, "series", "value").dropna()
     g = long.groupby(["config_id", "series", "epoch"], sort=False)["value"]
     curves = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
@@ -158,6 +160,51 @@ def draw_curves(data: CurvesData, axes: Sequence[Any], panels: Sequence[str]) ->
         title_fontsize="x-small",
     )
     return list(axes)
+
+
+def has_rates(data: CurvesData) -> bool:
+    """Whether the curves carry each epoch's learning rate (a sweep naming lr_schedule)."""
+    return bool((data.curves["series"] == RATE).any())
+
+
+def draw_rates(data: CurvesData, ax: Any) -> None:
+    """Each configuration's learning rate per epoch (the rate of its last update), in the
+    learning curves' colours; the band spans seeds whose rates differ (plateau)."""
+    import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
+
+    palette = sns.color_palette("deep", max(1, len(data.order)))
+    c = data.curves[data.curves["series"] == RATE]
+    for i, cid in enumerate(data.order):
+        line = c[c["config_id"] == cid].sort_values("epoch")
+        if line.empty:
+            continue
+        ax.plot(line["epoch"], line["mean"], "-o", color=palette[i], lw=1.8, ms=3)
+        ax.fill_between(
+            line["epoch"], line["low"], line["high"], color=palette[i], alpha=0.15, lw=0
+        )
+    # A linear axis: a cosine's last rates (near 0) would stretch a log one over decades.
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _few_epochs(ax, c)
+    ax.set_ylabel("learning rate")
+    ax.set_title("learning rate (each epoch's last update)")
+
+
+def caption_rates(data: CurvesData) -> str:
+    """Where the best configuration's learning rate starts and ends."""
+    c = data.curves[(data.curves["series"] == RATE) & (data.curves["config_id"] == data.order[0])]
+    if c.empty:
+        return ""
+    c = c.sort_values("epoch")
+    first, last = c.iloc[0], c.iloc[-1]
+    if first["mean"] == last["mean"]:
+        return f"its learning rate stays at {fmt_num(first['mean'])}"
+    return (
+        f"its learning rate goes from {fmt_num(first['mean'])} (epoch {int(first['epoch'])}) "
+        f"to {fmt_num(last['mean'])} (epoch {int(last['epoch'])})"
+    )
 
 
 # Beyond this many pruned configurations, their × marks go unlabelled (they would overlap).
@@ -281,6 +328,8 @@ def caption_curves(data: CurvesData) -> str:
             f"validation {label(data.metric)} {word} at epoch {int(bm['epoch'].iloc[0])} "
             f"({fmt_num(bm['value'].iloc[0])})"
         )
+    if has_rates(data) and caption_rates(data):
+        parts.append(caption_rates(data))
     smooth = f"; EMA-smoothed ({data.smoothing:g})" if data.smoothing else ""
     drawn = len(data.order)
     if data.total > drawn:
