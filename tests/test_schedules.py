@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nnsweep import Sweep
-from nnsweep.training.schedules import Schedule, keras_schedule, trial_schedule
+from nnsweep.training.schedules import Schedule, keras_plateau, keras_schedule, trial_schedule
 
 keras = pytest.importorskip("keras")
 
@@ -167,14 +167,7 @@ def _keras_reference(trial, ctx, data):
     model.compile(optimizer=optimizer, loss=spec.loss, metrics=[spec.metric])
     callbacks = []
     if schedule.kind == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=objective,
-                mode=direction,
-                factor=schedule.plateau_factor,
-                patience=schedule.plateau_patience,
-            )
-        )
+        callbacks.append(keras_plateau(schedule, objective))
     history = model.fit(
         batches,
         epochs=epochs,

@@ -102,7 +102,7 @@ class Pack:
             [self.split.fit_idx[batch_order(s, self.fold, n)] for s in self.seeds], 1
         ).astype("int32")
         self.kinds, self.settings, self.l1, self.l2, self.micro = _trial_values(self.trials)
-        self.schedules = self._schedules()
+        self.schedules: list[Schedule] = []  # made fresh by each run
 
     def _schedules(self) -> list[Schedule]:
         """Each trial's learning-rate schedule, fresh (plateau's state at its start)."""

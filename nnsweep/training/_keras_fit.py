@@ -20,7 +20,7 @@ from nnsweep.definition.pruning import PRUNED, PackJudge
 from nnsweep.definition.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
 from nnsweep.training.models import build_model, make_optimizer
-from nnsweep.training.schedules import PLATEAU_MIN_DELTA, keras_schedule, trial_schedule
+from nnsweep.training.schedules import keras_plateau, keras_schedule, trial_schedule
 
 _DATA_LOSS = {
     "multiclass": keras.metrics.SparseCategoricalCrossentropy,
@@ -117,16 +117,7 @@ def fit_alone(
         )
     callbacks: list[Any] = [watch]
     if schedule.kind == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=objective,
-                mode=direction,
-                factor=schedule.plateau_factor,
-                patience=schedule.plateau_patience,
-                min_delta=PLATEAU_MIN_DELTA,
-                min_lr=schedule.min_lr,
-            )
-        )
+        callbacks.append(keras_plateau(schedule, objective))
     if p["patience"] is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

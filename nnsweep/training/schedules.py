@@ -139,3 +139,17 @@ def keras_schedule(schedule: Schedule) -> Any:
             staircase=s.kind == "step",
         )
     return s.learning_rate
+
+
+def keras_plateau(schedule: Schedule, monitor: str) -> Any:
+    """Keras's ReduceLROnPlateau with a plateau schedule's settings; imports Keras."""
+    import keras
+
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        mode=schedule.direction,
+        factor=schedule.plateau_factor,
+        patience=schedule.plateau_patience,
+        min_delta=PLATEAU_MIN_DELTA,
+        min_lr=schedule.min_lr,
+    )
