@@ -15,6 +15,10 @@ fresh subprocess with TensorFlow imported before its clock starts, one after ano
                 at most 20 epochs (early stopping on val_accuracy, best weights kept), 3 seeds
   cnn           nnsweep's built-in CNN (one 3x3 convolution, max-pool 2, dense 128):
                 filters {16, 32} x dropout {0, 0.2}, Adam, batch 128, 1 epoch, 2 seeds
+  schedules     learning-rate schedule {constant, cosine, exponential, step, plateau},
+                128 units, Adam 1e-3, batch 128, 3 epochs, 2 seeds
+  constant-lr   the same shapes with a constant rate {5e-4 .. 5e-3}: the control for
+                schedules (a schedule should pack as fast as a constant rate)
 
 Each case's *floor* is the arithmetic its trials must do, at the rate this machine reaches,
 in the same run: per training row and epoch, 6 FLOPs per multiply-add of every weighted
@@ -87,6 +91,17 @@ CASES = {
                   "kernel_size": 3, "dense_units": 128},
         "seeds": 2,
     },
+    "schedules": {
+        "swept": {"lr_schedule": ["constant", "cosine", "exponential", "step", "plateau"]},
+        "fixed": {"hidden_units": 128, "optimizer": "adam", "learning_rate": 1e-3,
+                  "batch_size": 128, "epochs": 3},
+        "seeds": 2,
+    },
+    "constant-lr": {
+        "swept": {"learning_rate": [5e-4, 1e-3, 2e-3, 3e-3, 5e-3]},
+        "fixed": {"hidden_units": 128, "optimizer": "adam", "batch_size": 128, "epochs": 3},
+        "seeds": 2,
+    },
 }  # fmt: skip
 # MNIST's rows as every contender splits them (validation_split 0.2), for the floors.
 FIT_ROWS, VAL_ROWS, TEST_ROWS = 48_000, 12_000, 10_000
@@ -99,6 +114,7 @@ DEFAULTS = {
     "batch_size": 32,
     "epochs": 1,
     "patience": None,
+    "lr_schedule": "constant",
 }
 
 
@@ -207,7 +223,7 @@ def _build(keras, config: dict, model: str = "mlp"):
     model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
     optimizer = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[config["optimizer"]]
     model.compile(
-        getattr(keras.optimizers, optimizer)(config["learning_rate"]),
+        getattr(keras.optimizers, optimizer)(_rate(config)),
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -218,13 +234,34 @@ def _ints(value) -> list[int]:
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
+def _schedule(config: dict):
+    from nnsweep.training.schedules import trial_schedule
+
+    return trial_schedule(config, config["learning_rate"], FIT_ROWS, "max")
+
+
+def _rate(config: dict):
+    """The learning rate as Keras takes it: a number, or Keras's own schedule object."""
+    if config["lr_schedule"] == "constant":
+        return config["learning_rate"]
+    from nnsweep.training.schedules import keras_schedule
+
+    return keras_schedule(_schedule(config))
+
+
 def _callbacks(keras, config: dict) -> list:
-    if config["patience"] is None:
-        return []
-    early = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", patience=config["patience"], restore_best_weights=True
-    )
-    return [early]
+    out = []
+    if config["lr_schedule"] == "plateau":  # on the objective, as nnsweep's plateau does
+        from nnsweep.training.schedules import keras_plateau
+
+        out.append(keras_plateau(_schedule(config), "val_accuracy"))
+    if config["patience"] is not None:
+        out.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config["patience"], restore_best_weights=True
+            )
+        )
+    return out
 
 
 def run_keras_loop(cfg: dict) -> dict:
@@ -589,6 +626,11 @@ def main() -> None:
     print("\nsummary (wall-time ratios):")
     for name, ratios in summary.items():
         print(f"  {name:<13} " + "  ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    pair = summary.get("schedules", {}), summary.get("constant-lr", {})
+    if all("nnsweep/floor" in r for r in pair):
+        # Same shapes, same arithmetic: equal ratios to the floor mean schedules cost nothing.
+        ratio = pair[0]["nnsweep/floor"] / pair[1]["nnsweep/floor"]
+        print(f"  schedules take {ratio:.2f}x the time of constant rates of the same shapes")
 
     if args.skip_tiny or args.quick:
         return

@@ -83,3 +83,84 @@ def build(params, spec):
 
 sweep = Sweep(name="fails", model=build, space={"broken": [False, True], "epochs": 1}, seeds=2)
 """
+
+
+def keras_reference(trial, ctx, data):
+    """The trial trained by Keras's own ``fit``, from the engine's initial weights and on
+    the engine's batches: Keras's schedule or ReduceLROnPlateau, its loss (label smoothing
+    included) and ``class_weight``. Its history and the schedule's rate of each epoch."""
+    import math
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from nnsweep.training import _optimizers
+    from nnsweep.training._stack import StackUnit
+    from nnsweep.training._table import batch_order
+    from nnsweep.training._units import plan_units, stackable
+    from nnsweep.training.models import build_model, make_optimizer, task_loss
+    from nnsweep.training.schedules import keras_plateau, keras_schedule, trial_schedule
+    from nnsweep.training.targets import class_weights, n_classes
+
+    sweep, spec = ctx.sweep, data.spec
+    width = int(np.prod(spec.input_shape))
+    keras.utils.set_random_seed(trial.seed)  # as the engine builds a branch's model
+    model = build_model(sweep.model, trial.params, spec)
+    if stackable(sweep.model, trial):
+        unit = StackUnit(plan_units("mlp", [trial], width)[0][0], [trial], spec, width)
+        layers = unit.extract([v.numpy() for v in unit.trainable], 0)
+        model.set_weights([a for layer in layers for a in layer])
+    split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
+    y = data.y_train if spec.task == "multiclass" else data.y_train[:, None]
+    n, batch, epochs = len(split.fit_idx), trial.params["batch_size"], trial.params["epochs"]
+    order = split.fit_idx[batch_order(trial.seed, trial.fold, n)]
+    shuffle = np.random.RandomState(ctx.shuffle_seed(trial.fold))
+    batches = None
+    for _ in range(epochs):
+        rows = order[shuffle.permutation(n)]
+        part = tf.data.Dataset.from_tensor_slices((data.x_train[rows], y[rows]))
+        batches = part.batch(batch) if batches is None else batches.concatenate(part.batch(batch))
+    objective, direction = ctx.objective
+    lr = _optimizers.trial_settings("adam", trial.params)["learning_rate"]
+    schedule = trial_schedule(trial.params, lr, n, direction)
+    optimizer = make_optimizer(trial.params, keras_schedule(schedule))
+    model.compile(optimizer=optimizer, loss=task_loss(trial.params, spec), metrics=[spec.metric])
+    callbacks = []
+    if schedule.kind == "plateau":
+        callbacks.append(keras_plateau(schedule, objective))
+    weights = None
+    if spec.task != "regression":
+        weights = class_weights(
+            trial.params.get("class_weight"), data.y_train[split.fit_idx], n_classes(spec)
+        )
+    history = model.fit(
+        batches,
+        epochs=epochs,
+        steps_per_epoch=math.ceil(n / batch),
+        validation_data=(data.x_train[split.val_idx], y[split.val_idx]),
+        callbacks=callbacks,
+        class_weight=weights,
+        shuffle=False,  # the batches are the engine's, in its order
+        verbose=0,
+    ).history
+    return history, [schedule.epoch_rate(e) for e in range(epochs)]
+
+
+def train_packed(trials, ctx):
+    """``train_pack``'s rows by trial id, checking that the packed path was taken."""
+    from nnsweep.training.train import train_pack
+
+    fallbacks: list = []
+    rows = {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fallbacks.append)}
+    assert fallbacks == []  # no fall back to one by one
+    return rows
+
+
+def two_layers(params, spec):
+    """A custom model: it trains as a branch, its own Keras model inside the pack."""
+    import keras
+
+    inputs = keras.Input(spec.input_shape)
+    x = keras.layers.Dense(24, activation="tanh")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))

@@ -418,3 +418,18 @@ def test_a_model_that_cannot_be_written_is_counted_and_its_row_kept(tmp_path, mo
     (warning,) = [n for n in summary.notes if "could not be saved" in n]
     assert warning.startswith("warning: 4 models could not be saved (the first: ")
     assert "No space left on device" in warning and kept_models(tmp_path / "w") == {}
+
+
+def test_a_smoothed_and_weighted_trials_file_loads_in_plain_keras(tmp_path):
+    import keras
+
+    from nnsweep.data import load_dataset
+
+    space = {"hidden_units": 8, "epochs": 1, "label_smoothing": 0.1, "class_weight": "balanced"}
+    sweep = Sweep(name="ls", space=space, seeds=1)
+    (row,) = run_sweep(sweep, results=tmp_path, keep_models="all").rows
+    ((path,),) = (files.values() for files in kept_models(tmp_path / "ls").values())
+    model = keras.saving.load_model(path)  # no nnsweep class named in the file
+    data = load_dataset("digits")
+    hits = model.predict(data.x_test, verbose=0).argmax(1) == data.y_test
+    assert float(hits.mean()) == pytest.approx(row["test_accuracy"], abs=1e-6)

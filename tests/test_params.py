@@ -67,6 +67,11 @@ def test_cnn_filters_must_match_layers():
         ),
         ({"lr_schedule": "exponential", "decay_rate": 0.0}, "decay_rate", r"in \(0, 1\]"),
         ({"lr_schedule": "plateau", "plateau_factor": 1.0}, "plateau_factor", r"in \(0, 1\)"),
+        ({"class_weight": "even"}, "class_weight", 'None, "balanced" or a dict'),
+        ({"class_weight": {0: 0.0}}, "class_weight", "finite numbers > 0, got 0.0"),
+        ({"class_weight": {-1: 2.0}}, "class_weight", "integers >= 0, got -1"),
+        ({"class_weight": [None, {}]}, "class_weight", "non-empty dict"),
+        ({"label_smoothing": 1.0}, "label_smoothing", r"in \[0, 1\)"),
     ],
 )
 def test_bad_schedules_fail_naming_the_field_the_rule_and_the_value(space, where, rule):
@@ -85,3 +90,27 @@ def test_a_schedules_setting_is_unused_by_the_other_schedules_of_the_sweep():
     trials = Sweep(name="s", space=space, seeds=1).grid_trials()
     keys = {t.params["lr_schedule"]: schedule_key(t.params) for t in trials}
     assert keys == {"constant": ("constant",), "step": ("step", 0.5, 2)}
+
+
+def test_a_class_weight_dict_is_kept_as_text_that_reads_back_the_same():
+    from nnsweep import Sweep
+
+    sweep = Sweep(name="s", space={"class_weight": [None, "balanced", {3: 2, 0: 0.5}]})
+    values = [t.params["class_weight"] for t in sweep.grid_trials()]
+    assert values == [None, "balanced", "0:0.5,3:2.0"]
+    assert params.parse_class_weight(values[2]) == {0: 0.5, 3: 2.0}
+    assert sweep.validate_params({"class_weight": "0:0.5,3:2.0"})["class_weight"] == values[2]
+
+
+@pytest.mark.parametrize(
+    "values, task, rule",
+    [
+        ({"class_weight": "balanced"}, "regression", "only to classification tasks"),
+        ({"label_smoothing": 0.1}, "regression", "only to classification tasks"),
+        ({"class_weight": "0:1.0,2:3.0"}, "binary", r"classes of the data \(0..1\), got 2"),
+    ],
+)
+def test_task_rules_need_the_data(values, task, rule):
+    with pytest.raises(SweepDefinitionError, match=rule):
+        params.check_task_params(values, task, 2)
+    params.check_task_params({"class_weight": "0:1.0,1:3.0"}, "binary", 2)

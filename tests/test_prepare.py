@@ -29,6 +29,15 @@ def test_prepare_checks_data_and_objective_and_writes_nothing(tmp_path) -> None:
     assert not (tmp_path / "results").exists()
 
 
+def test_a_class_weight_for_a_class_the_data_lacks_fails_before_anything_is_written(
+    tmp_path,
+) -> None:
+    sweep = Sweep(name="w", space={"hidden_units": 4, "epochs": 1, "class_weight": {10: 2.0}})
+    with pytest.raises(SweepDefinitionError, match=r"classes of the data \(0..9\), got 10"):
+        prepare(sweep, results=tmp_path / "results", data_dir=None)
+    assert not (tmp_path / "results").exists()
+
+
 def test_the_import_graph_has_no_cycle() -> None:
     proc = subprocess.run(
         [sys.executable, "benchmarks/import_cycles.py"], capture_output=True, text=True, cwd=REPO

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from conftest import keras_reference, train_packed, two_layers
 
 from nnsweep import Sweep
-from nnsweep.training.schedules import Schedule, keras_plateau, keras_schedule, trial_schedule
+from nnsweep.training.schedules import Schedule, keras_schedule, trial_schedule
 
 keras = pytest.importorskip("keras")
 
@@ -70,15 +69,6 @@ def test_plateau_follows_keras_reduce_lr_on_plateau():
 # -- packed as alone ---------------------------------------------------------------------------
 
 
-def _train(trials, ctx):
-    from nnsweep.training.train import train_pack
-
-    fallbacks: list = []
-    rows = {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fallbacks.append)}
-    assert fallbacks == []  # the packed path was taken
-    return rows
-
-
 @pytest.mark.parametrize("unit", ["stacks", "branches"])
 def test_every_schedule_packs_exactly(digits, unit):
     from nnsweep.training.train import TrainContext
@@ -97,11 +87,11 @@ def test_every_schedule_packs_exactly(digits, unit):
     sweep = Sweep(name="s", space=space, seeds=2, objective="val_accuracy")
     ctx = TrainContext(sweep, digits)
     trials = sweep.grid_trials()
-    packed = _train(trials, ctx)
+    packed = train_packed(trials, ctx)
     assert {r.row["pack_size"] for r in packed.values()} == {len(trials)}
     rates = {}
     for t in trials:
-        (alone,) = _train([t], ctx).values()
+        (alone,) = train_packed([t], ctx).values()
         mine = packed[t.trial_id]
         assert alone.row["pack_size"] == 1 and mine.row["status"] == "ok"
         for key in ("loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
@@ -132,61 +122,6 @@ def test_a_scheduled_pack_never_reuses_an_unscheduled_ones_traces(digits):
 # -- as a plain Keras fit ----------------------------------------------------------------------
 
 
-def _keras_reference(trial, ctx, data):
-    """The trial trained by Keras's ``fit`` with Keras's schedule or ReduceLROnPlateau, from
-    the engine's initial weights and on the engine's batches."""
-    import tensorflow as tf
-
-    from nnsweep.training import _optimizers
-    from nnsweep.training._stack import StackUnit
-    from nnsweep.training._table import batch_order
-    from nnsweep.training._units import plan_units, stackable
-    from nnsweep.training.models import build_model, make_optimizer
-
-    sweep, spec = ctx.sweep, data.spec
-    width = int(np.prod(spec.input_shape))
-    keras.utils.set_random_seed(trial.seed)  # as the engine builds a branch's model
-    model = build_model(sweep.model, trial.params, spec)
-    if stackable(sweep.model, trial):
-        unit = StackUnit(plan_units("mlp", [trial], width)[0][0], [trial], spec, width)
-        layers = unit.extract([v.numpy() for v in unit.trainable], 0)
-        model.set_weights([a for layer in layers for a in layer])
-    split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)
-    n, batch, epochs = len(split.fit_idx), trial.params["batch_size"], trial.params["epochs"]
-    order = split.fit_idx[batch_order(trial.seed, trial.fold, n)]
-    shuffle = np.random.RandomState(ctx.shuffle_seed(trial.fold))
-    batches = None
-    for _ in range(epochs):
-        rows = order[shuffle.permutation(n)]
-        part = tf.data.Dataset.from_tensor_slices((data.x_train[rows], data.y_train[rows]))
-        batches = part.batch(batch) if batches is None else batches.concatenate(part.batch(batch))
-    objective, direction = ctx.objective
-    lr = _optimizers.trial_settings("adam", trial.params)["learning_rate"]
-    schedule = trial_schedule(trial.params, lr, n, direction)
-    optimizer = make_optimizer(trial.params, keras_schedule(schedule))
-    model.compile(optimizer=optimizer, loss=spec.loss, metrics=[spec.metric])
-    callbacks = []
-    if schedule.kind == "plateau":
-        callbacks.append(keras_plateau(schedule, objective))
-    history = model.fit(
-        batches,
-        epochs=epochs,
-        steps_per_epoch=math.ceil(n / batch),
-        validation_data=(data.x_train[split.val_idx], data.y_train[split.val_idx]),
-        callbacks=callbacks,
-        shuffle=False,  # the batches are the engine's, in its order
-        verbose=0,
-    ).history
-    return history, [schedule.epoch_rate(e) for e in range(epochs)]
-
-
-def _two_layers(params, spec):
-    """A custom model: it trains as a branch, its own Keras model inside the pack."""
-    inputs = keras.Input(spec.input_shape)
-    x = keras.layers.Dense(24, activation="tanh")(keras.layers.Flatten()(inputs))
-    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-
-
 @pytest.mark.parametrize(
     "space",
     [
@@ -204,15 +139,15 @@ def _two_layers(params, spec):
 def test_each_schedule_trains_as_keras_fit_with_its_schedule(digits, space):
     from nnsweep.training.train import TrainContext
 
-    model = _two_layers if space.pop("model", None) else "mlp"
+    model = two_layers if space.pop("model", None) else "mlp"
     space = {"epochs": 6, "batch_size": 32, "learning_rate": 0.02, **space}
     if model == "mlp":
         space["hidden_units"] = 32
     sweep = Sweep(name="k", model=model, space=space, seeds=1, objective="val_accuracy")
     ctx = TrainContext(sweep, digits)
     (trial,) = sweep.grid_trials()
-    (ours,) = _train([trial], ctx).values()
-    theirs, rates = _keras_reference(trial, ctx, digits)
+    (ours,) = train_packed([trial], ctx).values()
+    theirs, rates = keras_reference(trial, ctx, digits)
     if trial.params["lr_schedule"] == "plateau":
         rates = theirs["learning_rate"]  # the callback's own log of the rate it trained with
         assert rates[0] > rates[-1]  # it did lower the rate

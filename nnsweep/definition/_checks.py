@@ -268,7 +268,7 @@ def _check_entry(name: str, value: Any, where: str, param: _params.Param | None)
     if isinstance(value, (_space.Int, _space.Float)):
         if param.kind == "int" and isinstance(value, _space.Float):
             raise SweepDefinitionError(where, "must be an Int range, not Float", value)
-        if param.kind in ("str", "bool", "ints"):
+        if param.kind in ("str", "bool", "ints", "weights"):
             raise SweepDefinitionError(where, "cannot be a numeric range", value)
     for candidate in _space.candidate_values(name, value):
         param.validate(candidate, where)

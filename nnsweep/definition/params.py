@@ -76,7 +76,10 @@ class Param:
     """One hyperparameter: a type, a rule its values must satisfy, and a default."""
 
     name: str
-    kind: str  # "int", "float", "bool", "str" or "ints" (a tuple of positive ints)
+    # "int", "float", "bool", "str", "ints" (a tuple of positive ints) or "weights" (class
+    # weights: "balanced" or a dict, kept as the text ``0:1.0,1:5.0`` so that it hashes,
+    # writes to a CSV cell and reads back as the same value)
+    kind: str
     default: Any
     rule: str = ""
     check: Callable[[Any], bool] | None = None
@@ -115,6 +118,8 @@ class Param:
                 )
             if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
                 raise SweepDefinitionError(where, "must hold integers >= 1", value)
+        elif self.kind == "weights":
+            value = _class_weight_text(value, where)
         if self.check is not None and not self.check(value):
             raise SweepDefinitionError(where, self.rule, value)
         return value
@@ -153,8 +158,14 @@ TRAINING_PARAMS: dict[str, Param] = {
         _p("plateau_factor", "float", 0.1, "must be in (0, 1)", lambda v: 0 < v < 1),
         _p("plateau_patience", "int", 2, *_nonneg),
         _p("min_lr", "float", 0.0, *_nonneg),
+        # Keras's fit(class_weight=...): None, "balanced" (from the training split) or a dict.
+        _p("class_weight", "weights", None, optional=True),
+        # Keras's CategoricalCrossentropy / BinaryCrossentropy(label_smoothing=...).
+        _p("label_smoothing", "float", 0.0, *_unit),
     )
 }
+# What needs a classification task (checked once the data is loaded).
+CLASSIFICATION_PARAMS = ("class_weight", "label_smoothing")
 
 _common_layer_params = (
     _p("activation", "str", "relu", allowed=ACTIVATIONS),
@@ -292,6 +303,58 @@ def _check_schedule(params: Mapping[str, Any]) -> None:
         raise SweepDefinitionError(
             "space['min_lr']", "must be below the learning rate", p["min_lr"]
         )
+
+
+def _class_weight_text(value: Any, where: str) -> str:
+    """A class weight as its canonical text: ``balanced``, or ``0:1.0,1:5.0`` by class."""
+    if value == "balanced":
+        return value
+    if isinstance(value, str):
+        try:
+            value = parse_class_weight(value)
+        except ValueError:
+            raise SweepDefinitionError(
+                where, 'must be None, "balanced" or a dict {class: weight}', value
+            ) from None
+    if not isinstance(value, Mapping) or not value:
+        raise SweepDefinitionError(
+            where, 'must be None, "balanced" or a non-empty dict {class: weight}', value
+        )
+    for k, v in value.items():
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise SweepDefinitionError(where, "must have classes (keys) that are integers >= 0", k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise SweepDefinitionError(where, "must have weights that are finite numbers > 0", v)
+    return ",".join(f"{k}:{float(value[k])!r}" for k in sorted(value))
+
+
+def parse_class_weight(text: str) -> dict[int, float]:
+    """``0:1.0,1:5.0`` back to ``{0: 1.0, 1: 5.0}`` (ValueError if it is not that form)."""
+    out = {}
+    for part in text.split(","):
+        k, _, v = part.partition(":")
+        out[int(k)] = float(v)
+    return out
+
+
+def check_task_params(params: Mapping[str, Any], task: str, n_classes: int) -> None:
+    """Rules that need the data: class weights and label smoothing need a classification
+    task, and a class weight's classes must exist (``n_classes``: 2 for binary)."""
+    for name in CLASSIFICATION_PARAMS:
+        value = params.get(name)
+        if task == "regression" and value not in (None, 0.0):
+            raise SweepDefinitionError(
+                f"space[{name!r}]", "applies only to classification tasks, not regression", value
+            )
+    weights = params.get("class_weight")
+    if weights not in (None, "balanced"):
+        unknown = [k for k in parse_class_weight(weights) if k >= n_classes]
+        if unknown:
+            raise SweepDefinitionError(
+                "space['class_weight']",
+                f"must name classes of the data (0..{n_classes - 1})",
+                unknown[0] if len(unknown) == 1 else unknown,
+            )
 
 
 def format_value(value: Any) -> Any:

@@ -32,12 +32,12 @@ from nnsweep.store.results import (
 
 def build_kept(sweep: Sweep, params: Mapping[str, Any], spec: Any, weights: Sequence[Any]) -> Any:
     """The trial's own Keras model (as ``build_model`` makes it, compiled for its task) with
-    ``weights``."""
+    ``weights``; a multiclass trial's label smoothing is left out of the file's loss."""
     from nnsweep.training.models import build_model, compile_for_task
 
     model = build_model(sweep.model, params, spec)
     model.set_weights(list(weights))
-    compile_for_task(model, params, spec)
+    compile_for_task(model, params, spec, portable=True)  # plain Keras loads the file
     # Its optimizer as configured, with a fresh state: built, so that loading the file finds
     # the variables it expects (else Keras warns that it skipped them).
     model.optimizer.build(model.trainable_variables)

@@ -37,8 +37,26 @@ def load_data(sweep: Sweep, data_dir: str | Path | None) -> Dataset:
         sweep.data, data_dir=data_dir, options=sweep.data_options, target=sweep.target
     )
     check_compatible(sweep.model, dataset.spec)
+    try:
+        check_task_params(sweep, dataset.spec)
+    except SweepDefinitionError as exc:
+        raise located(sweep, exc) from None
     dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
     return dataset
+
+
+def check_task_params(sweep: Sweep, spec: Any) -> None:
+    """Class weights and label smoothing against the data's task and classes."""
+    from nnsweep.definition import params as _params
+    from nnsweep.definition.space import candidate_values
+
+    n_classes = spec.n_classes if spec.task == "multiclass" else 2
+    for name in _params.CLASSIFICATION_PARAMS:
+        if name in sweep.space:
+            param = _params.TRAINING_PARAMS[name]
+            for value in candidate_values(name, sweep.space[name]):
+                value = param.validate(value, f"space[{name!r}]")
+                _params.check_task_params({name: value}, spec.task, n_classes or 2)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
-from nnsweep.training._stack import losses
+from nnsweep.training._stack import losses, set_targets
 
 
 class BranchUnit:
@@ -31,16 +31,26 @@ class BranchUnit:
         self.weights = self.trainable + [v.value for v in model.non_trainable_weights]
         self.n_params = {index: model.count_params()}
         self.maps = None
+        self.class_w: Any = None  # set by the pack (``set_targets``)
+        self.smooth: Any = None
 
     def losses(self, x: tf.Tensor, y: tf.Tensor, training: bool, epoch=None, pos=None):
         c = self.column if x.shape[0] != 1 else 0
         pred = self.model(tf.reshape(x[c], (-1, *self.shape)), training=training)
         y = y[c] if self.task == "multiclass" else tf.expand_dims(y[c], -1)  # like pred
-        loss, hit = losses(self.task, y, pred)
+        loss, hit = losses(self.task, y, pred, self.smooth)
         if self.task != "multiclass":
             loss, hit = loss[:, 0], hit[:, 0]
+        if training and self.class_w is not None:
+            w = tf.gather(self.class_w, tf.reshape(y, (-1,)))
+            loss = loss * w  # Keras's accuracy stays unweighted
         penalty = tf.add_n(self.model.losses) if training and self.model.losses else None
         return tf.reduce_sum(loss, keepdims=True), tf.reduce_sum(hit, keepdims=True), penalty
+
+    def set_targets(self, targets: Any) -> None:
+        """This trial's class weights and label smoothing (``targets``, by pack slot)."""
+        last = (1,) if self.task == "multiclass" else ()
+        set_targets(self, targets, np.array(self.slots), last)
 
     def settings(self, values: np.ndarray, per_block: bool = False) -> list[Any]:
         return [float(values[self.slots[0]])] * len(self.trainable)

@@ -47,6 +47,7 @@ from nnsweep.training._units import (
 )
 from nnsweep.training.context import Ledger, Outcome
 from nnsweep.training.schedules import Schedule, trial_schedule
+from nnsweep.training.targets import pack_targets
 
 _EVAL_BATCH = 1024
 # Micro-batch steps per call into TensorFlow: each call costs Python and dispatch time
@@ -102,6 +103,9 @@ class Pack:
             [self.split.fit_idx[batch_order(s, self.fold, n)] for s in self.seeds], 1
         ).astype("int32")
         self.kinds, self.settings, self.l1, self.l2, self.micro = _trial_values(self.trials)
+        resolved = [_params.resolve(t.params, None) for t in self.trials]
+        y_fit = ctx.dataset.y_train[self.split.fit_idx]
+        self.targets = pack_targets(self.trials, resolved, y_fit, ctx.dataset.spec)
         self.schedules: list[Schedule] = []  # made fresh by each run
 
     def _schedules(self) -> list[Schedule]:
@@ -133,6 +137,7 @@ class Pack:
             unit.load(self.trials)
             unit.columns = tuple(self.column[s] for s in plan.seeds)
             unit.set_penalties(self.l1, self.l2)
+            unit.set_targets(self.targets)
             unit.updater.load(self._unit_settings(unit))
             for a in unit.accumulators:
                 a.assign(tf.zeros_like(a))
@@ -153,6 +158,7 @@ class Pack:
         if isinstance(unit, StackUnit):
             unit.columns = tuple(self.column[s] for s in unit.plan.seeds)
             unit.set_penalties(self.l1, self.l2)
+        unit.set_targets(self.targets)
         unit.updater = _optimizers.Updater(
             self.kinds[unit.slots[0]],
             unit.trainable,
@@ -464,7 +470,12 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
                 _scheduling([trials[t] for t in mine]),
             )
         )
-    return (len({t.seed for t in trials}), len(trials), micro, tuple(units))
+    p = [_params.resolve(t.params, None) for t in trials]
+    targets = (
+        any(q["class_weight"] is not None for q in p),
+        any(q["label_smoothing"] for q in p),
+    )
+    return (len({t.seed for t in trials}), len(trials), micro, targets, tuple(units))
 
 
 # Recent packs by signature, for the next pack of the same shape; a few, so that memory

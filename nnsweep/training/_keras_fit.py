@@ -19,14 +19,9 @@ from nnsweep.definition import params as _params
 from nnsweep.definition.pruning import PRUNED, PackJudge
 from nnsweep.definition.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
-from nnsweep.training.models import build_model, make_optimizer
+from nnsweep.training.models import build_model, loss_function, make_optimizer, task_loss
 from nnsweep.training.schedules import keras_plateau, keras_schedule, trial_schedule
-
-_DATA_LOSS = {
-    "multiclass": keras.metrics.SparseCategoricalCrossentropy,
-    "binary": keras.metrics.BinaryCrossentropy,
-    "regression": keras.metrics.MeanSquaredError,
-}
+from nnsweep.training.targets import class_weights, n_classes
 
 
 class _Watch(keras.callbacks.Callback):
@@ -80,9 +75,11 @@ def _plain(logs: dict[str, Any]) -> dict[str, float]:
     """Keras's logs under nnsweep's names: ``loss`` is the data loss, without penalties."""
     out = {}
     for key, value in logs.items():
-        if key in ("loss", "val_loss"):
+        if key in ("loss", "val_loss", "weighted_loss", "val_weighted_loss"):
             continue
         out[key.replace("data_loss", "loss")] = float(value)
+    if "weighted_loss" in logs:  # class weights: the training loss is weighted, as Keras's
+        out["loss"] = float(logs["weighted_loss"])
     return out
 
 
@@ -102,10 +99,20 @@ def fit_alone(
     objective, direction = ctx.objective
     base = float(make_optimizer(trial.params).learning_rate)  # the trial's, or Keras's default
     schedule = trial_schedule(trial.params, base, len(split.fit_idx), direction)
+    weights = None
+    if spec.task != "regression":
+        weights = class_weights(p["class_weight"], data.y_train[split.fit_idx], n_classes(spec))
+    # The data loss as a metric (Keras's loss without penalties); with class weights, also
+    # weighted as Keras's training loss is (validation stays unweighted).
+    metrics = [spec.metric, keras.metrics.MeanMetricWrapper(loss_function(p, spec), "data_loss")]
+    if weights:
+        metrics.append(
+            keras.metrics.MeanMetricWrapper(loss_function(p, spec, weights), "weighted_loss")
+        )
     model.compile(
         optimizer=make_optimizer(trial.params, keras_schedule(schedule)),
-        loss=spec.loss,
-        metrics=[spec.metric, _DATA_LOSS[spec.task](name="data_loss")],
+        loss=task_loss(trial.params, spec),
+        metrics=metrics,
     )
     watch = _Watch(trial, on_epoch, ctx.stop, judge, objective, p["epochs"])
     if ctx.records_learning_rate:
@@ -131,6 +138,7 @@ def fit_alone(
         validation_data=(data.x_train[split.val_idx], y[split.val_idx]),
         batch_size=p["batch_size"],
         epochs=p["epochs"],
+        class_weight=weights,
         shuffle=True,
         verbose=2 if ctx.verbose else 0,
         callbacks=callbacks,

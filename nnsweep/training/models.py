@@ -193,7 +193,71 @@ def make_optimizer(params: Mapping[str, Any], learning_rate: Any = None) -> Any:
     return getattr(keras.optimizers, OPTIMIZER_CLASSES[name])(**kwargs)
 
 
-def compile_for_task(model: Any, params: Mapping[str, Any], spec: DataSpec) -> Any:
-    """Compile with the task's loss and headline metric (accuracy or MAE)."""
-    model.compile(optimizer=make_optimizer(params), loss=spec.loss, metrics=[spec.metric])
+def loss_function(
+    params: Mapping[str, Any], spec: DataSpec, class_weight: Mapping[int, float] | None = None
+) -> Callable[[Any, Any], Any]:
+    """Each row's loss, as Keras computes it for this trial: the task's, label-smoothed
+    (``CategoricalCrossentropy`` on one-hot targets for sparse labels) when asked; times
+    its class's weight where ``class_weight`` is given (Keras's training loss)."""
+    import keras
+
+    fn = _row_loss(params, spec)
+    if not class_weight:
+        return fn
+    table = keras.ops.convert_to_tensor([class_weight[c] for c in sorted(class_weight)])
+
+    def weighed(y: Any, pred: Any) -> Any:
+        labels = keras.ops.cast(keras.ops.reshape(y, (-1,)), "int32")
+        return fn(y, pred) * keras.ops.take(table, labels)
+
+    return weighed
+
+
+def _row_loss(params: Mapping[str, Any], spec: DataSpec) -> Callable[[Any, Any], Any]:
+    import keras
+
+    smoothing = _params.resolve(params, None)["label_smoothing"]
+    if spec.task == "binary":
+        return lambda y, pred: keras.losses.binary_crossentropy(y, pred, label_smoothing=smoothing)
+    if spec.task == "multiclass" and smoothing:
+        classes = spec.output_units
+
+        def smoothed(y: Any, pred: Any) -> Any:
+            labels = keras.ops.cast(keras.ops.reshape(y, (-1,)), "int32")
+            return keras.losses.categorical_crossentropy(
+                keras.ops.one_hot(labels, classes), pred, label_smoothing=smoothing
+            )
+
+        return smoothed
+    return keras.losses.get(spec.loss)
+
+
+def task_loss(params: Mapping[str, Any], spec: DataSpec, portable: bool = False) -> Any:
+    """The loss to compile with: the task's by name, or label smoothing's own.
+    ``portable``: one that a saved model's file names in Keras's own terms, so that plain
+    Keras loads it (sparse labels have no smoothed Keras loss: the task's, unsmoothed)."""
+    smoothing = _params.resolve(params, None)["label_smoothing"]
+    if not smoothing:
+        return spec.loss
+    import keras
+
+    if spec.task == "binary":
+        return keras.losses.BinaryCrossentropy(label_smoothing=smoothing)
+    if portable:
+        return spec.loss
+    fn = loss_function(params, spec)
+
+    class Smoothed(keras.losses.Loss):
+        def call(self, y_true: Any, y_pred: Any) -> Any:
+            return fn(y_true, y_pred)
+
+    return Smoothed(name="smoothed_crossentropy")
+
+
+def compile_for_task(
+    model: Any, params: Mapping[str, Any], spec: DataSpec, portable: bool = False
+) -> Any:
+    """Compile with the trial's loss (``task_loss``) and the task's headline metric."""
+    loss = task_loss(params, spec, portable)
+    model.compile(optimizer=make_optimizer(params), loss=loss, metrics=[spec.metric])
     return model
