@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
-from nnsweep.training._stack import losses, set_targets
+from nnsweep.training._losses import row_losses, set_targets
 
 
 class BranchUnit:
@@ -38,7 +38,7 @@ class BranchUnit:
         c = self.column if x.shape[0] != 1 else 0
         pred = self.model(tf.reshape(x[c], (-1, *self.shape)), training=training)
         y = y[c] if self.task == "multiclass" else tf.expand_dims(y[c], -1)  # like pred
-        loss, hit = losses(self.task, y, pred, self.smooth)
+        loss, hit = row_losses(self.task, y, pred, self.smooth)
         if self.task != "multiclass":
             loss, hit = loss[:, 0], hit[:, 0]
         if training and self.class_w is not None:

@@ -26,62 +26,12 @@ import tensorflow as tf
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
 from nnsweep.training import _initializers
+from nnsweep.training._losses import row_losses, set_targets, weighed
 from nnsweep.training._units import Stack, padded_widths
 
 OUTPUT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 # A trial's arrays, layer by layer: (kernel (inputs, units), bias (units,)).
 Layers = list[tuple[np.ndarray, np.ndarray]]
-
-
-def losses(
-    task: str, y: tf.Tensor, pred: tf.Tensor, smooth: tuple[Any, Any] | None = None
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Each row's loss and metric (a hit, or the absolute error): Keras's loss functions,
-    which read the logits when ``pred`` comes straight from a softmax or sigmoid.
-    ``smooth``: label smoothing's (keep, add), broadcastable to the targets, or None."""
-    if task == "multiclass":
-        if smooth is None:
-            loss = keras.ops.sparse_categorical_crossentropy(y, pred)
-        else:
-            target = tf.one_hot(y, pred.shape[-1]) * smooth[0] + smooth[1]
-            loss = keras.ops.categorical_crossentropy(target, pred)
-        hit = tf.cast(tf.equal(tf.argmax(pred, -1, output_type=tf.int32), y), tf.float32)
-        return loss, hit
-    if task == "binary":
-        yf = tf.cast(y, tf.float32)
-        target = yf if smooth is None else yf * smooth[0] + smooth[1]
-        loss = keras.ops.binary_crossentropy(target, pred)
-        return loss, tf.cast(tf.equal(tf.cast(pred > 0.5, tf.float32), yf), tf.float32)
-    return tf.square(pred - y), tf.abs(pred - y)
-
-
-def set_targets(unit: Any, targets: Any, blocks: np.ndarray, last: tuple[int, ...]) -> None:
-    """A unit's class-weight table (its blocks' rows of ``targets.weights``, flat) and
-    label smoothing's constants (shaped ``blocks.shape + last``), as variables: made the
-    first time, assigned when the unit is loaded with new trials."""
-    arrays = []
-    if targets.weights is not None:
-        arrays.append(targets.weights[blocks].reshape(-1))
-    if targets.smoothed:
-        arrays += [a[blocks].reshape(blocks.shape + last) for a in (targets.keep, targets.add)]
-    values: list[tf.Variable] = getattr(unit, "_targets", [])
-    if values:
-        for var, a in zip(values, arrays, strict=True):
-            var.assign(a)
-    else:
-        values = [tf.Variable(a, trainable=False) for a in arrays]
-    unit._targets = values
-    unit.class_w = values[0] if targets.weights is not None else None
-    unit.smooth = tuple(values[-2:]) if targets.smoothed else None
-
-
-def weighed(unit: Any, y: tf.Tensor, blocks: tuple[int, int]) -> tf.Tensor:
-    """Each row's class weight, shaped like ``y`` (seeds, batch, blocks): gathered from the
-    unit's flat table at (seed, block, class)."""
-    S, B = blocks
-    classes = unit.class_w.shape[0] // (S * B)
-    base = (np.arange(S)[:, None, None] * B + np.arange(B)[None, None, :]) * classes
-    return tf.gather(unit.class_w, tf.constant(base.astype("int32")) + y)
 
 
 # -- dropout masks by position ---------------------------------------------------------------
@@ -338,7 +288,7 @@ class StackUnit:
             x, y = tf.gather(x, list(self.columns)), tf.gather(y, list(self.columns))
         pred = self.forward(x, training, epoch, pos)
         y = tf.broadcast_to(tf.expand_dims(y, -1), tf.shape(pred)[:3])
-        loss, hit = losses(self.task, y, pred, self.smooth)
+        loss, hit = row_losses(self.task, y, pred, self.smooth)
         if training and self.class_w is not None:
             w = weighed(self, y, (self.S, self.B))
             loss = loss * w  # Keras's accuracy stays unweighted
