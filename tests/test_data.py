@@ -312,3 +312,12 @@ def test_splits_are_seeded_disjoint_and_cached():
     folds = [ds.split(0.2, 0, cv=4, fold=k) for k in range(4)]
     assert sum(len(f.x_val) for f in folds) == len(ds.x_train)
     assert all(len(f.x_fit) + len(f.x_val) == len(ds.x_train) for f in folds)
+
+
+def test_the_built_in_tasks_known_without_loading_match_the_loaded_data(data_dir):
+    from nnsweep.data import load_dataset
+    from nnsweep.data._builtin import BUILTIN_TASKS
+
+    for name in ("digits", "mnist", "boston_housing"):  # the ones this machine has
+        spec = load_dataset(name, data_dir=data_dir).spec
+        assert BUILTIN_TASKS[name] == (spec.task, spec.n_classes), name

@@ -114,3 +114,18 @@ def test_task_rules_need_the_data(values, task, rule):
     with pytest.raises(SweepDefinitionError, match=rule):
         params.check_task_params(values, task, 2)
     params.check_task_params({"class_weight": "0:1.0,1:3.0"}, "binary", 2)
+
+
+@pytest.mark.parametrize(
+    "data, space, rule",
+    [
+        ("digits", {"class_weight": {10: 2.0}}, r"classes of the data \(0..9\), got 10"),
+        ("imdb", {"class_weight": [None, {2: 1.0}]}, r"\(0..1\), got 2"),
+        ("boston_housing", {"label_smoothing": 0.1}, "only to classification tasks"),
+    ],
+)
+def test_a_built_in_datasets_classes_are_checked_when_the_sweep_is_created(data, space, rule):
+    from nnsweep import Sweep
+
+    with pytest.raises(SweepDefinitionError, match=rule):
+        Sweep(name="s", data=data, space=space)

@@ -32,8 +32,14 @@ def test_prepare_checks_data_and_objective_and_writes_nothing(tmp_path) -> None:
 def test_a_class_weight_for_a_class_the_data_lacks_fails_before_anything_is_written(
     tmp_path,
 ) -> None:
-    sweep = Sweep(name="w", space={"hidden_units": 4, "epochs": 1, "class_weight": {10: 2.0}})
-    with pytest.raises(SweepDefinitionError, match=r"classes of the data \(0..9\), got 10"):
+    import numpy as np
+
+    def three_classes():  # not a built-in: its classes are known once it is loaded
+        return np.random.RandomState(0).rand(60, 4), np.arange(60) % 3
+
+    space = {"hidden_units": 4, "epochs": 1, "class_weight": [None, {3: 2.0}]}
+    sweep = Sweep(name="w", data=three_classes, space=space)
+    with pytest.raises(SweepDefinitionError, match=r"classes of the data \(0..2\), got 3"):
         prepare(sweep, results=tmp_path / "results", data_dir=None)
     assert not (tmp_path / "results").exists()
 

@@ -197,3 +197,14 @@ _BUILTINS: dict[str, Callable[[Path | None, dict], Dataset]] = {
     "reuters": _sequences("reuters", "reuters", 46),
     "boston_housing": _boston,
 }
+
+# Each built-in dataset's task and classes, known without loading it, so that a sweep's
+# class weights are checked when it is created (a test checks them against the loaded specs).
+BUILTIN_TASKS: dict[str, tuple[str, int | None]] = {
+    "digits": ("multiclass", 10),
+    "mnist": ("multiclass", 10),
+    "fashion_mnist": ("multiclass", 10),
+    "imdb": ("binary", None),
+    "reuters": ("multiclass", 46),
+    "boston_housing": ("regression", None),
+}

@@ -272,3 +272,15 @@ def _check_entry(name: str, value: Any, where: str, param: _params.Param | None)
             raise SweepDefinitionError(where, "cannot be a numeric range", value)
     for candidate in _space.candidate_values(name, value):
         param.validate(candidate, where)
+
+
+def check_builtin_task(data: Any, space: Mapping[str, Any]) -> None:
+    """Class weights and label smoothing against a built-in dataset's task and classes,
+    known without loading it (other data is checked once loaded, before anything is
+    written)."""
+    if not isinstance(data, str) or not any(n in space for n in _params.CLASSIFICATION_PARAMS):
+        return
+    from nnsweep.data._builtin import BUILTIN_TASKS
+
+    if data in BUILTIN_TASKS:
+        _params.check_space_task(space, *BUILTIN_TASKS[data])

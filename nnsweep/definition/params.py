@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nnsweep.definition.space import callable_name
+from nnsweep.definition.space import callable_name, candidate_values
 from nnsweep.errors import SweepDefinitionError
 
 OPTIMIZERS = (
@@ -355,6 +355,17 @@ def check_task_params(params: Mapping[str, Any], task: str, n_classes: int) -> N
                 f"must name classes of the data (0..{n_classes - 1})",
                 unknown[0] if len(unknown) == 1 else unknown,
             )
+
+
+def check_space_task(space: Mapping[str, Any], task: str, n_classes: int | None) -> None:
+    """``check_task_params`` for every value a space gives class weights and smoothing
+    (``n_classes``: the multiclass task's; binary has 2)."""
+    classes = n_classes if task == "multiclass" and n_classes else 2
+    for name in CLASSIFICATION_PARAMS:
+        if name in space:
+            for value in candidate_values(name, space[name]):
+                value = TRAINING_PARAMS[name].validate(value, f"space[{name!r}]")
+                check_task_params({name: value}, task, classes)
 
 
 def format_value(value: Any) -> Any:

@@ -138,6 +138,7 @@ class Sweep:
         object.__setattr__(self, "keep_models", _checks.check_keep(self.keep_models))
         runs = len(self.seed_list) * (self.cv or 1)
         _checks.check_space(self.space, self.model, self.strategy, runs)
+        _checks.check_builtin_task(self.data, self.space)
         self._check_prune()
 
     # -- validation -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsweep.definition.params import check_space_task
 from nnsweep.definition.sweep import Sweep, located
 from nnsweep.errors import SweepDefinitionError
 from nnsweep.store.results import ResultsStore, history_columns, trial_columns
@@ -38,25 +39,11 @@ def load_data(sweep: Sweep, data_dir: str | Path | None) -> Dataset:
     )
     check_compatible(sweep.model, dataset.spec)
     try:
-        check_task_params(sweep, dataset.spec)
+        check_space_task(sweep.space, dataset.spec.task, dataset.spec.n_classes)
     except SweepDefinitionError as exc:
         raise located(sweep, exc) from None
     dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
     return dataset
-
-
-def check_task_params(sweep: Sweep, spec: Any) -> None:
-    """Class weights and label smoothing against the data's task and classes."""
-    from nnsweep.definition import params as _params
-    from nnsweep.definition.space import candidate_values
-
-    n_classes = spec.n_classes if spec.task == "multiclass" else 2
-    for name in _params.CLASSIFICATION_PARAMS:
-        if name in sweep.space:
-            param = _params.TRAINING_PARAMS[name]
-            for value in candidate_values(name, sweep.space[name]):
-                value = param.validate(value, f"space[{name!r}]")
-                _params.check_task_params({name: value}, spec.task, n_classes or 2)
 
 
 @dataclass
