@@ -152,3 +152,32 @@ def test_the_keras_fit_path_weighs_and_smooths(digits):
     plain, weighted, smoothed = loss(), loss(class_weight={0: 50.0}), loss(label_smoothing=0.3)
     assert weighted[0][0] > plain[0][0] * 1.5  # class 0's rows dominate the weighted mean
     assert smoothed[1][-1] > plain[1][-1] + 0.1  # a smoothed target's loss stays higher
+
+
+def test_weights_survive_compaction_and_a_reused_packs_new_trials(digits):
+    from nnsweep.training.train import TrainContext
+
+    # Epochs 1 and 3 in one pack: the 3-epoch trials move into a smaller stack after epoch 1.
+    space = {"hidden_units": 16, "learning_rate": 0.02, "batch_size": 64, "epochs": [1, 3]}
+    space["class_weight"] = ["balanced", {0: 4.0}]
+    space["label_smoothing"] = [0.0, 0.2]
+    sweep = Sweep(name="t", space=space, seeds=1)
+    ctx = TrainContext(sweep, digits)
+    trials = sweep.grid_trials()
+    packed = train_packed(trials, ctx)
+    # Two packs of one signature: the second reuses the first's traces with new tables
+    # (the same trials in the other order: each slot's weights and smoothing change).
+    from nnsweep.training._engine import signature
+    from nnsweep.training._units import plan_units
+
+    pair, swapped = [trials[1], trials[2]], [trials[2], trials[1]]
+    sig = [signature(p, plan_units("mlp", p, 64)[0]) for p in (pair, swapped)]
+    assert sig[0] == sig[1]
+    first, second = train_packed(pair, ctx), train_packed(swapped, ctx)
+    for t in trials:
+        (alone,) = train_packed([t], ctx).values()
+        for rows in (packed, first, second):
+            if t.trial_id in rows:
+                mine = rows[t.trial_id]
+                for key in ("loss", "val_loss", "test_loss"):
+                    assert mine.row[key] == pytest.approx(alone.row[key], rel=1e-5), key
