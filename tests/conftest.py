@@ -129,11 +129,9 @@ def keras_reference(trial, ctx, data):
     callbacks = []
     if schedule.kind == "plateau":
         callbacks.append(keras_plateau(schedule, objective))
-    weights = None
-    if spec.task != "regression":
-        weights = class_weights(
-            trial.params.get("class_weight"), data.y_train[split.fit_idx], n_classes(spec)
-        )
+    weights = class_weights(
+        trial.params.get("class_weight"), data.y_train[split.fit_idx], n_classes(spec)
+    )
     history = model.fit(
         batches,
         epochs=epochs,

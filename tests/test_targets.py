@@ -54,10 +54,10 @@ def test_a_packs_tables_hold_each_trials_weights_and_smoothing():
         {"class_weight": None, "label_smoothing": 0.0},
         {"class_weight": "0:2.0", "label_smoothing": 0.1},
     ]
-    targets = pack_targets([0, 1], params, np.array([0, 0, 1, 2]), spec)
+    targets = pack_targets(params, np.array([0, 0, 1, 2]), spec)
     assert targets.weights.tolist() == [[1, 1, 1], [2, 1, 1]]
     assert targets.keep.tolist() == [1.0, np.float32(0.9)] and targets.smoothed
-    plain = pack_targets([0], params[:1], np.array([0, 1]), spec)
+    plain = pack_targets(params[:1], np.array([0, 1]), spec)
     assert plain.weights is None and not plain.smoothed
 
 

@@ -105,7 +105,7 @@ class Pack:
         self.kinds, self.settings, self.l1, self.l2, self.micro = _trial_values(self.trials)
         resolved = [_params.resolve(t.params, None) for t in self.trials]
         y_fit = ctx.dataset.y_train[self.split.fit_idx]
-        self.targets = pack_targets(self.trials, resolved, y_fit, ctx.dataset.spec)
+        self.targets = pack_targets(resolved, y_fit, ctx.dataset.spec)
         self.schedules: list[Schedule] = []  # made fresh by each run
 
     def _schedules(self) -> list[Schedule]:

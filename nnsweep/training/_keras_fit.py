@@ -99,9 +99,7 @@ def fit_alone(
     objective, direction = ctx.objective
     base = float(make_optimizer(trial.params).learning_rate)  # the trial's, or Keras's default
     schedule = trial_schedule(trial.params, base, len(split.fit_idx), direction)
-    weights = None
-    if spec.task != "regression":
-        weights = class_weights(p["class_weight"], data.y_train[split.fit_idx], n_classes(spec))
+    weights = class_weights(p["class_weight"], data.y_train[split.fit_idx], n_classes(spec))
     # The data loss as a metric (Keras's loss without penalties); with class weights, also
     # weighted as Keras's training loss is (validation stays unweighted).
     metrics = [spec.metric, keras.metrics.MeanMetricWrapper(loss_function(p, spec), "data_loss")]

@@ -21,7 +21,8 @@ from nnsweep.definition import params as _params
 
 
 def n_classes(spec: Any) -> int:
-    """The classes a class weight can name: the multiclass task's, 2 for binary."""
+    """The classes a class weight can name: the multiclass task's, else 2 (binary; unused
+    for regression, which takes no class weights)."""
     return int(spec.output_units) if spec.task == "multiclass" else 2
 
 
@@ -60,19 +61,14 @@ class Targets:
         return bool(np.any(self.keep != 1))
 
 
-def pack_targets(
-    trials: Sequence[Any], params: Sequence[Mapping[str, Any]], y_fit: np.ndarray, spec: Any
-) -> Targets:
-    """The tables for a pack whose trials (resolved ``params``) fit on ``y_fit``."""
-    T = len(trials)
-    if spec.task == "regression":
-        ones = np.ones(T, "float32")
-        return Targets(None, ones, np.zeros(T, "float32"))
+def pack_targets(params: Sequence[Mapping[str, Any]], y_fit: np.ndarray, spec: Any) -> Targets:
+    """The tables for a pack whose trials (resolved ``params``, by pack slot) fit on
+    ``y_fit``. Regression trials have neither setting (the sweep's rules refuse them), so
+    their tables are the neutral ones."""
     classes = n_classes(spec)
-    weights = np.ones((T, classes), "float32")
+    weights = np.ones((len(params), classes), "float32")
     for t, p in enumerate(params):
-        given = class_weights(p["class_weight"], y_fit, classes) or {}
-        for c, w in given.items():
+        for c, w in (class_weights(p["class_weight"], y_fit, classes) or {}).items():
             weights[t, c] = w
     constants = [smoothing(p["label_smoothing"], spec.task, classes) for p in params]
     return Targets(
