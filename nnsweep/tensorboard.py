@@ -136,6 +136,8 @@ class TensorBoardLog:
         self.dir = log_dir(results_dir)
         self.info = info
         self.metric = str(info.get("metric") or "accuracy")
+        # The task's metric and the sweep's added ones (``Sweep.metrics``).
+        self.metrics = [self.metric, *(str(m) for m in info.get("metrics") or [])]
         self.swept = [str(n) for n in info.get("swept") or []]
         self._open: dict[str, _Events] = {}
 
@@ -146,8 +148,8 @@ class TensorBoardLog:
         from tensorboard.plugins.hparams import summary_v2 as hp
 
         hparams = [hp.HParam(n, self._domain(n, rows)) for n in [*self.swept, "seed", "fold"]]
-        m = self.metric
-        names = ["loss", m, "val_loss", f"val_{m}", "test_loss", f"test_{m}"]
+        train = ["loss", *self.metrics]
+        names = [f"{prefix}{m}" for prefix in ("", "val_", "test_") for m in train]
         if self.info.get("prune"):
             names.append(PRUNED_METRIC)
         metrics = [hp.Metric(n, display_name=n) for n in names]
@@ -277,7 +279,7 @@ def _rebuild(results_dir: Path, info: Mapping[str, Any]) -> tuple[Path, int]:
     if log.dir.exists():
         stale = [p.name for p in log.dir.iterdir() if p.is_dir() and p.name not in done]
         log.discard(n for n in stale if n != _DOMAINS)
-    metric_names = [*_HISTORY_METRICS, log.metric, f"val_{log.metric}"]
+    metric_names = [*_HISTORY_METRICS, *log.metrics, *(f"val_{m}" for m in log.metrics)]
     for r in rows:
         values = {k: _numeric(r[k]) for k in log.swept if k in r}
         log.start(r["trial_id"], {**values, "seed": int(r["seed"]), "fold": int(r["fold"])})

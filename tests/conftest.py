@@ -99,7 +99,7 @@ def keras_reference(trial, ctx, data):
     from nnsweep.training._stack import StackUnit
     from nnsweep.training._table import batch_order
     from nnsweep.training._units import plan_units, stackable
-    from nnsweep.training.models import build_model, make_optimizer, task_loss
+    from nnsweep.training.models import build_model, keras_metrics, make_optimizer, task_loss
     from nnsweep.training.schedules import keras_plateau, keras_schedule, trial_schedule
     from nnsweep.training.targets import class_weights, n_classes
 
@@ -125,7 +125,8 @@ def keras_reference(trial, ctx, data):
     lr = _optimizers.trial_settings("adam", trial.params)["learning_rate"]
     schedule = trial_schedule(trial.params, lr, n, direction)
     optimizer = make_optimizer(trial.params, keras_schedule(schedule))
-    model.compile(optimizer=optimizer, loss=task_loss(trial.params, spec), metrics=[spec.metric])
+    metrics = [spec.metric, *keras_metrics(sweep.metrics, spec)]
+    model.compile(optimizer=optimizer, loss=task_loss(trial.params, spec), metrics=metrics)
     callbacks = []
     if schedule.kind == "plateau":
         callbacks.append(keras_plateau(schedule, objective))
@@ -150,7 +151,8 @@ def train_packed(trials, ctx):
     from nnsweep.training.train import train_pack
 
     fallbacks: list = []
-    rows = {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fallbacks.append)}
+    fell_back = lambda pack, exc: fallbacks.append(exc)  # noqa: E731
+    rows = {r.row["trial_id"]: r for r in train_pack(trials, ctx, on_fallback=fell_back)}
     assert fallbacks == []  # no fall back to one by one
     return rows
 
@@ -162,3 +164,15 @@ def two_layers(params, spec):
     inputs = keras.Input(spec.input_shape)
     x = keras.layers.Dense(24, activation="tanh")(keras.layers.Flatten()(inputs))
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def zeros():
+    """Binary digits: is it a 0? (about one row in ten: an imbalanced task, which class
+    weights and AUC are for)."""
+    from nnsweep.data import Dataset, DataSpec, load_dataset
+
+    digits = load_dataset("digits")
+    spec = DataSpec("zeros", "binary", digits.spec.input_shape)
+    y = (digits.y_train == 0).astype("int32")
+    return Dataset(spec, digits.x_train, y, digits.x_test, (digits.y_test == 0).astype("int32"))

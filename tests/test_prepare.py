@@ -23,7 +23,7 @@ def test_prepare_checks_data_and_objective_and_writes_nothing(tmp_path) -> None:
     assert "phase" in run.columns and run.history_columns[-1] == "val_accuracy"
     assert not (tmp_path / "results").exists()
 
-    bad = Sweep(name="q", space={"hidden_units": 4, "epochs": 1}, objective="val_f1")
+    bad = Sweep(name="q", space={"hidden_units": 4, "epochs": 1}, objective="val_f2")
     with pytest.raises(SweepDefinitionError, match="objective must be one of"):
         prepare(bad, results=tmp_path / "results", data_dir=None)
     assert not (tmp_path / "results").exists()

@@ -92,7 +92,9 @@ def test_a_run_records_its_code_and_processor_and_diff_names_them(tmp_path, monk
         processor.cache_clear()
 
     # Another machine, the same libraries: the table's report and diff say what differs.
-    other = {**mine, "cpu": "Some Other CPU", "cpu_isa": "avx2"}
+    # An instruction set other than this machine's (which may itself be AVX2).
+    isa = "avx2" if mine["cpu_isa"] != "avx2" else "sse4.2"
+    other = {**mine, "cpu": "Some Other CPU", "cpu_isa": isa}
     folder = tmp_path / "moved"
     _table(folder, [("h:1", 2), ("h:2", 1)])
     _runs(folder, [("h:1", mine), ("h:2", other)])
@@ -100,13 +102,13 @@ def test_a_run_records_its_code_and_processor_and_diff_names_them(tmp_path, monk
         f"cpu: {mine['cpu']} (2 trials), Some Other CPU (1 trials)"
         if mine["cpu"] < "Some Other CPU"
         else f"cpu: Some Other CPU (1 trials), {mine['cpu']} (2 trials)",
-        f"cpu_isa: avx2 (1 trials), {mine['cpu_isa']} (2 trials)"
-        if "avx2" < mine["cpu_isa"]
-        else f"cpu_isa: {mine['cpu_isa']} (2 trials), avx2 (1 trials)",
+        f"cpu_isa: {isa} (1 trials), {mine['cpu_isa']} (2 trials)"
+        if isa < mine["cpu_isa"]
+        else f"cpu_isa: {mine['cpu_isa']} (2 trials), {isa} (1 trials)",
     ]
     for name, v in (("here", mine), ("there", other)):
         _table(tmp_path / name, [("h:1", 2)])
         info = json.loads((tmp_path / name / "sweep.json").read_text())
         (tmp_path / name / "sweep.json").write_text(json.dumps({**info, "versions": v}))
     d = diff_sweeps("here", "there", results=tmp_path)
-    assert f"versions.cpu_isa: {mine['cpu_isa']} -> avx2" in d.changed, d.changed
+    assert f"versions.cpu_isa: {mine['cpu_isa']} -> {isa}" in d.changed, d.changed

@@ -968,8 +968,12 @@ BAD_INPUTS = [
      ["validation_split must be in (0, 1), got 1.0"]),
     ("bad-name", _sweep_body(name='"my sweep"'), [], None,
      ["name must be letters, digits", "got 'my sweep'"]),
-    ("unknown-objective", _sweep_body(objective='"val_auc"'), [], None,
-     ["objective must be one of loss, accuracy, val_loss, val_accuracy, got 'val_auc'"]),
+    ("unknown-objective", _sweep_body(objective='"val_f2"'), [], None,
+     ["objective must be one of loss, accuracy, val_loss, val_accuracy, got 'val_f2'"]),
+    ("objective-not-recorded", _sweep_body(objective='"val_auc"'), [], None,
+     ["objective needs 'auc' in the sweep's metrics to be recorded, got 'val_auc'"]),
+    ("metric-of-another-task", _sweep_body(metrics='["auc"]'), [], None,
+     ["metrics auc applies to binary tasks, and this data is multiclass, got 'auc'"]),
     ("missing-data-file", _sweep_body(data='"{tmp}/missing.csv"'), [], None,
      ["data file not found: {tmp}/missing.csv"]),
     ("csv-without-target", _sweep_body(data='"{tmp}/data.csv"'), [],
@@ -1197,7 +1201,7 @@ BAD_INPUTS = [
     ("epochs-a-billion", _sweep_body('{"hidden_units": 4, "epochs": 10**9}'), [], None,
      ["space['epochs'] must be in [1, 100,000], got 1000000000"]),
     # Class 8: user mistakes that were internal errors (others: their own tests).
-    ("unknown-objective-says-where", _sweep_body(objective='"val_f1"'), [], None,
+    ("unknown-objective-says-where", _sweep_body(objective='"val_f2"'), [], None,
      ["{tmp}/sweep.py:5: objective must be one of loss, accuracy, val_loss, val_accuracy"]),
     # Class 10: options that do nothing together, data with nothing in it.
     ("no-pack-with-a-pack-size", None, ["--no-pack", "--pack-size", "4"], None,

@@ -43,3 +43,10 @@ def test_text_sweeps_run_end_to_end_on_small_keras_files(tmp_path, capsys, name,
     df = pd.read_csv(results / f"{name}-epochs1" / "trials.csv")
     assert len(df) == len(load_sweep(REPO / "sweeps" / f"{name}.py").grid_trials())
     assert (df["status"] == "ok").all() and df["test_accuracy"].between(0, 1).all()
+    if name == "imdb":  # ranked by validation AUC, beside accuracy
+        assert df["best_val_auc"].between(0, 1).all() and df["test_auc"].between(0, 1).all()
+        with pytest.raises(SystemExit) as info:
+            main(["show", f"{name}-epochs1", "--results", str(results)])
+        out, err = capsys.readouterr()
+        assert info.value.code == 0, err
+        assert "by val_auc (higher is better)" in out and "test_auc" in out

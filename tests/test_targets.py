@@ -22,16 +22,6 @@ def digits():
     return load_dataset("digits")
 
 
-@pytest.fixture(scope="module")
-def zeros(digits):
-    """Binary digits: is it a 0? (about one row in ten: a task class weights are for)."""
-    from nnsweep.data import Dataset
-
-    spec = DataSpec("zeros", "binary", digits.spec.input_shape)
-    y = (digits.y_train == 0).astype("int32")
-    return Dataset(spec, digits.x_train, y, digits.x_test, (digits.y_test == 0).astype("int32"))
-
-
 # -- the tables --------------------------------------------------------------------------------
 
 

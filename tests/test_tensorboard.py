@@ -251,3 +251,24 @@ def test_rebuilding_the_logs_of_a_live_run_is_refused_and_changes_nothing(
     code, out, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
     assert code == 0 and out.startswith("wrote 4 trials' runs to "), err
     check_logs(results, epochs=LIVE_EPOCHS)
+
+
+def test_added_metrics_are_logged_live_and_from_the_csvs_alike(write_sweep, tmp_path, capsys):
+    body = TWO_EPOCHS.replace("seeds=2,", 'seeds=1,\n    metrics=["f1", "top_k_accuracy"],')
+    assert "metrics=" in body
+    results = tmp_path / "results"
+    code, _, err = _cli(capsys, "run", write_sweep(body), "--results", results, "--tensorboard")
+    assert code == 0, err
+    logs = log_dir(results / "tiny")
+    df = pd.read_csv(results / "tiny" / "trials.csv")
+    added = ("f1", "val_f1", "top_k_accuracy", "val_top_k_accuracy")
+    live = {}
+    for trial_id in df["trial_id"]:
+        live[trial_id] = read_run(logs / trial_id)["steps"]
+        for tag in added:
+            assert live[trial_id][tag] == [1, 2], (trial_id, tag)
+        assert live[trial_id]["test_f1"] == [2]
+    code, _, err = _cli(capsys, "tensorboard", "tiny", "--results", results)
+    assert code == 0, err
+    for trial_id, steps in live.items():
+        assert read_run(logs / trial_id)["steps"] == steps

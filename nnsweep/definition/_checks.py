@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nnsweep.definition import metrics as _metrics
 from nnsweep.definition import params as _params
 from nnsweep.definition import space as _space
 from nnsweep.definition.seeds import Seeds
@@ -43,6 +44,7 @@ RESULT_COLUMNS = frozenset(
         "best_epoch",
         "accuracy",
         "mae",
+        *_metrics.METRICS,
     }
 )
 RESULT_PREFIXES = ("val_", "test_", "best_")
@@ -274,13 +276,22 @@ def _check_entry(name: str, value: Any, where: str, param: _params.Param | None)
         param.validate(candidate, where)
 
 
-def check_builtin_task(data: Any, space: Mapping[str, Any]) -> None:
-    """Class weights and label smoothing against a built-in dataset's task and classes,
-    known without loading it (other data is checked once loaded, before anything is
-    written)."""
-    if not isinstance(data, str) or not any(n in space for n in _params.CLASSIFICATION_PARAMS):
+def check_builtin_task(data: Any, space: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
+    """Class weights, label smoothing and the added metrics against a built-in dataset's
+    task and classes, known without loading it (other data is checked once loaded, before
+    anything is written)."""
+    classification = any(n in space for n in _params.CLASSIFICATION_PARAMS)
+    if not isinstance(data, str) or not (classification or metrics):
         return
     from nnsweep.data._builtin import BUILTIN_TASKS
 
     if data in BUILTIN_TASKS:
         _params.check_space_task(space, *BUILTIN_TASKS[data])
+        _metrics.check_metrics_task(metrics, BUILTIN_TASKS[data][0])
+
+
+def check_metrics(metrics: Any, objective: str | None) -> tuple[str, ...]:
+    """The added metrics' names, and an objective such as ``val_auc`` among them."""
+    names = _metrics.check_metrics(metrics)
+    _metrics.check_objective_metrics(objective, names)
+    return names

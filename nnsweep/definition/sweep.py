@@ -85,6 +85,8 @@ class Sweep:
     split_seed: int = 0
     objective: str | None = None
     direction: str | None = None
+    # Keras metrics recorded beside the task's own (``definition.metrics``: auc, f1, ...).
+    metrics: Sequence[str] = ()
     target: str = "target"
     data_options: Mapping[str, Any] = field(default_factory=dict)
     description: str | None = None
@@ -136,9 +138,10 @@ class Sweep:
             target=self.target,
         )
         object.__setattr__(self, "keep_models", _checks.check_keep(self.keep_models))
+        object.__setattr__(self, "metrics", _checks.check_metrics(self.metrics, self.objective))
         runs = len(self.seed_list) * (self.cv or 1)
         _checks.check_space(self.space, self.model, self.strategy, runs)
-        _checks.check_builtin_task(self.data, self.space)
+        _checks.check_builtin_task(self.data, self.space, self.metrics)
         self._check_prune()
 
     # -- validation -----------------------------------------------------------------
@@ -320,6 +323,7 @@ class Sweep:
             "search_seed": self.resolved_search_seed,
             "objective": self.objective,
             "direction": self.direction,
+            "metrics": list(self.metrics),
             "target": self.target,
             "data_options": dict(self.data_options),
             "prune": self.prune.to_json() if isinstance(self.prune, Prune) else None,

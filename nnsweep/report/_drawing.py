@@ -169,7 +169,7 @@ def _curves_figure(j: _Judged, save: _Save, smoothing: float | None) -> str | No
         names.update(zip(j.pruned.table["config_id"], j.pruned.table["label"], strict=True))
     c = gather_curves(
         j.history,
-        metric=j.info.get("metric"),
+        metric=_curve_metric(j),
         configs=ids,
         labels=names,
         smoothing=smoothing or None,
@@ -233,3 +233,13 @@ def _effects(
     from nnsweep.report.effects import effects
 
     return effects(df, metric, varied, direction, strategy=info.get("strategy") or "grid")
+
+
+def _curve_metric(j: _Judged) -> str | None:
+    """The learning curves' metric: the one the report ranks by where history.csv has it
+    (``auc`` for ``val_auc``), else the task's (loss has its own panel)."""
+    base = j.metric.removeprefix("best_").removeprefix("val_").removeprefix("test_")
+    columns = j.history.columns if j.history is not None else ()
+    if base != "loss" and base in columns and f"val_{base}" in columns:
+        return base
+    return j.info.get("metric")

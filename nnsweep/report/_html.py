@@ -126,11 +126,13 @@ def _definition(info: Mapping[str, Any]) -> dict[str, Any]:
     """The sweep as it was defined: settings, each hyperparameter, the latest versions."""
     keys = ("data", "model", "task", "strategy", "seeds", "cv", "objective", "direction")
     items = []
-    for k in keys:
-        if k in info and info[k] is not None:
+    for k in (*keys, "metrics"):
+        if info.get(k) not in (None, []):
             v = info[k]
             if k == "seeds" and isinstance(v, list):
                 v = f"{len(v)} ({', '.join(map(str, v))})"
+            if k == "metrics":  # the added ones, beside the task's own
+                v = ", ".join(map(str, v))
             items.append((k, str(v)))
     swept = set(info.get("swept") or [])
     space = [

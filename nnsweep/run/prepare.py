@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nnsweep.definition.metrics import check_metrics_task
 from nnsweep.definition.params import check_space_task
 from nnsweep.definition.sweep import Sweep, located
 from nnsweep.errors import SweepDefinitionError
@@ -40,6 +41,7 @@ def load_data(sweep: Sweep, data_dir: str | Path | None) -> Dataset:
     check_compatible(sweep.model, dataset.spec)
     try:
         check_space_task(sweep.space, dataset.spec.task, dataset.spec.n_classes)
+        check_metrics_task(sweep.metrics, dataset.spec.task)
     except SweepDefinitionError as exc:
         raise located(sweep, exc) from None
     dataset.check_splits(sweep.validation_split, sweep.split_seed, sweep.cv)
@@ -91,8 +93,8 @@ def prepare(
         objective,
         direction,
         sweep_record(sweep, spec, objective, direction, dataset.digest()),
-        trial_columns(param_names(sweep), spec.metric, objective),
-        history_columns(spec.metric, ctx.records_learning_rate),
+        trial_columns(param_names(sweep), spec.metric, objective, sweep.metrics),
+        history_columns(spec.metric, ctx.records_learning_rate, sweep.metrics),
     )
 
 

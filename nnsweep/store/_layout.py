@@ -31,26 +31,32 @@ TAIL_COLUMNS = (
 HISTORY_KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
 
 
-def trial_columns(param_names: Sequence[str], metric: str, objective: str) -> list[str]:
-    """The trials.csv header for a sweep with these hyperparameters and metric."""
-    metrics = ["loss", metric, "val_loss", f"val_{metric}"]
+def trial_columns(
+    param_names: Sequence[str], metric: str, objective: str, added: Sequence[str] = ()
+) -> list[str]:
+    """The trials.csv header for a sweep with these hyperparameters, its task's metric and
+    the metrics it adds (``Sweep.metrics``)."""
+    train = ["loss", metric, *added]
     return [
         *BASE_COLUMNS,
         *param_names,
         *RUN_COLUMNS,
-        *metrics,
+        *train,
+        *(f"val_{m}" for m in train),
         f"best_{objective}",
         "best_epoch",
-        "test_loss",
-        f"test_{metric}",
+        *(f"test_{m}" for m in train),
         *TAIL_COLUMNS,
     ]
 
 
-def history_columns(metric: str, learning_rate: bool = False) -> list[str]:
+def history_columns(
+    metric: str, learning_rate: bool = False, added: Sequence[str] = ()
+) -> list[str]:
     """The history.csv header; ``learning_rate`` where the sweep names ``lr_schedule``."""
     lr = ["learning_rate"] if learning_rate else []
-    return [*HISTORY_KEYS, "loss", metric, "val_loss", f"val_{metric}", *lr]
+    train = ["loss", metric, *added]
+    return [*HISTORY_KEYS, *train, *(f"val_{m}" for m in train), *lr]
 
 
 def with_late_columns(header: Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
 from nnsweep.training._losses import row_losses, set_targets
+from nnsweep.training._metrics import slot_sums
 
 
 class BranchUnit:
@@ -32,6 +33,7 @@ class BranchUnit:
         self.n_params = {index: model.count_params()}
         self.maps = None
         self.class_w: Any = None  # set by the pack (``set_targets``)
+        self.metrics: Any = None  # the added metrics' layout, set by the pack
         self.smooth: Any = None
 
     def losses(self, x: tf.Tensor, y: tf.Tensor, training: bool, epoch=None, pos=None):
@@ -45,7 +47,11 @@ class BranchUnit:
             w = tf.gather(self.class_w, tf.reshape(y, (-1,)))
             loss = loss * w  # Keras's accuracy stays unweighted
         penalty = tf.add_n(self.model.losses) if training and self.model.losses else None
-        return tf.reduce_sum(loss, keepdims=True), tf.reduce_sum(hit, keepdims=True), penalty
+        sums = None
+        if self.metrics is not None:  # as a stack's: (seeds, batch, blocks[, classes])
+            y3, p3 = (y, pred) if self.task == "multiclass" else (y[:, 0], pred[:, 0])
+            sums = slot_sums(self.metrics, y3[None, :, None], p3[None, :, None], 1, 1)
+        return tf.reduce_sum(loss, keepdims=True), tf.reduce_sum(hit, keepdims=True), penalty, sums
 
     def set_targets(self, targets: Any) -> None:
         """This trial's class weights and label smoothing (``targets``, by pack slot)."""

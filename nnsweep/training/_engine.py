@@ -46,6 +46,7 @@ from nnsweep.training._units import (
     schedule_key,
 )
 from nnsweep.training.context import Ledger, Outcome
+from nnsweep.training.metrics import layout_for
 from nnsweep.training.schedules import Schedule, trial_schedule
 from nnsweep.training.targets import pack_targets
 
@@ -71,6 +72,8 @@ class Pack:
     ) -> None:
         self.spec = ctx.dataset.spec
         self.data = table(ctx.dataset)
+        # The sweep's added metrics (auc, f1, ...): their sums per trial, like the hits.
+        self.layout = layout_for(ctx.sweep.metrics, self.spec.task, self.spec.n_classes)
         self._setup(trials, ctx)
         self.units: list[Any] = []
         for plan in stacks:
@@ -83,6 +86,8 @@ class Pack:
         T = len(trials)
         self.loss_acc = tf.Variable(tf.zeros(T), trainable=False)
         self.hit_acc = tf.Variable(tf.zeros(T), trainable=False)
+        width = self.layout.width if self.layout else 0
+        self.sum_acc = tf.Variable(tf.zeros((T, width)), trainable=False)
         self._functions: dict[tuple[int, ...], tuple[Any, Any]] = {}
         self.compactions = 0
 
@@ -152,6 +157,7 @@ class Pack:
         if unit.batch_size % self.micro or whole:  # packing never plans this
             raise ValueError(f"batch size {unit.batch_size} cannot step by {self.micro}")
         unit.accumulate = unit.batch_size > self.micro
+        unit.metrics = self.layout
         unit.accumulators = []
         if unit.accumulate:
             unit.accumulators = [tf.Variable(tf.zeros(v.shape)) for v in unit.trainable]
@@ -189,9 +195,9 @@ class Pack:
             x = self.data.inputs(rows)
             y = tf.gather(self.data.y, rows)
             with tf.GradientTape() as tape:
-                total, loss_sums, hit_sums = [], [], []
+                total, loss_sums, hit_sums, metric_sums = [], [], [], []
                 for k, unit in enumerate(units):
-                    loss, hit, penalty = unit.losses(x, y, True, epoch, pos)
+                    loss, hit, penalty, sums = unit.losses(x, y, True, epoch, pos)
                     total.append(tf.reduce_sum(loss) * scales[k])
                     if penalty is not None:
                         # Keras adds the penalty once per batch: a micro-batch adds its share.
@@ -199,6 +205,7 @@ class Pack:
                         total.append(penalty * share)
                     loss_sums.append(loss)
                     hit_sums.append(hit)
+                    metric_sums.append(sums)
                 objective = tf.add_n(total)
             grads = tape.gradient(objective, [v for u in units for v in u.trainable])
             start = 0
@@ -208,6 +215,8 @@ class Pack:
                 start += len(unit.trainable)
             self.loss_acc.scatter_nd_add(slots, tf.concat(loss_sums, 0))
             self.hit_acc.scatter_nd_add(slots, tf.concat(hit_sums, 0))
+            if self.layout is not None:
+                self.sum_acc.scatter_nd_add(slots, tf.concat(metric_sums, 0))
 
         # AutoGraph off: converting every function a step calls cost about a second a pack;
         # the one loop is an explicit while_loop.
@@ -236,12 +245,15 @@ class Pack:
         def evaluate(rows):
             x = self.data.inputs(rows[None])
             y = tf.gather(self.data.y, rows[None])
-            loss_sums, hit_sums = [], []
+            loss_sums, hit_sums, metric_sums = [], [], []
             for unit in units:
-                loss, hit, _ = unit.losses(x, y, False)
+                loss, hit, _, sums = unit.losses(x, y, False)
                 loss_sums.append(loss)
                 hit_sums.append(hit)
-            return tf.concat(loss_sums, 0), tf.concat(hit_sums, 0)
+                metric_sums.append(sums)
+            if self.layout is None:
+                return tf.concat(loss_sums, 0), tf.concat(hit_sums, 0)
+            return tf.concat(loss_sums, 0), tf.concat(hit_sums, 0), tf.concat(metric_sums, 0)
 
         self._functions[active] = (train, evaluate)
         return train, evaluate
@@ -288,6 +300,7 @@ class Pack:
         full = n // micro
         self.loss_acc.assign(tf.zeros_like(self.loss_acc))
         self.hit_acc.assign(tf.zeros_like(self.hit_acc))
+        self.sum_acc.assign(tf.zeros_like(self.sum_acc))
         for a in range(0, full, _STEPS_PER_CALL):
             b = min(a + _STEPS_PER_CALL, full)
             chunk = rows[:, a * micro : b * micro].reshape(views, b - a, micro).transpose(1, 0, 2)
@@ -298,21 +311,35 @@ class Pack:
             last = rows[None, :, full * micro :]
             train(last, scales[full:], applies[full:], rates[full:], full * micro, epoch)
 
-    def _evaluate(self, rows: np.ndarray, active: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and metric over ``rows`` of each trial an active unit owns (else nan)."""
+    def _evaluate(self, rows: np.ndarray, active: tuple[int, ...]) -> tuple:
+        """Mean loss and metric over ``rows`` of each trial an active unit owns (else nan),
+        and the added metrics by name."""
         _, evaluate = self._compiled(active)
         T = len(self.trials)
         loss, hit = np.zeros(T), np.zeros(T)
+        sums = np.zeros(tuple(self.sum_acc.shape), "float32")
         slots = np.concatenate([self.units[u].slots for u in active])
         owned = np.concatenate([self.units[u].owned[self.units[u].slots] for u in active])
         for a in range(0, len(rows), _EVAL_BATCH):
-            lo, hi = evaluate(rows[a : a + _EVAL_BATCH].astype("int32"))
-            np.add.at(loss, slots[owned], lo.numpy()[owned])
-            np.add.at(hit, slots[owned], hi.numpy()[owned])
+            out = evaluate(rows[a : a + _EVAL_BATCH].astype("int32"))
+            np.add.at(loss, slots[owned], out[0].numpy()[owned])
+            np.add.at(hit, slots[owned], out[1].numpy()[owned])
+            if self.layout is not None:
+                np.add.at(sums, slots[owned], out[2].numpy()[owned])
         seen = np.zeros(T, bool)
         seen[slots[owned]] = True
         loss[~seen], hit[~seen] = np.nan, np.nan
-        return loss / len(rows), hit / len(rows)
+        return loss / len(rows), hit / len(rows), self._added(sums, len(rows), seen)
+
+    def _added(self, sums: np.ndarray, rows: int, seen: np.ndarray | None = None) -> dict:
+        """The added metrics per trial from their sums over ``rows`` (nan where unseen)."""
+        if self.layout is None:
+            return {}
+        out = self.layout.finalize(sums, rows)
+        if seen is not None:
+            for values in out.values():
+                values[~seen] = np.nan
+        return out
 
     # -- snapshots and compaction ------------------------------------------------------------
 
@@ -394,7 +421,11 @@ class Pack:
             started = time.perf_counter()
             self._train_epoch(epoch, perm, active)
             seconds = time.perf_counter() - started
-            train = (self.loss_acc.numpy() / n, self.hit_acc.numpy() / n)
+            train = (
+                self.loss_acc.numpy() / n,
+                self.hit_acc.numpy() / n,
+                self._added(self.sum_acc.numpy(), n),
+            )
             keep_now = ledger.record(epoch, train, self._evaluate(self.split.val_idx, active))
             self._snapshot(keep_now)
             if 0 < ledger.done.sum() < len(self.trials):
@@ -424,11 +455,12 @@ class Pack:
         if self.ctx.dataset.n_test == 0 or all(o.diverged or o.pruned for o in out):
             return
         rows = np.arange(self.data.n_train, self.data.n_rows)
-        loss, metric = self._evaluate(rows, tuple(range(len(self.units))))
+        loss, metric, added = self._evaluate(rows, tuple(range(len(self.units))))
         name = self.ctx.dataset.spec.metric
         for t, o in enumerate(out):
             if o.diverged is None and o.pruned is None:  # a pruned trial was not chosen
                 o.test = {"loss": float(loss[t]), name: float(metric[t])}
+                o.test.update({k: float(v[t]) for k, v in added.items()})
 
 
 def _trial_values(trials: Sequence[Trial]) -> tuple:
@@ -499,7 +531,8 @@ def train(
     if _RECENT_DATA.get("dataset") is not ctx.dataset:
         _RECENT.clear()  # their traces read another dataset's table
         _RECENT_DATA["dataset"] = ctx.dataset
-    key = None if branches else signature(trials, stacks)
+    # The added metrics are the sweep's: part of the traces, outside the trials.
+    key = None if branches else (signature(trials, stacks), tuple(ctx.sweep.metrics))
     pack = _RECENT.pop(key, None) if key is not None else None  # a failing pack is not kept
     if pack is None:
         pack = Pack(trials, ctx, stacks, branches)

@@ -19,7 +19,13 @@ from nnsweep.definition import params as _params
 from nnsweep.definition.pruning import PRUNED, PackJudge
 from nnsweep.definition.sweep import Trial
 from nnsweep.training.context import EpochHook, Outcome, TrainContext
-from nnsweep.training.models import build_model, loss_function, make_optimizer, task_loss
+from nnsweep.training.models import (
+    build_model,
+    keras_metrics,
+    loss_function,
+    make_optimizer,
+    task_loss,
+)
 from nnsweep.training.schedules import keras_plateau, keras_schedule, trial_schedule
 from nnsweep.training.targets import class_weights, n_classes
 
@@ -102,7 +108,8 @@ def fit_alone(
     weights = class_weights(p["class_weight"], data.y_train[split.fit_idx], n_classes(spec))
     # The data loss as a metric (Keras's loss without penalties); with class weights, also
     # weighted as Keras's training loss is (validation stays unweighted).
-    metrics = [spec.metric, keras.metrics.MeanMetricWrapper(loss_function(p, spec), "data_loss")]
+    metrics = [spec.metric, *keras_metrics(sweep.metrics, spec)]
+    metrics.append(keras.metrics.MeanMetricWrapper(loss_function(p, spec), "data_loss"))
     if weights:
         metrics.append(
             keras.metrics.MeanMetricWrapper(loss_function(p, spec, weights), "weighted_loss")
@@ -157,7 +164,8 @@ def fit_alone(
     ):
         y_test = data.y_test if spec.task == "multiclass" else data.y_test[:, None]
         scores = _plain(model.evaluate(data.x_test, y_test, verbose=0, return_dict=True))
-        outcome.test = {"loss": scores["loss"], spec.metric: scores[spec.metric]}
+        names = ["loss", spec.metric, *sweep.metrics]
+        outcome.test = {k: scores[k] for k in names}
     if ctx.keep_weights and watch.diverged is None and watch.pruned is None:
         outcome.weights = [np.array(w) for w in model.get_weights()]
     return outcome

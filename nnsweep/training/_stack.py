@@ -27,6 +27,7 @@ from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
 from nnsweep.training import _initializers
 from nnsweep.training._losses import row_losses, set_targets, weighed
+from nnsweep.training._metrics import slot_sums
 from nnsweep.training._units import Stack, padded_widths
 
 OUTPUT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
@@ -88,6 +89,7 @@ class StackUnit:
         self.updater: Any = None  # set by the pack: the optimizer of this stack's trials
         self.owned: Any = None  # set by the pack: which of the pack's trials are here
         self.class_w: Any = None  # set by the pack: class weights, label smoothing
+        self.metrics: Any = None  # the added metrics' layout, set by the pack
         self.smooth: Any = None
         self.activation = keras.activations.get(plan.key.activation)
         self.out_activation = keras.activations.get(OUTPUT_ACTIVATION[spec.task])
@@ -283,7 +285,8 @@ class StackUnit:
         return self.out_activation(tf.reshape(h, (S, -1, B, self.out)))
 
     def losses(self, x: tf.Tensor, y: tf.Tensor, training: bool, epoch=None, pos=None):
-        """Per-slot sums over the batch of the loss and the metric, and the penalty."""
+        """Per-slot sums over the batch of the loss and the metric, the penalty, and the
+        added metrics' sums (``_metrics``; None without them)."""
         if x.shape[0] != 1 and self.columns != tuple(range(x.shape[0])):
             x, y = tf.gather(x, list(self.columns)), tf.gather(y, list(self.columns))
         pred = self.forward(x, training, epoch, pos)
@@ -294,10 +297,12 @@ class StackUnit:
             loss = loss * w  # Keras's accuracy stays unweighted
         flat = (self.S * self.B,)
         penalty = self._penalty() if training else None
+        sums = None if self.metrics is None else slot_sums(self.metrics, y, pred, self.S, self.B)
         return (
             tf.reshape(tf.reduce_sum(loss, 1), flat),
             tf.reshape(tf.reduce_sum(hit, 1), flat),
             penalty,
+            sums,
         )
 
     def settings(self, values: np.ndarray, per_block: bool = False) -> list[Any]:

@@ -24,7 +24,8 @@ from nnsweep.store.provenance import this_process
 
 def guess_direction(metric: str) -> str:
     """'max' for accuracy-like metrics, 'min' for losses and errors."""
-    return "max" if any(k in metric for k in ("accuracy", "auc", "precision", "recall")) else "min"
+    scores = ("accuracy", "auc", "precision", "recall", "f1")
+    return "max" if any(k in metric for k in scores) else "min"
 
 
 EpochHook = Callable[[Trial, int, dict[str, float]], None]
@@ -73,8 +74,10 @@ class TrainContext:
 
     @property
     def epoch_metrics(self) -> list[str]:
-        m = self.dataset.spec.metric
-        return ["loss", m, "val_loss", f"val_{m}"]
+        """Each epoch's metrics: the loss, the task's metric and the sweep's added ones, on
+        the training rows and then on the validation rows."""
+        train = ["loss", self.dataset.spec.metric, *self.sweep.metrics]
+        return [*train, *(f"val_{m}" for m in train)]
 
     @property
     def records_learning_rate(self) -> bool:
@@ -150,18 +153,16 @@ class Ledger:
         self.records_learning_rate = False
 
     def record(self, epoch: int, train: tuple, val: tuple) -> np.ndarray:
-        """Note an epoch's (loss, metric) per trial, for training and validation; return
-        the trials whose weights to copy aside now (final or new best)."""
+        """Note an epoch's (loss, metric, added metrics by name) per trial, for training and
+        validation; return the trials whose weights to copy aside now (final or best)."""
         keep = np.zeros(len(self.trials), bool)
         m = self.metric
         recorded = ~self.done
         for t in map(int, np.flatnonzero(recorded)):
-            logs = {
-                "loss": float(train[0][t]),
-                m: float(train[1][t]),
-                "val_loss": float(val[0][t]),
-                f"val_{m}": float(val[1][t]),
-            }
+            logs = {"loss": float(train[0][t]), m: float(train[1][t])}
+            logs.update({k: float(v[t]) for k, v in _added(train).items()})
+            logs.update({"val_loss": float(val[0][t]), f"val_{m}": float(val[1][t])})
+            logs.update({f"val_{k}": float(v[t]) for k, v in _added(val).items()})
             schedule = None if self.schedules is None else self.schedules[t]
             if schedule is not None and self.records_learning_rate:
                 logs["learning_rate"] = schedule.epoch_rate(epoch)
@@ -206,3 +207,8 @@ class Ledger:
             if verdict.status == PRUNED:
                 self.outcomes[t].pruned = verdict.text
                 self.done[t] = True
+
+
+def _added(split: tuple) -> dict[str, Any]:
+    """A split's added metrics (by name, per trial), where the engine gave them."""
+    return split[2] if len(split) > 2 else {}

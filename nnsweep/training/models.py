@@ -5,7 +5,7 @@ Keras is imported inside the functions, so importing this module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nnsweep.data import DataSpec
@@ -261,3 +261,38 @@ def compile_for_task(
     loss = task_loss(params, spec, portable)
     model.compile(optimizer=make_optimizer(params), loss=loss, metrics=[spec.metric])
     return model
+
+
+def keras_metrics(names: Sequence[str], spec: DataSpec) -> list[Any]:
+    """Keras's metric objects for a sweep's added metrics (``definition.metrics``), named
+    as the results' columns: what ``fit`` reports for them, and what the pack engine's
+    numbers are tested against. Labels are sparse, as nnsweep's data keeps them."""
+    import keras
+
+    from nnsweep.definition.metrics import TOP_K
+
+    classes = spec.output_units
+
+    class SparseF1(keras.metrics.F1Score):
+        """Keras's macro F1 on sparse labels (it takes one-hot ones)."""
+
+        def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+            labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+            return super().update_state(keras.ops.one_hot(labels, classes), y_pred, sample_weight)
+
+    made = {
+        "auc": lambda: keras.metrics.AUC(name="auc"),
+        "precision": lambda: keras.metrics.Precision(name="precision"),
+        "recall": lambda: keras.metrics.Recall(name="recall"),
+        "f1": lambda: (
+            SparseF1(average="macro", name="f1")
+            if spec.task == "multiclass"
+            else keras.metrics.F1Score(average="macro", threshold=0.5, name="f1")
+        ),
+        "top_k_accuracy": lambda: keras.metrics.SparseTopKCategoricalAccuracy(
+            k=TOP_K, name="top_k_accuracy"
+        ),
+        "mse": lambda: keras.metrics.MeanSquaredError(name="mse"),
+        "rmse": lambda: keras.metrics.RootMeanSquaredError(name="rmse"),
+    }
+    return [made[name]() for name in names]

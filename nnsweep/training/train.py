@@ -209,8 +209,7 @@ def _row_of(trial: Trial, o: Outcome, row: dict[str, Any], ctx: TrainContext) ->
     row["epochs_run"] = len(epochs)
     row.update(_summarize(epochs, ctx.epoch_metrics, objective, direction))
     if o.diverged is None and o.pruned is None and o.test:
-        m = ctx.dataset.spec.metric
-        row["test_loss"], row[f"test_{m}"] = o.test["loss"], o.test[m]
+        row.update({f"test_{k}": v for k, v in o.test.items()})
     return epochs
 
 

@@ -17,6 +17,9 @@ _WORDS = {
     "mae": "MAE",
     "mse": "MSE",
     "auc": "AUC",
+    "rmse": "RMSE",
+    "f1": "F1",
+    "top_k_accuracy": "top-5 accuracy",
     "n_params": "parameters",
     "fit_seconds": "training time (s)",
 }
@@ -27,6 +30,9 @@ def label(column: str) -> str:
     """A column name in words: ``val_mae`` -> ``validation MAE``."""
     if column in _WORDS:
         return _WORDS[column]
+    head, _, rest = column.partition("_")
+    if head in ("val", "test", "best") and rest:  # a split's metric: ``val_top_k_accuracy``
+        return f"{_WORDS.get(head, head)} {label(rest)}"
     return " ".join(_WORDS.get(w, w) for w in column.split("_"))
 
 
