@@ -19,6 +19,8 @@ fresh subprocess with TensorFlow imported before its clock starts, one after ano
                 128 units, Adam 1e-3, batch 128, 3 epochs, 2 seeds
   constant-lr   the same shapes with a constant rate {5e-4 .. 5e-3}: the control for
                 schedules (a schedule should pack as fast as a constant rate)
+  metrics       hidden-units with macro F1 and top-5 accuracy recorded (Sweep(metrics=...);
+                Keras's metric objects for the others): the control is hidden-units
 
 Each case's *floor* is the arithmetic its trials must do, at the rate this machine reaches,
 in the same run: per training row and epoch, 6 FLOPs per multiply-add of every weighted
@@ -102,6 +104,12 @@ CASES = {
         "fixed": {"hidden_units": 128, "optimizer": "adam", "batch_size": 128, "epochs": 3},
         "seeds": 2,
     },
+    "metrics": {
+        "swept": {"hidden_units": [8, 16, 32, 64, 128, 256, 512]},
+        "fixed": {"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 128, "epochs": 2},
+        "seeds": 3,
+        "metrics": ["f1", "top_k_accuracy"],
+    },
 }  # fmt: skip
 # MNIST's rows as every contender splits them (validation_split 0.2), for the floors.
 FIT_ROWS, VAL_ROWS, TEST_ROWS = 48_000, 12_000, 10_000
@@ -124,7 +132,7 @@ def _quick(case: dict) -> dict:
         **case["fixed"],
         "epochs": min(case["fixed"]["epochs"], 2 if "patience" in swept else 1),
     }
-    return {"swept": swept, "fixed": fixed, "seeds": 2}
+    return {**case, "swept": swept, "fixed": fixed, "seeds": 2}
 
 
 def _configs(case: dict) -> list[dict]:
@@ -176,6 +184,7 @@ def run_nnsweep(cfg: dict) -> dict:
         model=case.get("model", "mlp"),
         space={**case["fixed"], **case["swept"]},
         seeds=case["seeds"],
+        metrics=case.get("metrics", ()),
     )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -204,7 +213,11 @@ def _mnist():
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
 
-def _build(keras, config: dict, model: str = "mlp"):
+def _build(keras, config: dict, model: str = "mlp", added: tuple = ()):
+    from nnsweep.data import DataSpec
+    from nnsweep.training.models import keras_metrics
+
+    metrics = ["accuracy", *keras_metrics(added, DataSpec("mnist", "multiclass", (28, 28), 10))]
     if model == "cnn":  # nnsweep's own CNN, so every contender trains the same network
         from nnsweep.data import load_dataset
         from nnsweep.training.models import build_model, compile_for_task
@@ -225,7 +238,7 @@ def _build(keras, config: dict, model: str = "mlp"):
     model.compile(
         getattr(keras.optimizers, optimizer)(_rate(config)),
         "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        metrics=metrics,
     )
     return model
 
@@ -273,7 +286,7 @@ def run_keras_loop(cfg: dict) -> dict:
     for config in _configs(case):
         for seed in range(case["seeds"]):
             keras.utils.set_random_seed(seed)
-            model = _build(keras, config, case.get("model", "mlp"))
+            model = _build(keras, config, case.get("model", "mlp"), case.get("metrics", ()))
             model.fit(
                 x,
                 y,
@@ -283,7 +296,7 @@ def run_keras_loop(cfg: dict) -> dict:
                 callbacks=_callbacks(keras, config),
                 verbose=0,
             )
-            _, a = model.evaluate(xt, yt, batch_size=1024, verbose=0)
+            a = model.evaluate(xt, yt, batch_size=1024, verbose=0, return_dict=True)["accuracy"]
             acc.setdefault(_label(config, case), []).append(a)
             keras.backend.clear_session()
     return {"seconds": time.perf_counter() - t0, "test_accuracy": acc, "rss_mb": _rss_mb()}
@@ -302,7 +315,7 @@ def run_kt(cfg: dict) -> dict:
 
         def build(self, hp):
             config = configs[hp.Choice("config", list(range(len(configs))))]
-            return _build(keras, config, case.get("model", "mlp"))
+            return _build(keras, config, case.get("model", "mlp"), case.get("metrics", ()))
 
         def fit(self, hp, model, *args, **kwargs):
             config = configs[hp.get("config")]
@@ -326,7 +339,7 @@ def run_kt(cfg: dict) -> dict:
         acc = {}
         for trial in tuner.oracle.trials.values():
             model = tuner.load_model(trial)
-            _, a = model.evaluate(xt, yt, batch_size=1024, verbose=0)
+            a = model.evaluate(xt, yt, batch_size=1024, verbose=0, return_dict=True)["accuracy"]
             acc[_label(configs[trial.hyperparameters.get("config")], case)] = [a]
     return {"seconds": seconds, "test_accuracy": acc, "rss_mb": _rss_mb()}
 
@@ -631,6 +644,11 @@ def main() -> None:
         # Same shapes, same arithmetic: equal ratios to the floor mean schedules cost nothing.
         ratio = pair[0]["nnsweep/floor"] / pair[1]["nnsweep/floor"]
         print(f"  schedules take {ratio:.2f}x the time of constant rates of the same shapes")
+    pair = summary.get("metrics", {}), summary.get("hidden-units", {})
+    if all("nnsweep/floor" in r for r in pair):
+        # Same sweep, same arithmetic: the ratio is what recording the metrics costs.
+        ratio = pair[0]["nnsweep/floor"] / pair[1]["nnsweep/floor"]
+        print(f"  recording f1 and top-5 accuracy takes {ratio:.2f}x the time without them")
 
     if args.skip_tiny or args.quick:
         return

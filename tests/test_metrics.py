@@ -264,3 +264,24 @@ def test_a_run_ranks_stops_and_reports_by_an_added_metric(write_sweep, tmp_path,
     assert "f1, top_k_accuracy" in page and "validation F1" in page
     best = df.groupby("hidden_units")["best_val_f1"].mean().idxmax()
     assert f"hidden_units={best}" in cli("best", "f1s", "--results", results)
+
+
+def test_a_diverging_trial_leaves_its_pack_mates_metrics_alone(zeros):
+    """lr 1e30 blows one trial's weights up in the steps its pack-mates share: their AUC
+    buckets and counts stay their own, as alone."""
+    from nnsweep.training.train import TrainContext
+
+    space = {"hidden_units": [8, 16], "depth": 2, "optimizer": "sgd", "learning_rate": [0.05, 1e30]}
+    sweep = Sweep(name="d", data="x.npz", space={**space, "epochs": 3}, seeds=1, metrics=BINARY)
+    ctx = TrainContext(sweep, zeros)
+    trials = sweep.grid_trials()
+    packed = train_packed(trials, ctx)
+    statuses = {packed[t.trial_id].row["status"] for t in trials}
+    assert statuses == {"ok", "diverged"}
+    for t in trials:
+        if packed[t.trial_id].row["status"] != "ok":
+            continue
+        (alone,) = train_packed([t], ctx).values()
+        for key in ("auc", "val_auc", "test_auc", "val_f1", "test_recall"):
+            mine = packed[t.trial_id].row[key]
+            assert mine == pytest.approx(alone.row[key], rel=1e-5, abs=1e-6), key

@@ -52,6 +52,8 @@ def _buckets(y: tf.Tensor, pred: tf.Tensor, S: int, B: int) -> tf.Tensor:
     threshold bucket (Keras's: ceil(p * 199) - 1, the first bucket taking p = 0)."""
     p = tf.clip_by_value(pred, 0.0, 1.0)
     bucket = tf.cast(tf.nn.relu(tf.math.ceil(p * float(THRESHOLDS - 1)) - 1), tf.int32)
+    # A diverged trial's NaN would cast to any integer: keep every id in its own block.
+    bucket = tf.clip_by_value(bucket, 0, THRESHOLDS - 1)
     base = (np.arange(S)[:, None, None] * B + np.arange(B)[None, None, :]) * THRESHOLDS
     ids = tf.reshape(bucket + tf.constant(base.astype("int32")), [-1])
     truth = tf.cast(y, tf.float32)
