@@ -406,3 +406,15 @@ def test_a_sweep_file_given_as_rays_address_says_so(capsys, write_sweep):
     assert code == 2 and err.startswith("error: Missing argument 'SWEEP_FILE'.")
     code, out, _ = _cli(capsys, "run", "--help")
     assert code == 0 and "Usage: nnsweep run [OPTIONS] SWEEP_FILE" in out
+
+
+def test_show_writes_a_swept_none_as_none(tmp_path, write_sweep, capsys):
+    body = TINY_SWEEP.replace('"hidden_units": [4, 8]', '"hidden_units": 4, "patience": [None, 1]')
+    assert "patience" in body
+    results = tmp_path / "results"
+    assert _cli(capsys, "run", write_sweep(body), "--results", results)[0] == 0
+    code, out, err = _cli(capsys, "show", "tiny", "--results", results)
+    assert code == 0, err
+    rows = out.split("mean ± std over seeds and folds:")[1].splitlines()[2:]
+    assert sorted(r.split()[0] for r in rows if r.strip()) == ["1", "None"]
+    assert "NaN" not in out

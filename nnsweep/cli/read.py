@@ -173,9 +173,17 @@ def _pm(table: Any) -> list[str]:
     ]
 
 
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
 def _shown(table: Any, metric: str) -> Any:
     """A summary as ``show`` prints it: the swept values, the metric, the run count."""
     shown = table.drop(columns=["config_id"])
+    for column in shown.columns[:-5]:  # a swept value of None reads back from the CSV as NaN
+        if shown[column].isna().any():  # and its integers became floats beside it
+            values = shown[column].astype(object).where(shown[column].notna(), "None")
+            shown[column] = values.map(lambda v: int(v) if _integral(v) else v)
     shown.insert(len(shown.columns) - 5, metric, _pm(table))
     return shown.drop(columns=["mean", "std", "ci_low", "ci_high"])
 
