@@ -23,7 +23,6 @@ TENSORBOARD = "tensorboard"
 # TensorBoard groups each folder under the log directory as one run; these hold the
 # experiment's domains, apart from the trials' runs.
 _DOMAINS = "_experiment"
-_HISTORY_METRICS = ("loss", "val_loss")
 # TensorBoard has no "pruned" status: a pruned trial ends Unknown, and its metric
 # ``pruned_at_epoch`` (declared for sweeps that prune) says where it stopped.
 _STATUS = {
@@ -136,8 +135,7 @@ class TensorBoardLog:
         self.dir = log_dir(results_dir)
         self.info = info
         self.metric = str(info.get("metric") or "accuracy")
-        # The task's metric and the sweep's added ones (``Sweep.metrics``).
-        self.metrics = [self.metric, *(str(m) for m in info.get("metrics") or [])]
+        self.added = [str(m) for m in info.get("metrics") or []]  # ``Sweep.metrics``
         self.swept = [str(n) for n in info.get("swept") or []]
         self._open: dict[str, _Events] = {}
 
@@ -147,9 +145,11 @@ class TensorBoardLog:
         """Write the hyperparameter domains and metrics once (again only if they changed)."""
         from tensorboard.plugins.hparams import summary_v2 as hp
 
+        from nnsweep.store._layout import epoch_columns
+
         hparams = [hp.HParam(n, self._domain(n, rows)) for n in [*self.swept, "seed", "fold"]]
-        train = ["loss", *self.metrics]
-        names = [f"{prefix}{m}" for prefix in ("", "val_", "test_") for m in train]
+        names = epoch_columns(self.metric, self.added)
+        names += epoch_columns(self.metric, self.added, "test_")
         if self.info.get("prune"):
             names.append(PRUNED_METRIC)
         metrics = [hp.Metric(n, display_name=n) for n in names]
@@ -266,6 +266,7 @@ def write_logs(results_dir: Path) -> tuple[Path, int]:
 
 def _rebuild(results_dir: Path, info: Mapping[str, Any]) -> tuple[Path, int]:
     """``write_logs`` under the lock: every run rewritten from the tables."""
+    from nnsweep.store._layout import epoch_columns
     from nnsweep.store.results import HISTORY, TRIALS, read_rows
 
     rows = read_rows(results_dir / TRIALS)
@@ -279,7 +280,7 @@ def _rebuild(results_dir: Path, info: Mapping[str, Any]) -> tuple[Path, int]:
     if log.dir.exists():
         stale = [p.name for p in log.dir.iterdir() if p.is_dir() and p.name not in done]
         log.discard(n for n in stale if n != _DOMAINS)
-    metric_names = [*_HISTORY_METRICS, *log.metrics, *(f"val_{m}" for m in log.metrics)]
+    metric_names = epoch_columns(log.metric, log.added)
     for r in rows:
         values = {k: _numeric(r[k]) for k in log.swept if k in r}
         log.start(r["trial_id"], {**values, "seed": int(r["seed"]), "fold": int(r["fold"])})

@@ -1,5 +1,5 @@
 """The metrics a sweep may add beside its task's headline one (``Sweep(metrics=[...])``):
-their names, the tasks they apply to and which way is better.
+their names and the tasks they apply to.
 
 Each is the Keras metric of the same name with Keras's defaults (``auc``: ROC over 200
 thresholds, interpolated; ``precision``, ``recall`` and binary ``f1``: threshold 0.5;
@@ -24,15 +24,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "mse": ("regression",),
     "rmse": ("regression",),
 }
-LOWER_IS_BETTER = frozenset({"mse", "rmse"})
 TOP_K = 5  # Keras's SparseTopKCategoricalAccuracy default
-# The task's headline metric, always recorded: naming it again adds nothing.
-HEADLINE = {"multiclass": "accuracy", "binary": "accuracy", "regression": "mae"}
-
-
-def direction(name: str) -> str:
-    """``"min"`` for an error, ``"max"`` for the rest."""
-    return "min" if name in LOWER_IS_BETTER else "max"
 
 
 def check_metrics(value: Any) -> tuple[str, ...]:

@@ -31,21 +31,27 @@ TAIL_COLUMNS = (
 HISTORY_KEYS = ("trial_id", "config_id", "seed", "fold", "epoch")
 
 
+def epoch_columns(metric: str, added: Sequence[str] = (), split: str = "") -> list[str]:
+    """An epoch's metrics: the loss, the task's metric and the sweep's added ones, on the
+    training rows and then on the validation rows (or on one ``split``: ``"test_"``)."""
+    train = ["loss", metric, *added]
+    prefixes = (split,) if split else ("", "val_")
+    return [f"{prefix}{m}" for prefix in prefixes for m in train]
+
+
 def trial_columns(
     param_names: Sequence[str], metric: str, objective: str, added: Sequence[str] = ()
 ) -> list[str]:
     """The trials.csv header for a sweep with these hyperparameters, its task's metric and
     the metrics it adds (``Sweep.metrics``)."""
-    train = ["loss", metric, *added]
     return [
         *BASE_COLUMNS,
         *param_names,
         *RUN_COLUMNS,
-        *train,
-        *(f"val_{m}" for m in train),
+        *epoch_columns(metric, added),
         f"best_{objective}",
         "best_epoch",
-        *(f"test_{m}" for m in train),
+        *epoch_columns(metric, added, "test_"),
         *TAIL_COLUMNS,
     ]
 
@@ -55,8 +61,7 @@ def history_columns(
 ) -> list[str]:
     """The history.csv header; ``learning_rate`` where the sweep names ``lr_schedule``."""
     lr = ["learning_rate"] if learning_rate else []
-    train = ["loss", metric, *added]
-    return [*HISTORY_KEYS, *train, *(f"val_{m}" for m in train), *lr]
+    return [*HISTORY_KEYS, *epoch_columns(metric, added), *lr]
 
 
 def with_late_columns(header: Sequence[str]) -> list[str]:

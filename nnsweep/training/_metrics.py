@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nnsweep.training.metrics import THRESHOLDS, TOP_K, MetricLayout
+from nnsweep.definition.metrics import TOP_K
+from nnsweep.training.metrics import THRESHOLDS, MetricLayout
 
 
 def slot_sums(layout: MetricLayout, y: tf.Tensor, pred: tf.Tensor, S: int, B: int) -> tf.Tensor:

@@ -19,6 +19,7 @@ from nnsweep.data import Dataset
 from nnsweep.definition import params as _params
 from nnsweep.definition.pruning import PRUNED, PackJudge
 from nnsweep.definition.sweep import Sweep, Trial
+from nnsweep.store._layout import epoch_columns
 from nnsweep.store.provenance import this_process
 
 
@@ -76,8 +77,7 @@ class TrainContext:
     def epoch_metrics(self) -> list[str]:
         """Each epoch's metrics: the loss, the task's metric and the sweep's added ones, on
         the training rows and then on the validation rows."""
-        train = ["loss", self.dataset.spec.metric, *self.sweep.metrics]
-        return [*train, *(f"val_{m}" for m in train)]
+        return epoch_columns(self.dataset.spec.metric, self.sweep.metrics)
 
     @property
     def records_learning_rate(self) -> bool:
@@ -160,9 +160,9 @@ class Ledger:
         recorded = ~self.done
         for t in map(int, np.flatnonzero(recorded)):
             logs = {"loss": float(train[0][t]), m: float(train[1][t])}
-            logs.update({k: float(v[t]) for k, v in _added(train).items()})
+            logs.update({k: float(v[t]) for k, v in train[2].items()})
             logs.update({"val_loss": float(val[0][t]), f"val_{m}": float(val[1][t])})
-            logs.update({f"val_{k}": float(v[t]) for k, v in _added(val).items()})
+            logs.update({f"val_{k}": float(v[t]) for k, v in val[2].items()})
             schedule = None if self.schedules is None else self.schedules[t]
             if schedule is not None and self.records_learning_rate:
                 logs["learning_rate"] = schedule.epoch_rate(epoch)
@@ -207,8 +207,3 @@ class Ledger:
             if verdict.status == PRUNED:
                 self.outcomes[t].pruned = verdict.text
                 self.done[t] = True
-
-
-def _added(split: tuple) -> dict[str, Any]:
-    """A split's added metrics (by name, per trial), where the engine gave them."""
-    return split[2] if len(split) > 2 else {}

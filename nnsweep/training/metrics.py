@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnsweep.definition.metrics import TOP_K
-
 THRESHOLDS = 200  # Keras's AUC default
 _EPSILON = np.float32(1e-7)  # keras.backend.epsilon()
 
@@ -122,6 +120,3 @@ def _no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a / b``, 0 where ``b`` is 0 (Keras's ``divide_no_nan``)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b == 0, np.float32(0), a / np.where(b == 0, np.float32(1), b))
-
-
-__all__ = ["TOP_K", "MetricLayout", "f1", "layout_for", "roc_auc"]
