@@ -1,6 +1,6 @@
 """How much faster is nnsweep than a plain Keras loop and Keras Tuner? Run side by side.
 
-Four MNIST sweeps (from the data directory), each trained three ways, every way in a
+MNIST sweeps (from the data directory), each trained three ways, every way in a
 fresh subprocess with TensorFlow imported before its clock starts, one after another:
   nnsweep     ``run_sweep`` with its defaults (packing on; loading MNIST inside the clock);
   keras-loop  one ``fit`` per model and seed, as a user would write it;
@@ -15,6 +15,12 @@ fresh subprocess with TensorFlow imported before its clock starts, one after ano
                 at most 20 epochs (early stopping on val_accuracy, best weights kept), 3 seeds
   cnn           nnsweep's built-in CNN (one 3x3 convolution, max-pool 2, dense 128):
                 filters {16, 32} x dropout {0, 0.2}, Adam, batch 128, 1 epoch, 2 seeds
+  cnn-branches  the same CNNs through a custom build function (``build_model("cnn")``),
+                which trains each as its own Keras model in the pack: the control for
+                the CNN stacks (nnsweep only)
+  cnn-deep      two 3x3 convolutions, each max-pooled, dense 64: filters {16-32, 32-64}
+                x dropout {0, 0.25}, Adam, batch 128, 1 epoch, 2 seeds
+  cnn-deep-branches  its control, as cnn-branches
   schedules     learning-rate schedule {constant, cosine, exponential, step, plateau},
                 128 units, Adam 1e-3, batch 128, 3 epochs, 2 seeds
   constant-lr   the same shapes with a constant rate {5e-4 .. 5e-3}: the control for
@@ -93,6 +99,13 @@ CASES = {
                   "kernel_size": 3, "dense_units": 128},
         "seeds": 2,
     },
+    "cnn-deep": {
+        "model": "cnn",
+        "swept": {"filters": [(16, 32), (32, 64)], "dropout": [0.0, 0.25]},
+        "fixed": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "epochs": 1,
+                  "conv_layers": 2, "kernel_size": 3, "dense_units": 64},
+        "seeds": 2,
+    },
     "schedules": {
         "swept": {"lr_schedule": ["constant", "cosine", "exponential", "step", "plateau"]},
         "fixed": {"hidden_units": 128, "optimizer": "adam", "learning_rate": 1e-3,
@@ -111,6 +124,9 @@ CASES = {
         "metrics": ["f1", "top_k_accuracy"],
     },
 }  # fmt: skip
+# The CNN cases again through a custom build function: branches, the stacks' controls.
+CASES["cnn-branches"] = {**CASES["cnn"], "branches": True}
+CASES["cnn-deep-branches"] = {**CASES["cnn-deep"], "branches": True}
 # MNIST's rows as every contender splits them (validation_split 0.2), for the floors.
 FIT_ROWS, VAL_ROWS, TEST_ROWS = 48_000, 12_000, 10_000
 DEFAULTS = {
@@ -178,11 +194,14 @@ def run_nnsweep(cfg: dict) -> dict:
     from nnsweep import Sweep, run_sweep
 
     case = cfg["case"]
+    space = {**case["fixed"], **case["swept"]}
+    if "filters" in case["swept"]:  # tuples arrive from JSON as lists (a list is swept)
+        space["filters"] = [tuple(v) if isinstance(v, list) else v for v in space["filters"]]
     sweep = Sweep(
         name="bench",
         data="mnist",
-        model=case.get("model", "mlp"),
-        space={**case["fixed"], **case["swept"]},
+        model=_cnn_branch if case.get("branches") else case.get("model", "mlp"),
+        space=space,
         seeds=case["seeds"],
         metrics=case.get("metrics", ()),
     )
@@ -204,6 +223,14 @@ def run_nnsweep(cfg: dict) -> dict:
         "rss_mb": _rss_mb(),
         "packs": packs,
     }
+
+
+def _cnn_branch(params, spec):
+    """nnsweep's built-in CNN from a custom build function: a model of its own (a branch)."""
+    from nnsweep import build_model
+
+    params = {**params, "filters": tuple(_ints(params["filters"]))}
+    return build_model("cnn", params, spec)
 
 
 def _mnist():
@@ -553,6 +580,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _case(name: str, case: dict, contenders: list[str], rates: dict[str, Any]) -> dict[str, float]:
+    if case.get("branches"):  # a control for nnsweep's stacks: the others train alike
+        contenders = [c for c in contenders if c.startswith("nnsweep")]
     n = len(_configs(case)) * case["seeds"]
     print(f"\n{name}: {n} models ({', '.join(f'{k} {v}' for k, v in case['swept'].items())}; "
           f"{case['seeds']} seeds)")  # fmt: skip
@@ -644,6 +673,12 @@ def main() -> None:
         # Same shapes, same arithmetic: equal ratios to the floor mean schedules cost nothing.
         ratio = pair[0]["nnsweep/floor"] / pair[1]["nnsweep/floor"]
         print(f"  schedules take {ratio:.2f}x the time of constant rates of the same shapes")
+    for stacked in ("cnn", "cnn-deep"):
+        pair = summary.get(stacked, {}), summary.get(f"{stacked}-branches", {})
+        if all("nnsweep/floor" in r for r in pair):
+            # The same CNNs, stacked and as branches: the ratio is what stacking saves.
+            ratio = pair[1]["nnsweep/floor"] / pair[0]["nnsweep/floor"]
+            print(f"  {stacked}: stacked CNNs are {ratio:.2f}x faster than the same as branches")
     pair = summary.get("metrics", {}), summary.get("hidden-units", {})
     if all("nnsweep/floor" in r for r in pair):
         # Same sweep, same arithmetic: the ratio is what recording the metrics costs.

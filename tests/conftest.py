@@ -96,7 +96,7 @@ def keras_reference(trial, ctx, data):
     import tensorflow as tf
 
     from nnsweep.training import _optimizers
-    from nnsweep.training._stack import StackUnit
+    from nnsweep.training._conv import make_stack
     from nnsweep.training._table import batch_order
     from nnsweep.training._units import plan_units, stackable
     from nnsweep.training.models import build_model, keras_metrics, make_optimizer, task_loss
@@ -108,7 +108,7 @@ def keras_reference(trial, ctx, data):
     keras.utils.set_random_seed(trial.seed)  # as the engine builds a branch's model
     model = build_model(sweep.model, trial.params, spec)
     if stackable(sweep.model, trial):
-        unit = StackUnit(plan_units("mlp", [trial], width)[0][0], [trial], spec, width)
+        unit = make_stack(plan_units(sweep.model, [trial], width)[0][0], [trial], spec, width)
         layers = unit.extract([v.numpy() for v in unit.trainable], 0)
         model.set_weights([a for layer in layers for a in layer])
     split = data.split(sweep.validation_split, sweep.split_seed, sweep.cv, trial.fold)

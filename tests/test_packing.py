@@ -71,10 +71,14 @@ def test_batch_sizes_pack_when_they_divide_one_another():
 
 
 def test_models_of_their_own_pack_with_equal_batch_sizes_only():
-    trials = Sweep(name="c", model="cnn", space={"batch_size": [32, 64]}).grid_trials()
+    space = {"batch_size": [32, 64], "batch_norm": True}
+    trials = Sweep(name="c", model="cnn", space=space).grid_trials()
     packs = make_packs(trials, model="cnn")
     assert [p.micro_batch for p in packs] == [32, 64]
-    assert packs[1].apart == "batch_size 64: CNN models pack with equal batch sizes"
+    assert packs[1].apart == "batch_size 64: batch-norm CNN models pack with equal batch sizes"
+    # CNNs without batch statistics stack: 64 steps as two micro-batches of 32.
+    plain = Sweep(name="c", model="cnn", space={"batch_size": [32, 64]}).grid_trials()
+    assert [p.micro_batch for p in make_packs(plain, model="cnn")] == [32]
     # A batch-norm MLP beside plain ones: the plain 64 joins micro-batch 32, it cannot.
     mixed = _trials(batch_size=[32, 64], batch_norm=[False, True])
     assert sorted(len(p) for p in make_packs(mixed)) == [2, 6]

@@ -164,7 +164,8 @@ def _grid(name: str, model: str = "mlp", **extra) -> Sweep:
     if model == "mlp":
         space["hidden_units"] = [4, 32]
     else:
-        space.update({"filters": 4, "conv_layers": 1, "dense_units": 16})
+        # Batch norm keeps CNNs branches (their own Keras models); plain CNNs stack.
+        space.update({"filters": 4, "conv_layers": 1, "dense_units": 16, "batch_norm": True})
     return Sweep(name=name, data="digits", model=model, space=space, seeds=2, **extra)
 
 

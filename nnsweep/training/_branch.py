@@ -1,6 +1,6 @@
 """A branch of a pack: one trial's own Keras model, trained in the pack's step.
 
-TensorFlow only; used by the pack engine for CNNs, custom models and batch-norm MLPs,
+TensorFlow only; used by the pack engine for custom models and batch-norm MLPs and CNNs,
 which do not stack. The model keeps its own layers, so Keras's dropout and batch
 statistics behave as alone; it steps by its own batch size (``packing`` only puts it with
 a micro-batch of that size).
@@ -20,7 +20,7 @@ from nnsweep.training._metrics import slot_sums
 
 
 class BranchUnit:
-    """One trial's own Keras model (CNNs, custom models, batch normalization)."""
+    """One trial's own Keras model (custom models, batch normalization)."""
 
     def __init__(self, index: int, trial: Trial, model: Any, spec: Any) -> None:
         p = _params.resolve(trial.params, None)

@@ -1,10 +1,10 @@
 """The pack engine: a pack of trials trained as one TensorFlow program.
 
 TensorFlow only, imported lazily by ``training``. A pack is a list of *units*: stacks
-(``_stack``: built-in MLPs as stacked tensors, one block per trial) and branches (one
-Keras model per trial). Every step reads one micro-batch of row indices per seed, gathers
-the rows from the data table once, computes each unit's per-trial losses, takes one
-gradient and updates each unit with its own ``Updater``, each trial with its own
+(``_stack`` and ``_conv``: built-in MLPs and CNNs as stacked tensors, one block per trial)
+and branches (one Keras model per trial). Every step reads one micro-batch of row indices
+per seed, gathers the rows from the data table once, computes each unit's per-trial
+losses, takes one gradient and updates each unit with its own ``Updater``, each trial with its own
 settings. A trial whose batch is k micro-batches adds up its gradient (scaled by its own
 batch's size) and updates every k steps: exactly the step it would take alone.
 
@@ -35,13 +35,14 @@ from nnsweep.definition.pruning import PackJudge
 from nnsweep.definition.sweep import Trial
 from nnsweep.training import _optimizers
 from nnsweep.training._branch import BranchUnit
+from nnsweep.training._conv import make_stack
 from nnsweep.training._stack import StackUnit
 from nnsweep.training._table import batch_order, table
 from nnsweep.training._units import (
     STACK_NS,
     Stack,
+    laid_out,
     optimizer_kind,
-    padded_widths,
     plan_units,
     schedule_key,
 )
@@ -77,7 +78,7 @@ class Pack:
         self._setup(trials, ctx)
         self.units: list[Any] = []
         for plan in stacks:
-            self._attach(StackUnit(plan, self.trials, self.spec, self.data.width))
+            self._attach(make_stack(plan, self.trials, self.spec, self.data.width))
         for index, model in branches.items():
             unit = BranchUnit(index, trials[index], model, self.spec)
             unit.column = self.column[trials[index].seed]
@@ -388,7 +389,7 @@ class Pack:
                 blocks = tuple(tuple(live[i] for i in row) for row in plan.blocks)
                 plan = Stack(plan.key, plan.seeds, blocks, plan.widths)
                 carried = {t: unit.extract(weights, t) for t in plan.order}
-                new = StackUnit(plan, self.trials, self.spec, self.data.width, carried)
+                new = make_stack(plan, self.trials, self.spec, self.data.width, carried)
                 self._attach(new)
                 new.carry(unit, slots, keep)
             self.compactions += 1
@@ -494,7 +495,7 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
             (
                 plan.key,
                 plan.blocks,
-                tuple(padded_widths(w, plan.key.activation) for w in plan.widths),
+                tuple(laid_out(plan.key, w) for w in plan.widths),
                 dropout,
                 bool(l1[mine].any()),
                 bool(l2[mine].any()),

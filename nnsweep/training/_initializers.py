@@ -1,4 +1,4 @@
-"""Initial weights of built-in MLP layers, drawn in NumPy from a trial's seed.
+"""Initial weights of built-in MLP and CNN layers, drawn in NumPy from a trial's seed.
 
 Keras's own definitions (``keras.initializers``: variance scaling with its fan modes,
 truncated normals cut at two standard deviations, orthogonal by QR), without building a
@@ -27,10 +27,12 @@ _TRUNCATED_STD = 0.87962566103423978
 _STREAM = 0x5EED  # separates these draws from any other use of a trial's seed
 
 
-def kernel(name: str, shape: tuple[int, int], seed: int, layer: int) -> np.ndarray:
-    """A Dense kernel of ``shape`` (inputs, units) for ``layer`` of a trial with ``seed``."""
+def kernel(name: str, shape: tuple[int, ...], seed: int, layer: int) -> np.ndarray:
+    """A Dense kernel of ``shape`` (inputs, units), or a Conv2D one (height, width, inputs,
+    filters), for ``layer`` of a trial with ``seed``."""
     rng = np.random.default_rng([seed, layer, _STREAM])
-    fan_in, fan_out = shape
+    receptive = math.prod(shape[:-2])  # Keras's fans count every tap of a convolution
+    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
     if name in _VARIANCE_SCALING:
         scale, mode, distribution = _VARIANCE_SCALING[name]
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
@@ -46,14 +48,14 @@ def kernel(name: str, shape: tuple[int, int], seed: int, layer: int) -> np.ndarr
     if name == "truncated_normal":
         return _truncated_normal(rng, shape, 0.05)
     if name == "orthogonal":
-        rows, cols = shape
+        rows, cols = math.prod(shape[:-1]), shape[-1]
         q, r = np.linalg.qr(rng.normal(size=(max(rows, cols), min(rows, cols))))
         q *= np.sign(np.diag(r))
         return (q.T if rows < cols else q).reshape(shape).astype("float32")
     raise ValueError(f"unknown initializer {name!r}")
 
 
-def _truncated_normal(rng: np.random.Generator, shape: tuple[int, int], std: float) -> np.ndarray:
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
     """Normal values, redrawn while more than two standard deviations from zero."""
     out = rng.normal(0.0, std, shape)
     bad = np.abs(out) > 2 * std

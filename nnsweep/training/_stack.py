@@ -81,20 +81,7 @@ class StackUnit:
         width: int,
         carried: dict[int, Layers] | None = None,
     ) -> None:
-        self.plan, self.task = plan, spec.task
-        self.slots = plan.order
-        self.batch_size, self.epochs = plan.key.batch_size, plan.key.epochs
-        self.S, self.B, self.out = len(plan.seeds), len(plan.blocks[0]), spec.output_units
-        self.columns: tuple[int, ...] = ()  # set by the pack: its seeds' row columns
-        self.updater: Any = None  # set by the pack: the optimizer of this stack's trials
-        self.owned: Any = None  # set by the pack: which of the pack's trials are here
-        self.class_w: Any = None  # set by the pack: class weights, label smoothing
-        self.metrics: Any = None  # the added metrics' layout, set by the pack
-        self.smooth: Any = None
-        self.activation = keras.activations.get(plan.key.activation)
-        self.out_activation = keras.activations.get(OUTPUT_ACTIVATION[spec.task])
-        self.position = {i: (s, b) for s, row in enumerate(plan.blocks) for b, i in enumerate(row)}
-        self.width, self.depth = width, plan.key.depth
+        self._common(plan, spec, width)
         # Each block's layer sizes as laid out: hidden widths padded (``padded_widths``)
         # with units of zero weights that stay zero; ``real`` holds the trials' own.
         self.dims = [[width, *padded_widths(w, plan.key.activation), self.out] for w in plan.widths]
@@ -110,10 +97,31 @@ class StackUnit:
                 start += n
             self.groups.append(runs)
         self._maps()
+        self._start(trials, carried)
+
+    def _start(self, trials: Sequence[Trial], carried: dict[int, Layers] | None) -> None:
+        """The variables, made by the first ``load``."""
         self.trainable: list[tf.Variable] = []
         self.dropout: list[tuple[tf.Variable, tf.Variable, tf.Variable] | None] = []
         self._penalties: list[tuple[tf.Variable, Any, tf.Variable]] = []
         self.load(trials, carried)
+
+    def _common(self, plan: Stack, spec: Any, width: int) -> None:
+        """What every stack keeps, MLPs' and CNNs' alike (the pack sets the rest)."""
+        self.plan, self.task = plan, spec.task
+        self.slots = plan.order
+        self.batch_size, self.epochs = plan.key.batch_size, plan.key.epochs
+        self.S, self.B, self.out = len(plan.seeds), len(plan.blocks[0]), spec.output_units
+        self.columns: tuple[int, ...] = ()  # set by the pack: its seeds' row columns
+        self.updater: Any = None  # set by the pack: the optimizer of this stack's trials
+        self.owned: Any = None  # set by the pack: which of the pack's trials are here
+        self.class_w: Any = None  # set by the pack: class weights, label smoothing
+        self.metrics: Any = None  # the added metrics' layout, set by the pack
+        self.smooth: Any = None
+        self.activation = keras.activations.get(plan.key.activation)
+        self.out_activation = keras.activations.get(OUTPUT_ACTIVATION[spec.task])
+        self.position = {i: (s, b) for s, row in enumerate(plan.blocks) for b, i in enumerate(row)}
+        self.width, self.depth = width, plan.key.depth
 
     def load(self, trials: Sequence[Trial], carried: dict[int, Layers] | None = None) -> None:
         """This stack's trials (same layout): their weights, fresh or ``carried``, and
@@ -252,23 +260,9 @@ class StackUnit:
                 h = tf.matmul(h, self.trainable[0])
                 k = 1
             else:
-                groups = self.groups[j]
-                sizes = [n * i for _, n, i, _ in groups]
-                parts = tf.split(h, sizes, axis=-1) if len(sizes) > 1 else [h]
-                ys = []
-                for (_, n, i, o), part in zip(groups, parts, strict=True):
-                    kernel = self.trainable[k]
-                    k += 1
-                    if n == 1:
-                        ys.append(tf.matmul(part, kernel))
-                    else:
-                        # Blocks first, so that the product and both its gradients are
-                        # batched matrix products (an einsum's kernel gradient ran at a
-                        # seventh of the matmul's speed).
-                        part = tf.transpose(tf.reshape(part, (S, -1, n, i)), (0, 2, 1, 3))
-                        y = tf.transpose(tf.matmul(part, kernel), (0, 2, 1, 3))
-                        ys.append(tf.reshape(y, (S, -1, n * o)))
-                h = tf.concat(ys, -1) if len(ys) > 1 else ys[0]
+                kernels = self.trainable[k : k + len(self.groups[j])]
+                h = grouped_matmul(h, self.groups[j], kernels, S)
+                k += len(kernels)
             h = h + tf.expand_dims(self.trainable[k], 1)
             k += 1
             if j < self.depth:
@@ -356,6 +350,24 @@ class StackUnit:
         return tf.expand_dims(sums, 1) if kind == "kernel" else sums
 
 
+def grouped_matmul(h: tf.Tensor, groups: Sequence[tuple], kernels: Sequence[Any], S: int) -> Any:
+    """(seeds, batch, blocks' inputs side by side) times each run of equal blocks' kernels
+    ((seeds, n, inputs, units), or (seeds, inputs, units) for one block), side by side."""
+    sizes = [n * i for _, n, i, _ in groups]
+    parts = tf.split(h, sizes, axis=-1) if len(sizes) > 1 else [h]
+    ys = []
+    for (_, n, i, o), part, kernel in zip(groups, parts, kernels, strict=True):
+        if n == 1:
+            ys.append(tf.matmul(part, kernel))
+        else:
+            # Blocks first, so that the product and both its gradients are batched matrix
+            # products (an einsum's kernel gradient ran at a seventh of the matmul's speed).
+            part = tf.transpose(tf.reshape(part, (S, -1, n, i)), (0, 2, 1, 3))
+            y = tf.transpose(tf.matmul(part, kernel), (0, 2, 1, 3))
+            ys.append(tf.reshape(y, (S, -1, n * o)))
+    return tf.concat(ys, -1) if len(ys) > 1 else ys[0]
+
+
 def _pad(layers: Layers, dims: list[int], fill: float) -> Layers:
     """A trial's arrays grown to its block's layer sizes. Weights are padded with zeros, so
     the padded units output 0 and their gradients stay 0; an optimizer's slots with their
@@ -392,9 +404,9 @@ def _set_optional(slots: list, arrays: Sequence[Sequence[np.ndarray] | None]) ->
             var.assign(value)
 
 
-def _runs(shapes: list[tuple[int, int]]) -> list[tuple[int, tuple[int, int]]]:
+def _runs(shapes: Sequence[tuple[int, ...]]) -> list[tuple[int, tuple[int, ...]]]:
     """Consecutive equal shapes as (count, shape) runs."""
-    out: list[tuple[int, tuple[int, int]]] = []
+    out: list[tuple[int, tuple[int, ...]]] = []
     for shape in shapes:
         if out and out[-1][1] == shape:
             out[-1] = (out[-1][0] + 1, shape)

@@ -9,8 +9,11 @@ initializer, dropout, l1/l2, learning rate and its schedule, momentum, weight de
 clipnorm. What a stack's trials must share is its key: depth and activation (the layers),
 the optimizer (its update formula), the batch size (when it updates) and the epochs (a
 stack whose epochs are over leaves the computation); and, for large stacks only, the
-optimizer settings, where TensorFlow's fused update saves more than another stack costs. Every other
-model is a *branch*: its own Keras model, optimizer and settings, in the same step.
+optimizer settings, where TensorFlow's fused update saves more than another stack costs.
+Built-in CNNs without batch normalization stack alike (``_conv``): filters and dense units
+are a block's widths, and the convolutions' count, kernel size, padding, pool size and
+whether there is a dense layer join the key. Every other model is a *branch*: its own
+Keras model, optimizer and settings, in the same step.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class StackKey(NamedTuple):
     # Learning rate, momentum, weight decay, clipnorm, the rate's schedule: shared only by
     # large stacks (see ``plan_units``); None where each block keeps its own.
     settings: tuple | None = None
+    # A CNN stack's layers: (conv_layers, kernel_size, padding, pool_size, dense head or
+    # not); None for MLPs.
+    cnn: tuple | None = None
 
 
 # Activations that are 0 at 0. A hidden unit padded with zero weights then outputs 0, so
@@ -61,6 +67,15 @@ def padded_widths(widths: tuple[int, ...], activation: str) -> tuple[int, ...]:
     return tuple(padded_width(w) for w in widths)
 
 
+def laid_out(key: StackKey, widths: tuple[int, ...]) -> tuple[int, ...]:
+    """A block's hidden sizes as its stack lays them out (``padded_widths``): a CNN's
+    filter counts as an MLP's widths. oneDNN computes a convolution's output channels in
+    groups of 16 (measured: the channels of a 16-aligned group come out bit for bit as
+    in a convolution of that group alone, those of 8 filters do not), so a block padded
+    to a multiple of 16 gets its own numbers in any stack."""
+    return padded_widths(widths, key.activation)
+
+
 @dataclass(frozen=True)
 class Stack:
     """Trials trained as one set of stacked tensors: one row of blocks per seed."""
@@ -77,6 +92,11 @@ class Stack:
 
     def describe(self) -> str:
         k = self.key
+        layers = f"depth {k.depth}"
+        if k.cnn is not None:
+            convs, size, padding, pool, head = k.cnn
+            layers = f"cnn {convs} conv {size}x{size} {padding} pool {pool}"
+            layers += " dense" if head else " no dense"
         settings = ""
         if k.settings is not None:
             names = ("lr", "momentum", "weight_decay", "clipnorm")
@@ -86,7 +106,7 @@ class Stack:
             if k.settings[4][0] != "constant":
                 settings += f" {k.settings[4][0]} schedule"
         return (
-            f"depth {k.depth} {k.activation} {k.optimizer}{settings} batch {k.batch_size} "
+            f"{layers} {k.activation} {k.optimizer}{settings} batch {k.batch_size} "
             f"{k.epochs} epochs: {len(self.seeds)} seeds x {len(self.blocks[0])} blocks"
         )
 
@@ -101,14 +121,42 @@ def optimizer_kind(params: Any) -> str:
 
 
 def stackable(model: Any, trial: Trial) -> bool:
-    """Built-in MLPs stack, unless batch statistics couple the rows of a batch."""
-    return model == "mlp" and not _params.resolve(trial.params, "mlp")["batch_norm"]
+    """Built-in MLPs and CNNs stack, unless batch statistics couple the rows of a batch."""
+    return model in ("mlp", "cnn") and not _params.resolve(trial.params, model)["batch_norm"]
 
 
-def stack_key(trial: Trial) -> StackKey:
-    p = _params.resolve(trial.params, "mlp")
+def cnn_filters(p: Any) -> tuple[int, ...]:
+    """A CNN's filters per convolution (one value given: every convolution's)."""
+    filters = tuple(p["filters"])
+    return filters * p["conv_layers"] if len(filters) == 1 else filters
+
+
+def hidden_sizes(model: Any, p: Any) -> tuple[int, ...]:
+    """A stacked trial's hidden sizes: an MLP's widths; a CNN's filters per convolution,
+    then its dense units (where it has a dense layer)."""
+    if model == "cnn":
+        return cnn_filters(p) + ((p["dense_units"],) if p["dense_units"] else ())
+    return mlp_widths(p)
+
+
+def stack_key(model: Any, trial: Trial) -> StackKey:
+    p = _params.resolve(trial.params, model)
+    cnn = None
+    if model == "cnn":
+        cnn = (
+            p["conv_layers"],
+            p["kernel_size"],
+            p["padding"],
+            p["pool_size"],
+            p["dense_units"] > 0,
+        )
     return StackKey(
-        len(mlp_widths(p)), p["activation"], optimizer_kind(p), p["batch_size"], p["epochs"]
+        len(hidden_sizes(model, p)),
+        p["activation"],
+        optimizer_kind(p),
+        p["batch_size"],
+        p["epochs"],
+        cnn=cnn,
     )
 
 
@@ -154,13 +202,13 @@ def plan_units(
     """
     branches = [i for i, t in enumerate(trials) if not stackable(model, t)]
     widths = {
-        i: mlp_widths(_params.resolve(t.params, "mlp"))
+        i: hidden_sizes(model, _params.resolve(t.params, model))
         for i, t in enumerate(trials)
         if i not in branches
     }
     groups: dict[StackKey, list[int]] = {}
     for i in widths:
-        groups.setdefault(stack_key(trials[i]), []).append(i)
+        groups.setdefault(stack_key(model, trials[i]), []).append(i)
     keys: dict[int, StackKey] = {}
     for key, members in groups.items():
         kinds = {_settings(trials[i]) for i in members}

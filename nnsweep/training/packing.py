@@ -1,11 +1,12 @@
 """Grouping trials into packs: trials that train together as one TensorFlow program.
 
-A pack's trials share their fold (the same rows) and a micro-batch. Built-in MLPs pack
-when their batch sizes are multiples of the pack's smallest: with one permutation per
+A pack's trials share their fold (the same rows) and a micro-batch. Built-in MLPs and
+CNNs (without batch normalization) pack when their batch sizes are multiples of the
+pack's smallest: with one permutation per
 seed, a batch of 256 is four consecutive micro-batches of 64, so the larger batch adds up
 its gradient over them at fixed weights and updates once (exactly, the last partial batch
-included). Other models (CNNs, custom models, batch normalization) pack with equal batch
-sizes only, since their layers may see the whole batch. Everything else packs: widths,
+included). Other models (custom models, batch normalization) pack with equal batch sizes
+only, since their layers may see the whole batch. Everything else packs: widths,
 depth, activation, dropout, l1/l2, initializer, optimizer, learning rate, momentum,
 weight decay, clipnorm, epochs and early stopping (see ``_units`` for how). Off
 TensorFlow every trial trains alone. Kept free of Keras: ``run --dry-run`` shows packs.
@@ -103,7 +104,7 @@ def _batch(trial: Trial) -> int:
 def _micro_batches(model: Any, trials: Sequence[Trial]) -> dict[str, tuple[int, str]]:
     """Each trial's micro-batch, and why its batch size could not join a smaller one.
 
-    Sizes are taken smallest first; a built-in MLP's size joins the smallest micro-batch
+    Sizes are taken smallest first; a built-in MLP's or CNN's size joins the smallest micro-batch
     that divides it (into at most ``MAX_MICRO_BATCHES``), else starts its own; other
     models' sizes always step by themselves.
     """
@@ -144,7 +145,7 @@ def _micro_batches(model: Any, trials: Sequence[Trial]) -> dict[str, tuple[int, 
 def _label(model: Any) -> str:
     if callable(model):
         return "custom"
-    return "batch-norm MLP" if model == "mlp" else str(model).upper()
+    return f"batch-norm {str(model).upper()}"
 
 
 def make_packs(
