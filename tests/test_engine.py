@@ -158,8 +158,8 @@ def test_dropout_masks_do_not_depend_on_the_pack_or_the_micro_batch(digits):
 def _no_padding(monkeypatch):
     from nnsweep.training import _stack
 
-    monkeypatch.setattr(_stack, "padded_widths", lambda widths, activation: widths)
-    monkeypatch.setattr(_engine, "laid_out", lambda key, widths: widths)
+    for module in (_stack, _engine):
+        monkeypatch.setattr(module, "padded_widths", lambda widths, activation: widths)
     monkeypatch.setattr(_engine, "_RECENT", {})
 
 

@@ -6,7 +6,7 @@ later convolution is one per block (TensorFlow's grouped convolution has no CPU 
 without XLA), pooling acts on each channel and so on each block, and dropout masks each
 block by its own stream. Each block's channels are flattened in its own order (cells, then
 its channels), so that its dense layers are batched products per run of equal-shaped
-blocks, as in an MLP stack. Filter counts are padded (``_units.laid_out``) with filters of
+blocks, as in an MLP stack. Filter counts are padded (``_units.padded_widths``) with filters of
 zero weights that stay zero, and every variable is laid out so that each trial's block can
 be taken out and put back (``extract``, ``assemble``): what the engine's snapshots,
 compaction and kept models need, as for MLP stacks.
@@ -34,7 +34,7 @@ from nnsweep.training._stack import (
     grouped_matmul,
     trial_key,
 )
-from nnsweep.training._units import Stack, laid_out
+from nnsweep.training._units import Stack, padded_widths
 
 # Activations that never decrease (gelu, silu, swish and mish dip below 0 before rising).
 MONOTONE = frozenset("relu tanh sigmoid elu selu leaky_relu relu6 softplus softsign linear".split())
@@ -93,7 +93,9 @@ class ConvStackUnit(StackUnit):
                 rows, cols = rows // self.pool, cols // self.pool
         self.cells = rows * cols  # positions of the last pooled feature map
         channels = self.image[2]
-        self.dims = [[channels, *laid_out(plan.key, w), self.out] for w in plan.widths]
+        self.dims = [
+            [channels, *padded_widths(w, plan.key.activation), self.out] for w in plan.widths
+        ]
         self.columns_of: list[np.ndarray] = []
         self.layer_runs: list[list[tuple[int, int, tuple[int, ...]]]] = []  # (start, n, shape)
         for j in range(self.depth + 1):

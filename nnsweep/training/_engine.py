@@ -41,8 +41,8 @@ from nnsweep.training._table import batch_order, table
 from nnsweep.training._units import (
     STACK_NS,
     Stack,
-    laid_out,
     optimizer_kind,
+    padded_widths,
     plan_units,
     schedule_key,
 )
@@ -495,7 +495,7 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
             (
                 plan.key,
                 plan.blocks,
-                tuple(laid_out(plan.key, w) for w in plan.widths),
+                tuple(padded_widths(w, plan.key.activation) for w in plan.widths),
                 dropout,
                 bool(l1[mine].any()),
                 bool(l2[mine].any()),

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
-from nnsweep.training.models import mlp_widths
+from nnsweep.training.models import cnn_filters, mlp_widths
 
 
 class StackKey(NamedTuple):
@@ -55,7 +55,10 @@ def padded_width(units: int) -> int:
     """A hidden width rounded up to a multiple of 16 (of an eighth of its power of two
     above 256), so that packs of nearby widths share shapes: TensorFlow's oneDNN kernels
     keep a compiled primitive per matrix shape, and traces are reused by shape. Measured:
-    a multiple of 16 costs no more time than the width itself, often less."""
+    a multiple of 16 costs no more time than the width itself, often less. A CNN's filter
+    counts pad alike: oneDNN computes a convolution's output channels in groups of 16
+    (measured: a 16-aligned group comes out bit for bit as a convolution of that group
+    alone, 8 filters do not), so a block gets its own numbers in any stack."""
     step = max(16, 1 << max(units.bit_length() - 4, 0))
     return -(-units // step) * step
 
@@ -65,15 +68,6 @@ def padded_widths(widths: tuple[int, ...], activation: str) -> tuple[int, ...]:
     if activation not in ZERO_AT_ZERO:
         return widths
     return tuple(padded_width(w) for w in widths)
-
-
-def laid_out(key: StackKey, widths: tuple[int, ...]) -> tuple[int, ...]:
-    """A block's hidden sizes as its stack lays them out (``padded_widths``): a CNN's
-    filter counts as an MLP's widths. oneDNN computes a convolution's output channels in
-    groups of 16 (measured: the channels of a 16-aligned group come out bit for bit as
-    in a convolution of that group alone, those of 8 filters do not), so a block padded
-    to a multiple of 16 gets its own numbers in any stack."""
-    return padded_widths(widths, key.activation)
 
 
 @dataclass(frozen=True)
@@ -123,12 +117,6 @@ def optimizer_kind(params: Any) -> str:
 def stackable(model: Any, trial: Trial) -> bool:
     """Built-in MLPs and CNNs stack, unless batch statistics couple the rows of a batch."""
     return model in ("mlp", "cnn") and not _params.resolve(trial.params, model)["batch_norm"]
-
-
-def cnn_filters(p: Any) -> tuple[int, ...]:
-    """A CNN's filters per convolution (one value given: every convolution's)."""
-    filters = tuple(p["filters"])
-    return filters * p["conv_layers"] if len(filters) == 1 else filters
 
 
 def hidden_sizes(model: Any, p: Any) -> tuple[int, ...]:

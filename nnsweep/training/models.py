@@ -125,6 +125,12 @@ def mlp_widths(p: Mapping[str, Any]) -> tuple[int, ...]:
     return (p["hidden_units"],) * p["depth"]
 
 
+def cnn_filters(p: Mapping[str, Any]) -> tuple[int, ...]:
+    """A CNN's filters per convolution (one value given: every convolution's)."""
+    filters = tuple(p["filters"])
+    return filters * p["conv_layers"] if len(filters) == 1 else filters
+
+
 def _mlp_body(keras: Any, inputs: Any, p: Mapping[str, Any]) -> Any:
     x = keras.layers.Flatten()(inputs) if len(inputs.shape) > 2 else inputs
     for units in mlp_widths(p):
@@ -137,9 +143,7 @@ def _cnn_body(keras: Any, inputs: Any, p: Mapping[str, Any], spec: DataSpec) -> 
     x = inputs
     if len(spec.input_shape) == 2:
         x = keras.layers.Reshape((*spec.input_shape, 1))(x)
-    filters = p["filters"]
-    if len(filters) == 1:
-        filters = filters * p["conv_layers"]
+    filters = cnn_filters(p)
     reg = keras.regularizers.L1L2(l1=p["l1"], l2=p["l2"]) if p["l1"] or p["l2"] else None
     for n in filters:
         x = keras.layers.Conv2D(
