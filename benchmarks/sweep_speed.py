@@ -191,20 +191,10 @@ def run_nnsweep(cfg: dict) -> dict:
     # TensorFlow is imported before the clock starts, as for the other contenders; loading
     # MNIST stays inside the timed run (the others load it before their clocks start).
     _quiet_keras()
-    from nnsweep import Sweep, run_sweep
+    from nnsweep import run_sweep
 
     case = cfg["case"]
-    space = {**case["fixed"], **case["swept"]}
-    if "filters" in case["swept"]:  # tuples arrive from JSON as lists (a list is swept)
-        space["filters"] = [tuple(v) if isinstance(v, list) else v for v in space["filters"]]
-    sweep = Sweep(
-        name="bench",
-        data="mnist",
-        model=_cnn_branch if case.get("branches") else case.get("model", "mlp"),
-        space=space,
-        seeds=case["seeds"],
-        metrics=case.get("metrics", ()),
-    )
+    sweep = case_sweep(case)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         summary = run_sweep(sweep, results=tmp)
@@ -223,6 +213,23 @@ def run_nnsweep(cfg: dict) -> dict:
         "rss_mb": _rss_mb(),
         "packs": packs,
     }
+
+
+def case_sweep(case: dict) -> Any:
+    """A case as nnsweep's ``Sweep`` (on MNIST)."""
+    from nnsweep import Sweep
+
+    space = {**case["fixed"], **case["swept"]}
+    if "filters" in case["swept"]:  # tuples arrive from JSON as lists (a list is swept)
+        space["filters"] = [tuple(v) if isinstance(v, list) else v for v in space["filters"]]
+    return Sweep(
+        name="bench",
+        data="mnist",
+        model=_cnn_branch if case.get("branches") else case.get("model", "mlp"),
+        space=space,
+        seeds=case["seeds"],
+        metrics=case.get("metrics", ()),
+    )
 
 
 def _cnn_branch(params, spec):
@@ -531,19 +538,27 @@ def conv_shapes(case: dict) -> list[list[int]]:
 
 
 def floor_seconds(
-    case: dict, epochs: dict[str, list[int]], matmul: float, conv: dict, strict: bool = True
+    case: dict,
+    epochs: dict[str, list[int]],
+    matmul: float,
+    conv: dict,
+    strict: bool = True,
+    parts: tuple[str, ...] = ("train", "val", "test"),
 ) -> float:
     """The arithmetic a case's trials must do, in seconds at this machine's rates: per
     training row and epoch 6 FLOPs a multiply-add (forward, and the gradients of the input
     and the weights), 4 in the first layer (its input needs no gradient; ``strict=False``
-    counts 6 there too, the issue's rough estimate), 2 per validation and test row."""
+    counts 6 there too, the issue's rough estimate), 2 per validation and test row.
+    ``parts``: which of training, validation and test to count."""
     seconds = 0.0
     for config in _configs(case):
         for e in epochs[_label(config, case)]:  # each seed's epochs, as nnsweep ran them
             layers = _weighted_layers(config, case.get("model", "mlp"))
             for i, (kind, macs, shape) in enumerate(layers):
                 train = 4 if strict and i == 0 else 6
-                flops = macs * (train * FIT_ROWS * e + 2 * (VAL_ROWS * e + TEST_ROWS))
+                rows = {"train": train * FIT_ROWS * e, "val": 2 * VAL_ROWS * e}
+                rows["test"] = 2 * TEST_ROWS
+                flops = macs * sum(rows[p] for p in parts)
                 rate = matmul if kind == "dense" else conv[json.dumps(shape)]
                 seconds += flops / (rate * 1e9)
     return seconds

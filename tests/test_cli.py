@@ -209,6 +209,20 @@ def test_dry_run_shows_the_packs_and_what_keeps_them_apart(write_sweep, tmp_path
     assert "24 packs" in out and "(apart: --no-pack)" in out
 
 
+def test_dry_run_of_named_models_names_them_and_stacks_each_family(write_sweep, tmp_path, capsys):
+    body = TINY_SWEEP.replace(
+        'model="mlp"',
+        'model={"wide": ("mlp", {"hidden_units": 32}), "conv": ("cnn", {"filters": (8,)})}',
+    ).replace('"hidden_units": [4, 8], ', "")
+    code, out, err = _cli(capsys, "run", write_sweep(body), "--dry-run", "--results", tmp_path)
+    assert code == 0, err
+    assert "tiny: 4 trials (0 done) on digits with named models wide (mlp), conv (cnn)" in out
+    assert "model=conv  seed=1" in out
+    for stack in ("cnn 1 conv 3x3 valid pool 2 dense relu", "depth 1 relu"):
+        assert f"{stack} adam batch 64 1 epochs: 2 seeds x 1 blocks" in out
+    assert "of their own" not in out  # no branches
+
+
 def test_a_pack_that_fails_as_a_whole_says_so_and_the_run_counts_it(write_sweep, tmp_path, capsys):
     sweep_file = write_sweep(FAILING_PACK, "fails.py")
     code, _, err = _cli(capsys, "run", sweep_file, "--results", tmp_path)

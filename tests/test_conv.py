@@ -215,3 +215,26 @@ def test_kept_cnn_weights_are_each_trials_own_keras_model(digits):
         assert np.isfinite(loss)
         full = model.evaluate(digits.x_test, digits.y_test, verbose=0)
         assert full[0] == pytest.approx(packed[t.trial_id].row["test_loss"], rel=1e-5)
+
+
+def test_named_cnns_and_mlps_of_one_sweep_stack_in_one_pack_exactly_as_alone(digits):
+    models = {
+        "one-conv": ("cnn", {"filters": (6,), "dense_units": 8, "dropout": 0.1}),
+        "two-convs": ("cnn", {"conv_layers": 2, "filters": (4, 8), "padding": "same"}),
+        "mlp": ("mlp", {"hidden_units": 16}),
+    }
+    space = {"optimizer": "adam", "learning_rate": 5e-4, "epochs": 2}
+    sweep = Sweep(name="named", model=models, space=space, seeds=2)
+    trials = sweep.grid_trials()
+    stacks, branches = plan_units(sweep.model, trials, 64)
+    assert branches == []  # before named models, a build function made them all branches
+    assert sorted(s.key.cnn[0] if s.key.cnn else 0 for s in stacks) == [0, 1, 2]  # 0: MLP
+    ctx = TrainContext(sweep, digits)
+    packed = train_packed(trials, ctx)
+    assert {r.row["pack_size"] for r in packed.values()} == {len(trials)}
+    for t in trials:
+        alone = next(train_pack([t], ctx)).row
+        row = packed[t.trial_id].row
+        assert row["status"] == alone["status"] == "ok"
+        for key in METRICS:
+            assert row[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), (t.params, key)

@@ -76,6 +76,12 @@ def test_models_of_their_own_pack_with_equal_batch_sizes_only():
     packs = make_packs(trials, model="cnn")
     assert [p.micro_batch for p in packs] == [32, 64]
     assert packs[1].apart == "batch_size 64: batch-norm CNN models pack with equal batch sizes"
+    # Named models: a batch-norm one is a branch, the plain one stacks with any batch size.
+    models = {"bn": ("mlp", {"batch_norm": True}), "plain": ("mlp", {})}
+    sweep = Sweep(name="n", model=models, space={"batch_size": [32, 64]})
+    packs = make_packs(sweep.grid_trials(), model=sweep.model)
+    assert [(len(p.trials), p.micro_batch) for p in packs] == [(3, 32), (1, 64)]
+    assert packs[1].apart == "batch_size 64: batch-norm models pack with equal batch sizes"
     # CNNs without batch statistics stack: 64 steps as two micro-batches of 32.
     plain = Sweep(name="c", model="cnn", space={"batch_size": [32, 64]}).grid_trials()
     assert [p.micro_batch for p in make_packs(plain, model="cnn")] == [32]

@@ -57,6 +57,31 @@ BAD_SWEEPS = [
         "filters",
         "conv_layers",
     ),
+    # Named models: each entry (family, params), its params its family's, one value each.
+    ({"model": {}}, "model", "at least one"),
+    ({"model": {"a": ("rnn", {})}}, "model['a']", "(family, params)"),
+    ({"model": {"a": "mlp"}}, "model['a']", "(family, params)"),
+    ({"model": {"a": ("mlp", {"filters": 8})}}, "model['a']['filters']", "'mlp'"),
+    ({"model": {"a": ("mlp", {"hidden_units": [8, 16]})}}, "model['a']['hidden_units']", "one"),
+    ({"model": {"a": ("mlp", {"hidden_units": 0})}}, "model['a']['hidden_units']", ">= 1"),
+    ({"model": {"a": ("mlp", {"learning_rate": 0.1})}}, "model['a']['learning_rate']", "space"),
+    (
+        {"model": {"a": ("cnn", {"conv_layers": 2, "filters": (8, 16, 32)})}},
+        "model['a']['filters']",
+        "conv_layers",
+    ),
+    (
+        {"model": {"a": ("mlp", {"dropout": 0.1})}, "space": {"dropout": [0.0, 0.2]}},
+        "space['dropout']",
+        "model['a'] too",
+    ),
+    ({"model": {"a": ("mlp", {})}, "space": {"model": ["a", "b"]}}, "space['model']", "(a)"),
+    (
+        {"model": {"a": ("mlp", {}), "b": ("cnn", {})}, "space": {"filters": [(8,), (16,)]}},
+        "space['filters']",
+        "'mlp'",
+    ),
+    ({"model": "mlp", "space": {"model": ["a"]}}, "space['model']", "not a hyperparameter"),
 ]
 
 
@@ -233,3 +258,41 @@ def test_units_in_a_cnn_suggests_its_dense_units_and_nonsense_suggests_nothing()
     with pytest.raises(SweepDefinitionError, match=r"\(known: .*\)") as info:
         _sweep(space={"zzzz": 8})
     assert "did you mean" not in str(info.value)
+
+
+NAMED = {
+    "small": ("mlp", {"hidden_units": 8}),
+    "conv": ("cnn", {"filters": (4,), "dense_units": 0}),
+}
+
+
+def test_named_models_are_the_model_hyperparameter_and_rows_carry_their_settings():
+    sweep = _sweep(model=NAMED, space={"dropout": [0.0, 0.1]}, seeds=2)
+    assert list(sweep.space) == ["model", "dropout"] and sweep.swept == ("model", "dropout")
+    assert sweep.space["model"] == ["small", "conv"] and sweep.grid_size == 4
+    params = [dict(t.params) for t in sweep.grid_trials()]
+    assert len(params) == 8
+    assert params[0] == {"model": "small", "hidden_units": 8, "dropout": 0.0}
+    assert params[-1] == {"model": "conv", "filters": (4,), "dense_units": 0, "dropout": 0.1}
+    # A tuner's draw ({model, dropout}) gains the same settings as the grid's.
+    assert sweep.validate_params({"model": "conv", "dropout": 0.1}) == params[-1]
+    data = sweep.to_json()
+    assert data["model"] == "named models"
+    assert data["models"]["conv"] == ["cnn", {"filters": [4], "dense_units": 0}]
+    with pytest.raises(TypeError):
+        sweep.model["small"] = ("mlp", {})  # read-only, as the space is
+
+
+def test_named_models_space_may_choose_some_and_copies_keep_them():
+    from dataclasses import replace
+
+    sweep = _sweep(model=NAMED, space={"model": "conv"})
+    assert [t.params["model"] for t in sweep.grid_trials()] == ["conv"]
+    again = replace(sweep, seeds=3)
+    assert again.space == sweep.space and again.model == sweep.model
+    assert len(again.grid_trials()) == 3
+    # Another named model, or other settings of one, is another configuration id.
+    other = _sweep(model={**NAMED, "conv": ("cnn", {"filters": (8,), "dense_units": 0})})
+    ids = [t.config_id for t in _sweep(model=NAMED).grid_trials()]
+    ids_other = [t.config_id for t in other.grid_trials()]
+    assert ids[0] == ids_other[0] and ids[1] != ids_other[1]

@@ -29,14 +29,14 @@ def print_plan(sweep: Any, results: Path, pack_size: int) -> None:
             f"{sweep.name}: strategy {sweep.strategy} picks up to {sweep.max_trials} "
             f"configurations as it goes: at most {sweep.max_trials * runs} trials "
             f"({sweep.max_trials} configurations x {len(sweep.seed_list)} seeds x "
-            f"{len(sweep.folds)} folds) on {sweep.data_name} with model {sweep.model_name}"
+            f"{len(sweep.folds)} folds) on {sweep.data_name} with {_models(sweep)}"
         )
         return
     path = results / sweep.name / TRIALS
     done = {r["trial_id"] for r in read_rows(path)} if path.exists() else set()
     click.echo(
         f"{sweep.name}: {len(trials)} trials ({len(done & {t.trial_id for t in trials})} done) "
-        f"on {sweep.data_name} with model {sweep.model_name}"
+        f"on {sweep.data_name} with {_models(sweep)}"
     )
     if sweep.prune is not None:
         click.echo(sweep.prune.describe(sweep.max_epochs))
@@ -76,3 +76,10 @@ def print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         click.echo(f"the {len(pending)} trials to train: {lines[0]}")
         for line in lines[1:]:
             click.echo(line)
+
+
+def _models(sweep: Any) -> str:
+    if sweep.named_models:
+        named = ", ".join(f"{n} ({family})" for n, (family, _) in sweep.model.items())
+        return f"named models {named}"
+    return f"model {sweep.model_name}"

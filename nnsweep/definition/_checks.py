@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from nnsweep.definition import metrics as _metrics
@@ -74,16 +75,60 @@ def check_data(data: str | Path | Callable[..., Any]) -> None:
     )
 
 
-def check_model(model: str | Callable[..., Any]) -> None:
-    """A built-in model family or a function ``build(params, spec)``."""
+def check_model(model: Any) -> Any:
+    """A built-in model family, a function ``build(params, spec)``, or named models
+    ``{name: (family, params)}`` (returned read-only, each model's params validated)."""
     if callable(model):
-        return
+        return model
+    if isinstance(model, Mapping):
+        return _named_models(model)
     if model not in _params.MODEL_FAMILIES:
         raise SweepDefinitionError(
             "model",
-            f"must be one of {', '.join(_params.MODEL_FAMILIES)} or a function build(params, spec)",
+            f"must be one of {', '.join(_params.MODEL_FAMILIES)}, a function "
+            "build(params, spec) or named models {name: (family, params)}",
             model,
         )
+    return model
+
+
+def _named_models(models: Mapping[Any, Any]) -> Mapping[str, tuple[str, Mapping[str, Any]]]:
+    if not models:
+        raise SweepDefinitionError("model", "must name at least one model", dict(models))
+    out = {}
+    for name, entry in models.items():
+        where = f"model[{name!r}]"
+        if not isinstance(name, str) or not name:
+            raise SweepDefinitionError("model", "names must be non-empty strings", name)
+        ok = isinstance(entry, tuple | list) and len(entry) == 2 and isinstance(entry[1], Mapping)
+        if not ok or entry[0] not in _params.MODEL_FAMILIES:
+            raise SweepDefinitionError(
+                where,
+                f"must be (family, params), family one of {', '.join(_params.MODEL_FAMILIES)}",
+                entry,
+            )
+        family, params = entry[0], {k: _space.plain(v) for k, v in entry[1].items()}
+        known = _params.MODEL_PARAMS[family]
+        for key, value in params.items():
+            if key in _params.TRAINING_PARAMS:
+                # One place for training settings: the space (checked there against the task).
+                raise SweepDefinitionError(
+                    f"{where}[{key!r}]", "is a training setting: set it in the space", value
+                )
+            if key not in known:
+                raise SweepDefinitionError(f"{where}[{key!r}]", _unknown(key, family, known), value)
+            if _space.is_swept(value):
+                raise SweepDefinitionError(
+                    f"{where}[{key!r}]", "must be one value (sweep in the space)", value
+                )
+            params[key] = known[key].validate(value, f"{where}[{key!r}]")
+        try:
+            _params.check_combination(params, family)
+        except SweepDefinitionError as exc:  # it names space entries: these are the model's
+            field = exc.field.replace("space[", f"{where}[", 1)
+            raise SweepDefinitionError(field, exc.rule, exc.value) from None
+        out[name] = (family, MappingProxyType(params))
+    return MappingProxyType(out)
 
 
 def check_seeds(seeds: Any, strategy: str) -> int | tuple[int, ...] | Seeds:
@@ -202,7 +247,64 @@ def check_space(
 ) -> None:
     """Each entry against its hyperparameter; a grid's size; a search's ranges.
     ``runs``: the trials of one configuration (seeds x folds)."""
-    builtin = model if isinstance(model, str) else None
+    if isinstance(model, Mapping):
+        _check_named_space(space, model)
+        families = {family for family, _ in model.values()}
+    else:
+        families = {model if isinstance(model, str) else None}
+    for builtin in sorted(families, key=str):
+        _check_entries(space, builtin, strategy, isinstance(model, Mapping))
+    schedules = _space.candidate_values("lr_schedule", space.get("lr_schedule", "constant"))
+    _params.check_schedule_settings(space, schedules)
+    if strategy == "grid":
+        size = _space.grid_size(space) * runs
+        if size > MAX_GRID_TRIALS:
+            raise SweepDefinitionError(
+                "space",
+                f"makes {size:,} trials (configurations x seeds x folds), more than the "
+                f"{MAX_GRID_TRIALS:,} a grid may have; sweep fewer values or use a search "
+                "strategy with max_trials",
+                _space.describe_sizes(space),
+            )
+        for params in _space.iter_grid(space):
+            if isinstance(model, Mapping):
+                family, own = model[params["model"]]
+                _params.check_combination({**own, **params}, family)
+            else:
+                _params.check_combination(params, next(iter(families)))
+    elif not any(_space.is_swept(v) for v in space.values()):
+        raise SweepDefinitionError(
+            "space", f"has nothing to search for strategy {strategy!r}", dict(space)
+        )
+    if strategy == "hyperband" and _space.is_swept(space.get("epochs")):
+        raise SweepDefinitionError(
+            "space['epochs']",
+            "must be fixed for hyperband (it is the largest epoch budget)",
+            space["epochs"],
+        )
+
+
+def _check_named_space(space: Mapping[str, Any], models: Mapping[str, Any]) -> None:
+    """The space's ``model`` entry names named models; no other entry sets what one of
+    them sets (which would win would be a guess)."""
+    for name in _space.candidate_values("model", space["model"]):
+        if name not in models:
+            raise SweepDefinitionError(
+                "space['model']", f"must name models of the sweep ({', '.join(models)})", name
+            )
+    for name, (_, own) in models.items():
+        for key in own:
+            if key in space:
+                raise SweepDefinitionError(
+                    f"space[{key!r}]",
+                    f"must not be set in the space and by model[{name!r}] too",
+                    space[key],
+                )
+
+
+def _check_entries(
+    space: Mapping[str, Any], builtin: str | None, strategy: str, named: bool
+) -> None:
     known = _params.known_params(builtin)
     for name, value in space.items():
         where = f"space[{name!r}]"
@@ -217,6 +319,8 @@ def check_space(
             )
         if name in known:
             param = known[name]
+        elif name == "model" and named:
+            param = None  # checked against the names by _check_named_space
         elif builtin is not None:
             raise SweepDefinitionError(where, _unknown(name, builtin, known), value)
         else:
@@ -224,30 +328,6 @@ def check_space(
         _check_entry(name, value, where, param)
         if strategy == "grid":
             _space.check_grid_entry(name, value)
-    schedules = _space.candidate_values("lr_schedule", space.get("lr_schedule", "constant"))
-    _params.check_schedule_settings(space, schedules)
-    if strategy == "grid":
-        size = _space.grid_size(space) * runs
-        if size > MAX_GRID_TRIALS:
-            raise SweepDefinitionError(
-                "space",
-                f"makes {size:,} trials (configurations x seeds x folds), more than the "
-                f"{MAX_GRID_TRIALS:,} a grid may have; sweep fewer values or use a search "
-                "strategy with max_trials",
-                _space.describe_sizes(space),
-            )
-        for params in _space.iter_grid(space):
-            _params.check_combination(params, builtin)
-    elif not any(_space.is_swept(v) for v in space.values()):
-        raise SweepDefinitionError(
-            "space", f"has nothing to search for strategy {strategy!r}", dict(space)
-        )
-    if strategy == "hyperband" and _space.is_swept(space.get("epochs")):
-        raise SweepDefinitionError(
-            "space['epochs']",
-            "must be fixed for hyperband (it is the largest epoch budget)",
-            space["epochs"],
-        )
 
 
 def _unknown(name: str, model: str, known: Mapping[str, Any]) -> str:

@@ -237,6 +237,14 @@ def nearest_name(name: str, known: Mapping[str, Any]) -> str | None:
     return close[0] if close else None
 
 
+def family(model: Any, params: Mapping[str, Any]) -> Any:
+    """The family name or build function that builds one trial: in a sweep of named
+    models (``model={"name": (family, params)}``), the family of the trial's ``model``."""
+    if isinstance(model, Mapping):
+        return model[params["model"]][0]
+    return model
+
+
 def resolve(params: Mapping[str, Any], model: str | None) -> dict[str, Any]:
     """A trial's parameters with every default filled in, as the trainer uses them."""
     resolved = {name: p.default for name, p in known_params(model).items()}

@@ -75,7 +75,9 @@ class Sweep:
 
     name: str
     data: str | Path | Callable[..., Any] = "digits"
-    model: str | Callable[..., Any] = "mlp"
+    # A built-in family, a function build(params, spec), or named models
+    # {name: (family, params)}, each trial one of them (the "model" hyperparameter).
+    model: str | Callable[..., Any] | Mapping[str, tuple[str, Mapping[str, Any]]] = "mlp"
     space: Mapping[str, Any] = field(default_factory=dict)
     seeds: int | Sequence[int] | Seeds = 1
     strategy: str = "grid"
@@ -117,10 +119,14 @@ class Sweep:
                 self.name,
             )
         _checks.check_data(self.data)
-        _checks.check_model(self.model)
+        object.__setattr__(self, "model", _checks.check_model(self.model))
         if not isinstance(self.space, Mapping):
             raise SweepDefinitionError("space", "must be a dict of hyperparameters", self.space)
         space = {k: _space.plain(v) for k, v in self.space.items()}
+        if self.named_models:
+            # Which named model a trial trains is its "model" hyperparameter: every name,
+            # in order, unless the space chooses some.
+            space = {"model": space.pop("model", list(self.model)), **space}
         object.__setattr__(self, "space", MappingProxyType(space))
         for attr in ("seeds", "max_trials", "cv", "validation_split", "split_seed", "search_seed"):
             object.__setattr__(self, attr, _space.plain(getattr(self, attr)))
@@ -218,8 +224,17 @@ class Sweep:
         return tuple(range(self.cv)) if self.cv else (0,)
 
     @property
+    def named_models(self) -> bool:
+        """Whether each trial trains one of the sweep's named models."""
+        return isinstance(self.model, Mapping)
+
+    @property
     def model_name(self) -> str:
-        return self.model if isinstance(self.model, str) else _space.callable_name(self.model)
+        if isinstance(self.model, str):
+            return self.model
+        if self.named_models:
+            return "named models"
+        return _space.callable_name(self.model)
 
     @property
     def data_name(self) -> str:
@@ -235,6 +250,10 @@ class Sweep:
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Check one concrete configuration (e.g. sampled by a tuner) and normalise it."""
         builtin = self.model if isinstance(self.model, str) else None
+        if self.named_models:
+            # The named model's own settings join the trial's: each row says what it trained.
+            builtin, own = self.model[params["model"]]
+            params = {"model": params["model"], **own, **params}
         known = _params.known_params(builtin)
         out = {}
         for name, value in params.items():
@@ -304,6 +323,12 @@ class Sweep:
             ),
         }
 
+    def _models_json(self) -> dict[str, Any]:
+        return {
+            name: [family, {k: _space.describe(v) for k, v in own.items()}]
+            for name, (family, own) in self.model.items()
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The resolved sweep, as written to sweep.json."""
         return {
@@ -311,6 +336,7 @@ class Sweep:
             "description": self.description,
             "data": self.data_name,
             "model": self.model_name,
+            **({"models": self._models_json()} if self.named_models else {}),
             "space": {k: _space.describe(v) for k, v in self.space.items()},
             "swept": list(self.swept),
             "seeds": list(self.seed_list),

@@ -56,8 +56,12 @@ def params_from_values(sweep: Sweep, values: Mapping[str, Any]) -> dict[str, Any
 
 def param_names(sweep: Sweep) -> list[str]:
     """The parameter columns rows of this sweep carry (hyperband adds its epoch budget,
-    the same for every row, when the space does not name it)."""
+    the same for every row, when the space does not name it; named models, their own
+    settings)."""
     names = list(sweep.space)
+    if sweep.named_models:  # each row carries its named model's settings after its name
+        own = dict.fromkeys(k for _, params in sweep.model.values() for k in params)
+        names = ["model", *own, *(n for n in names if n != "model")]
     if sweep.strategy == "hyperband" and "epochs" not in names:
         names.append("epochs")
     return names

@@ -116,18 +116,20 @@ def optimizer_kind(params: Any) -> str:
 
 def stackable(model: Any, trial: Trial) -> bool:
     """Built-in MLPs and CNNs stack, unless batch statistics couple the rows of a batch."""
-    return model in ("mlp", "cnn") and not _params.resolve(trial.params, model)["batch_norm"]
+    family = _params.family(model, trial.params)
+    return family in ("mlp", "cnn") and not _params.resolve(trial.params, family)["batch_norm"]
 
 
 def hidden_sizes(model: Any, p: Any) -> tuple[int, ...]:
     """A stacked trial's hidden sizes: an MLP's widths; a CNN's filters per convolution,
     then its dense units (where it has a dense layer)."""
-    if model == "cnn":
+    if _params.family(model, p) == "cnn":
         return cnn_filters(p) + ((p["dense_units"],) if p["dense_units"] else ())
     return mlp_widths(p)
 
 
 def stack_key(model: Any, trial: Trial) -> StackKey:
+    model = _params.family(model, trial.params)
     p = _params.resolve(trial.params, model)
     cnn = None
     if model == "cnn":
@@ -190,7 +192,7 @@ def plan_units(
     """
     branches = [i for i, t in enumerate(trials) if not stackable(model, t)]
     widths = {
-        i: hidden_sizes(model, _params.resolve(t.params, model))
+        i: hidden_sizes(model, _params.resolve(t.params, _params.family(model, t.params)))
         for i, t in enumerate(trials)
         if i not in branches
     }

@@ -28,19 +28,22 @@ OPTIMIZER_CLASSES = {
 }
 
 
-def check_compatible(model: str | Callable[..., Any], spec: DataSpec) -> None:
+def check_compatible(model: Any, spec: DataSpec) -> None:
     """Refuse a model family that cannot take this data, before any training."""
-    if model == "cnn" and len(spec.input_shape) not in (2, 3):
+    families = {f for f, _ in model.values()} if isinstance(model, Mapping) else {model}
+    if "cnn" in families and len(spec.input_shape) not in (2, 3):
         raise DataError(
             f"model 'cnn' needs image inputs (height, width[, channels]); "
             f"dataset {spec.name!r} has input shape {spec.input_shape}"
         )
 
 
-def build_model(model: str | Callable[..., Any], params: Mapping[str, Any], spec: DataSpec) -> Any:
-    """An uncompiled ``keras.Model`` for one trial's parameters."""
+def build_model(model: Any, params: Mapping[str, Any], spec: DataSpec) -> Any:
+    """An uncompiled ``keras.Model`` for one trial's parameters (``model``: a family, a
+    build function, or a sweep's named models)."""
     import keras
 
+    model = _params.family(model, params)
     if callable(model):
         try:
             built = model(dict(params), spec)

@@ -145,6 +145,8 @@ def _micro_batches(model: Any, trials: Sequence[Trial]) -> dict[str, tuple[int, 
 def _label(model: Any) -> str:
     if callable(model):
         return "custom"
+    if isinstance(model, Mapping):  # named models: which of them is the trial's to say
+        return "batch-norm"
     return f"batch-norm {str(model).upper()}"
 
 
