@@ -80,6 +80,6 @@ def print_plan(sweep: Any, results: Path, pack_size: int) -> None:
 
 def _models(sweep: Any) -> str:
     if sweep.named_models:
-        named = ", ".join(f"{n} ({family})" for n, (family, _) in sweep.model.items())
+        named = ", ".join(f"{n} ({family})" for n, (family, _) in sweep.named.items())
         return f"named models {named}"
     return f"model {sweep.model_name}"

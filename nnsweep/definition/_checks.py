@@ -242,9 +242,7 @@ def check_run_settings(
         raise SweepDefinitionError("target", "must be a column name", target)
 
 
-def check_space(
-    space: Mapping[str, Any], model: str | Callable[..., Any], strategy: str, runs: int
-) -> None:
+def check_space(space: Mapping[str, Any], model: Any, strategy: str, runs: int) -> None:
     """Each entry against its hyperparameter; a grid's size; a search's ranges.
     ``runs``: the trials of one configuration (seeds x folds)."""
     if isinstance(model, Mapping):

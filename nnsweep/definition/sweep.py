@@ -126,7 +126,7 @@ class Sweep:
         if self.named_models:
             # Which named model a trial trains is its "model" hyperparameter: every name,
             # in order, unless the space chooses some.
-            space = {"model": space.pop("model", list(self.model)), **space}
+            space = {"model": space.pop("model", list(self.named)), **space}
         object.__setattr__(self, "space", MappingProxyType(space))
         for attr in ("seeds", "max_trials", "cv", "validation_split", "split_seed", "search_seed"):
             object.__setattr__(self, attr, _space.plain(getattr(self, attr)))
@@ -229,6 +229,11 @@ class Sweep:
         return isinstance(self.model, Mapping)
 
     @property
+    def named(self) -> Mapping[str, tuple[str, Mapping[str, Any]]]:
+        """The named models, name to (family, params); empty unless ``model`` names some."""
+        return self.model if isinstance(self.model, Mapping) else {}
+
+    @property
     def model_name(self) -> str:
         if isinstance(self.model, str):
             return self.model
@@ -252,7 +257,7 @@ class Sweep:
         builtin = self.model if isinstance(self.model, str) else None
         if self.named_models:
             # The named model's own settings join the trial's: each row says what it trained.
-            builtin, own = self.model[params["model"]]
+            builtin, own = self.named[params["model"]]
             params = {"model": params["model"], **own, **params}
         known = _params.known_params(builtin)
         out = {}
@@ -326,7 +331,7 @@ class Sweep:
     def _models_json(self) -> dict[str, Any]:
         return {
             name: [family, {k: _space.describe(v) for k, v in own.items()}]
-            for name, (family, own) in self.model.items()
+            for name, (family, own) in self.named.items()
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def param_names(sweep: Sweep) -> list[str]:
     settings)."""
     names = list(sweep.space)
     if sweep.named_models:  # each row carries its named model's settings after its name
-        own = dict.fromkeys(k for _, params in sweep.model.values() for k in params)
+        own = dict.fromkeys(k for _, params in sweep.named.values() for k in params)
         names = ["model", *own, *(n for n in names if n != "model")]
     if sweep.strategy == "hyperband" and "epochs" not in names:
         names.append("epochs")
