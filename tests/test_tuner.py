@@ -102,6 +102,25 @@ def test_a_search_runs_to_max_trials_with_one_row_per_seed(tmp_path, strategy):
     assert run_sweep(sweep, results=tmp_path).rows == []
 
 
+def test_a_search_draws_named_models_and_each_row_carries_its_settings(tmp_path):
+    models = {
+        "narrow": ("mlp", {"hidden_units": 8}),
+        "conv": ("cnn", {"filters": (4,), "dense_units": 0}),
+    }
+    space = {"dropout": Float(0.0, 0.5), "epochs": 1, "batch_size": 128}
+    sweep = Sweep(name="named", data="digits", model=models, space=space, seeds=2,
+                  strategy="random", max_trials=4)  # fmt: skip
+    assert {p.name for p in hyperparameters(sweep).space} == {"model", "dropout"}
+    run_sweep(sweep, results=tmp_path)
+    df = load_results("named", results=tmp_path)
+    assert len(df) == 8 and (df["status"] == "ok").all()
+    assert list(df.columns[2:7]) == ["model", "hidden_units", "filters", "dense_units", "dropout"]
+    narrow, conv = df[df["model"] == "narrow"], df[df["model"] == "conv"]
+    assert len(narrow) and len(conv)  # the seeded draws reach both
+    assert (narrow["hidden_units"] == 8).all() and narrow["filters"].isna().all()
+    assert (conv["filters"] == 4).all() and (conv["dense_units"] == 0).all()
+
+
 def test_an_interrupted_search_resumes_without_duplicates_or_losses(tmp_path):
     sweep = _search("random", max_trials=3)
     # Stop in the middle of the second tuner trial: one of its two seeds is written.
