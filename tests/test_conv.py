@@ -176,6 +176,30 @@ def test_a_stacked_cnn_trains_as_keras_fit_trains_its_own_model(digits, space):
             assert mine[key] == pytest.approx(history[key][epoch], rel=1e-5, abs=1e-6), key
 
 
+def test_the_compiled_pool_gives_tensorflows_maximum_and_its_gradient_bit_for_bit():
+    # Rounded values make ties common: a tie's gradient must go where tf.maximum sends it.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for phases in (4, 9):  # pool 2 and pool 3
+        zs = [tf.constant(np.round(rng.normal(size=(5, 6, 6, 16)), 1), tf.float32)]
+        zs += [tf.constant(np.round(rng.normal(size=(5, 6, 6, 16)), 1), tf.float32)
+               for _ in range(phases - 1)]  # fmt: skip
+        dy = tf.constant(rng.normal(size=(5, 6, 6, 16)), tf.float32)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(zs)
+            chain = zs[0]
+            for z in zs[1:]:
+                chain = tf.maximum(chain, z)
+            pooled = _conv._phase_max(*zs)
+            ours, theirs = tf.reduce_sum(pooled * dy), tf.reduce_sum(chain * dy)
+        np.testing.assert_array_equal(pooled.numpy(), chain.numpy())
+        for mine, reference in zip(tape.gradient(ours, zs), tape.gradient(theirs, zs), strict=True):
+            np.testing.assert_array_equal(mine.numpy(), reference.numpy())
+        ties = sum(int(tf.reduce_sum(tf.cast(z == chain, tf.int32))) for z in zs)
+        assert ties > chain.shape.num_elements()  # some element's maximum is shared
+
+
 def test_a_diverging_cnn_block_cannot_reach_its_neighbours(digits):
     space = {
         "filters": (4,),

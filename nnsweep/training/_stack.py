@@ -63,6 +63,17 @@ def _row_hash(epoch: tf.Tensor, layer: int, positions: tf.Tensor) -> tf.Tensor:
     return _fmix(tf.cast(positions, tf.uint32) * tf.constant(0xC2B2AE3D, tf.uint32) + salt)
 
 
+@tf.function(jit_compile=True, autograph=False)
+def dropout_mask(rows: tf.Tensor, stream: tf.Tensor, threshold: tf.Tensor, scale: tf.Tensor) -> Any:
+    """Dropout's multipliers (0 or 1 / (1 - rate)) from the rows' and the elements'
+    streams. Compiled: as separate operations the hash passed over every element a dozen
+    times (on CNN feature maps 100 ms of a 186 ms step with 96 filters on 128 MNIST
+    images; on MLPs a sixth of the step's busy time); fused, XLA passes once. Integer
+    operations: the same bits either way."""
+    keep = _fmix(tf.bitwise.bitwise_xor(rows, stream)) >= threshold
+    return tf.where(keep, scale, tf.zeros_like(scale))
+
+
 # -- the stack ---------------------------------------------------------------------------------
 
 
@@ -271,8 +282,7 @@ class StackUnit:
                 if training and drop is not None:
                     stream, threshold, scale = drop
                     rows = _row_hash(epoch, j, pos)[None, :, None]
-                    keep = _fmix(tf.bitwise.bitwise_xor(rows, stream)) >= threshold
-                    h = h * tf.where(keep, scale, tf.zeros_like(scale))
+                    h = h * dropout_mask(rows, stream, threshold, scale)
         if self.out == 1:
             return self.out_activation(tf.reshape(h, (S, -1, B)))
         # Softmax is the last operation, so that Keras's loss reads its logits.
