@@ -61,6 +61,25 @@ def set_project_dir(oracle: Any, directory: str, name: str) -> None:
     method(directory, name)
 
 
+def atomic_oracle_files(oracle: Any, write_json: Any) -> None:
+    """Route an oracle's saves (``oracle.json`` and each ``trial_*/trial.json``) through
+    ``write_json(path, state)``. Keras Tuner writes them in place, so a kill during a write
+    left an empty file that no reload could read; ``save``, ``_save_trial``,
+    ``_get_oracle_fname`` and ``_get_trial_dir`` are private."""
+    names = ("save", "_save_trial", "_get_oracle_fname", "_get_trial_dir", "get_state")
+    missing = [n for n in names if not callable(getattr(oracle, n, None))]
+    if missing:
+        raise IncompatibleVersion(
+            f"nnsweep needs keras_tuner's Oracle.{', Oracle.'.join(missing)}, which the "
+            f"installed {_versions('keras-tuner')} does not have; install a version within "
+            "pyproject.toml's bounds"
+        )
+    oracle.save = lambda: write_json(oracle._get_oracle_fname(), oracle.get_state())
+    oracle._save_trial = lambda trial: write_json(
+        f"{oracle._get_trial_dir(trial.trial_id)}/trial.json", trial.get_state()
+    )
+
+
 # -- TensorFlow ---------------------------------------------------------------------------
 
 

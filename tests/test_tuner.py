@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from nnsweep import Choice, Float, Int, Sweep, load_history, load_results, run_sweep
-from nnsweep.errors import SweepDefinitionError
+from nnsweep.errors import CorruptResultsError, ResultsError, SweepDefinitionError
 from nnsweep.strategies.tuner import (
     TUNER_DIR,
     hyperparameters,
@@ -247,3 +248,41 @@ def test_the_largest_split_seed_gives_a_search_seed_the_oracles_take(tmp_path, s
     summary = run_sweep(sweep, results=tmp_path)  # was a ValueError from NumPy's seeding
     statuses = {r["status"] for r in summary.rows}
     assert "ok" in statuses and statuses <= {"ok", "pruned"}  # hyperband stops some
+
+
+def test_the_oracles_files_are_written_whole_so_a_failed_write_keeps_the_last_state(
+    tmp_path, monkeypatch
+):
+    from nnsweep.strategies.tuner import make_oracle, open_local_oracle
+
+    sweep = Sweep(name="w", space={"hidden_units": Int(4, 64), "epochs": 1},
+                  strategy="random", max_trials=3)  # fmt: skip
+    oracle = open_local_oracle(make_oracle(sweep, "val_accuracy", "max"), tmp_path)
+    first = oracle.create_trial("t0")  # writes oracle.json and the trial's trial.json
+    folder = tmp_path / TUNER_DIR
+    before = {p: p.read_text() for p in folder.rglob("*.json")}
+    assert folder / "oracle.json" in before and len(before) == 2
+
+    def killed(src, dst):  # the process dies (or the disk fills) before the rename
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(ResultsError, match="oracle.json|trial.json"):
+        oracle.update_trial(first.trial_id, {"val_accuracy": 0.5})
+        oracle.end_trial(first)
+    monkeypatch.undo()
+    assert {p: p.read_text() for p in folder.rglob("*.json")} == before
+    assert not list(folder.rglob("*.tmp"))
+    again = open_local_oracle(make_oracle(sweep, "val_accuracy", "max"), tmp_path)
+    assert first.trial_id in again.trials  # the last whole state reloads
+
+
+def test_an_unreadable_oracle_state_is_a_clear_error_naming_the_folder(tmp_path):
+    from nnsweep.strategies.tuner import make_oracle, open_local_oracle
+
+    sweep = Sweep(name="c", space={"hidden_units": Int(4, 64), "epochs": 1},
+                  strategy="random", max_trials=3)  # fmt: skip
+    (tmp_path / TUNER_DIR).mkdir()
+    (tmp_path / TUNER_DIR / "oracle.json").write_text("")  # what an in-place write left
+    with pytest.raises(CorruptResultsError, match=r"tuner.*--fresh"):
+        open_local_oracle(make_oracle(sweep, "val_accuracy", "max"), tmp_path)

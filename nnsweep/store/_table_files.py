@@ -102,6 +102,12 @@ def _atomic_write(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def write_text_whole(path: Path, text: str) -> None:
+    """``text`` into ``path`` whole or not at all: a temporary file renamed, so a kill or a
+    full disk leaves the old file (a failure is a ResultsError that names it)."""
+    _atomic_write(path, text)
+
+
 def _write_error(path: Path, exc: OSError) -> ResultsError:
     """A failed write as one line that names the file (an OSError from write() does not)."""
     reason = exc.strerror or str(exc)

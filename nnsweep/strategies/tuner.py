@@ -9,6 +9,7 @@ runner's process, its state in ``results/<sweep>/tuner/``; with several packs in
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from nnsweep.definition import space as _space
 from nnsweep.definition.sweep import Sweep, Trial
-from nnsweep.errors import SweepDefinitionError
+from nnsweep.errors import CorruptResultsError, SweepDefinitionError
 from nnsweep.strategies._base import WAIT, Wait
 
 TUNER_DIR = "tuner"
@@ -109,14 +110,30 @@ def _make_oracle(sweep: Sweep, objective: str, direction: str) -> Any:
 
 
 def open_local_oracle(oracle: Any, results_dir: Path) -> Any:
-    """Keep the oracle's state under ``results_dir/tuner`` and resume from it if present."""
-    from nnsweep._compat import set_project_dir
+    """Keep the oracle's state under ``results_dir/tuner`` and resume from it if present.
+    Its files are written whole or not at all (a temporary file renamed), so a kill or a
+    full disk leaves the last state readable."""
+    from nnsweep._compat import atomic_oracle_files, set_project_dir
 
     set_project_dir(oracle, str(results_dir), TUNER_DIR)
-    if (results_dir / TUNER_DIR / "oracle.json").exists():
+    atomic_oracle_files(oracle, _write_json)
+    folder = results_dir / TUNER_DIR
+    if (folder / "oracle.json").exists():
         # Trials that were running when the last run stopped come back for a retry.
-        oracle.reload()
+        try:
+            oracle.reload()
+        except (ValueError, KeyError, RuntimeError) as exc:  # JSON errors are ValueErrors
+            raise CorruptResultsError(
+                f"{folder} holds a Keras Tuner state that cannot be read ({exc}); "
+                "use --fresh to start the search again (the old results are kept aside)"
+            ) from exc
     return oracle
+
+
+def _write_json(path: str, state: Any) -> None:
+    from nnsweep.store._table_files import write_text_whole
+
+    write_text_whole(Path(path), json.dumps(state))
 
 
 class TunerStrategy:
