@@ -9,6 +9,8 @@ the versions tested. Public paths are used where they exist (``keras_tuner.engin
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from functools import cache
 from importlib import import_module, metadata
 from typing import Any
@@ -61,7 +63,7 @@ def set_project_dir(oracle: Any, directory: str, name: str) -> None:
     method(directory, name)
 
 
-def atomic_oracle_files(oracle: Any, write_json: Any) -> None:
+def atomic_oracle_files(oracle: Any, write_json: Callable[[str, Any], None]) -> None:
     """Route an oracle's saves (``oracle.json`` and each ``trial_*/trial.json``) through
     ``write_json(path, state)``. Keras Tuner writes them in place, so a kill during a write
     left an empty file that no reload could read; ``save``, ``_save_trial``,
@@ -76,7 +78,7 @@ def atomic_oracle_files(oracle: Any, write_json: Any) -> None:
         )
     oracle.save = lambda: write_json(oracle._get_oracle_fname(), oracle.get_state())
     oracle._save_trial = lambda trial: write_json(
-        f"{oracle._get_trial_dir(trial.trial_id)}/trial.json", trial.get_state()
+        os.path.join(oracle._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state()
     )
 
 

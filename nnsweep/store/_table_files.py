@@ -85,10 +85,12 @@ def _rewrite(path: Path, columns: list[str] | None, rows: list[dict[str, Any]]) 
     writer = csv.DictWriter(buf, fieldnames=columns or [], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(path, buf.getvalue())
+    write_text_whole(path, buf.getvalue())
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_text_whole(path: Path, text: str) -> None:
+    """``text`` into ``path`` whole or not at all: a temporary file renamed, so a kill or a
+    full disk leaves the old file (a failure is a ResultsError that names it)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -100,12 +102,6 @@ def _atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)  # the original is untouched
         raise _write_error(path, exc) from exc
     _fsync_dir(path.parent)
-
-
-def write_text_whole(path: Path, text: str) -> None:
-    """``text`` into ``path`` whole or not at all: a temporary file renamed, so a kill or a
-    full disk leaves the old file (a failure is a ResultsError that names it)."""
-    _atomic_write(path, text)
 
 
 def _write_error(path: Path, exc: OSError) -> ResultsError:

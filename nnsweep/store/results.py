@@ -28,12 +28,12 @@ from nnsweep.errors import (
 from nnsweep.store._table_files import (
     TRIALS,
     _append,
-    _atomic_write,
     _cut_torn_line,
     _read_table,
     _rewrite,
     _signals_deferred,
     _write_error,
+    write_text_whole,
 )
 from nnsweep.store.provenance import RUNS, log_run
 
@@ -140,7 +140,7 @@ class ResultsStore:
         if self._lock_fd is None:
             self._lock()
         done = self._repair()
-        _atomic_write(
+        write_text_whole(
             self.dir / SWEEP_JSON,
             json.dumps(sweep_json, indent=2, default=stable_name, ensure_ascii=False) + "\n",
         )
@@ -247,7 +247,7 @@ class ResultsStore:
     def _repair(self) -> set[str]:
         """Under the lock: undo what a kill left half done; return the completed trial ids."""
         for name in (TRIALS, HISTORY, SWEEP_JSON):
-            # A kill inside _atomic_write leaves its temporary file; the original is intact.
+            # A kill inside write_text_whole leaves its temporary file; the original is intact.
             (self.dir / (name + ".tmp")).unlink(missing_ok=True)
         header, trials, hist_header, history = self._check_tables()
         _cut_torn_line(self.trials_path)
