@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The pool paths measured by the tests' CNNs (``nnsweep.training.pool_paths``) go to a
+# folder of their own, never the user's cache; subprocesses inherit it.
+os.environ["NNSWEEP_CACHE_DIR"] = tempfile.mkdtemp(prefix="nnsweep-test-cache-")
+os.environ.pop("NNSWEEP_CONV_POOL", None)
 
 
 def shared_datasets() -> Path | None:

@@ -16,7 +16,7 @@ if keras.backend.backend() != "tensorflow":
 from conftest import keras_reference, train_packed  # noqa: E402
 
 from nnsweep.data import load_dataset  # noqa: E402
-from nnsweep.training import _conv, _engine  # noqa: E402
+from nnsweep.training import _conv, _engine, _pool, pool_paths  # noqa: E402
 from nnsweep.training._units import plan_units  # noqa: E402
 from nnsweep.training.packing import describe, make_packs  # noqa: E402
 from nnsweep.training.train import TrainContext, train_pack  # noqa: E402
@@ -91,28 +91,50 @@ def test_cnns_plan_as_stacks_keyed_by_their_layers_and_batch_norm_stays_a_branch
     assert [len(part) for part in plan_units("cnn", bn, 64)] == [1, 1]
 
 
+# Filters padded to multiples of 8 (5 -> 8), two convolutions of 'same' padding, dropout,
+# l2, clipnorm, a learning rate per block, batch sizes as micro-batches and early stopping
+# (compaction moves the live trials).
+PADDED_TWO_CONVS = {
+    "filters": [(5, 6), (8, 12)],
+    "conv_layers": 2,
+    "padding": "same",
+    "dense_units": 12,
+    "dropout": [0.0, 0.25],
+    "l2": 1e-3,
+    "clipnorm": 1.0,
+    # Adam from 1e-3 up amplifies rounding here (packed and alone differ in the last bits
+    # of batched against plain products): a max pool's near-tie of two equal pixels'
+    # patches can then flip, at 1e-4 after 3 epochs.
+    "learning_rate": [2e-4, 5e-4],
+    "batch_size": [32, 64],
+    "patience": 0,
+    "epochs": 3,
+}
+
+
+@pytest.mark.parametrize("path", ["strided", "maxpool"])  # measured: test_pool_paths
+def test_packed_cnns_pooled_first_train_exactly_as_alone_by_either_path(
+    digits, made, path, monkeypatch
+):
+    monkeypatch.setenv(pool_paths.ENV, path)
+    monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)  # move trials once any are done
+    sweep = Sweep(name="c", model="cnn", space=PADDED_TWO_CONVS, seeds=2)
+    packed, stacks = _packed_vs_alone(sweep, digits, made)
+    assert stacks[0].pool_first and any(u.dims != u.real for u in stacks)
+    # Every stack's first convolution (one input channel) took the forced path, or the
+    # one measured here; the later ones (5-12 channels) pool by TensorFlow's max pool.
+    assert all(list(u.paths) == [(0, 1, sum(d[1] for d in u.dims))] for u in stacks)
+    taken = {p for u in stacks for p in u.paths.values()}
+    assert taken == {pool_paths.STRIDED if path == "strided" else pool_paths.MAX_POOL}
+    assert any(r.row["epochs_run"] < 3 for r in packed.values())
+    # Compaction moved the live trials into smaller stacks (weights, optimizer state and
+    # best weights carried over in the unpadded layout and padded again).
+    assert any(len(u.slots) < len(stacks[0].slots) for u in stacks[1:])
+
+
 @pytest.mark.parametrize(
     "space",
     [
-        # Filters padded to multiples of 8 (5 -> 8), two convolutions of 'same' padding,
-        # dropout, l2, clipnorm, a learning rate per block, batch sizes as micro-batches
-        # and early stopping (compaction moves the live trials).
-        {
-            "filters": [(5, 6), (8, 12)],
-            "conv_layers": 2,
-            "padding": "same",
-            "dense_units": 12,
-            "dropout": [0.0, 0.25],
-            "l2": 1e-3,
-            "clipnorm": 1.0,
-            # Adam from 1e-3 up amplifies rounding here (packed and alone differ in the
-            # last bits of batched against plain products): a max pool's near-tie of
-            # two equal pixels' patches can then flip, at 1e-4 after 3 epochs.
-            "learning_rate": [2e-4, 5e-4],
-            "batch_size": [32, 64],
-            "patience": 0,
-            "epochs": 3,
-        },
         # No dense layer, no pooling, 'valid'; sigmoid keeps its widths; SGD.
         {
             "filters": [(3,), (6,)],
@@ -127,27 +149,17 @@ def test_cnns_plan_as_stacks_keyed_by_their_layers_and_batch_norm_stays_a_branch
         # A non-monotone activation pools after it, the full-size map made.
         {"filters": [(4,), (8,)], "activation": "gelu", "dropout": 0.2, "epochs": 3},
     ],
-    ids=["padded-two-convs", "no-dense-sigmoid", "gelu"],
+    ids=["no-dense-sigmoid", "gelu"],
 )
-def test_packed_cnns_train_exactly_as_alone(digits, made, space, monkeypatch):
-    monkeypatch.setattr(_engine, "_COMPACT_SAVING", 0.0)  # move trials once any are done
+def test_packed_cnns_train_exactly_as_alone(digits, made, space):
     sweep = Sweep(name="c", model="cnn", space=space, seeds=2)
-    packed, stacks = _packed_vs_alone(sweep, digits, made)
-    if space.get("activation") == "gelu":
-        assert not stacks[0].pool_first
-    elif space.get("pool_size", 2) > 1:
-        assert stacks[0].pool_first and any(u.dims != u.real for u in stacks)
-    if space.get("patience") == 0:
-        assert any(r.row["epochs_run"] < 3 for r in packed.values())
-        # Compaction moved the live trials into smaller stacks (weights, optimizer state
-        # and best weights carried over in the unpadded layout and padded again).
-        assert any(len(u.slots) < len(stacks[0].slots) for u in stacks[1:])
+    _, stacks = _packed_vs_alone(sweep, digits, made)
+    assert not stacks[0].pool_first and not stacks[0].paths
 
 
 @pytest.mark.parametrize(
     "space",
     [
-        {"filters": (5, 7), "conv_layers": 2, "padding": "same", "dense_units": 12},
         {"filters": (6,), "pool_size": 1, "dense_units": 0, "optimizer": "sgd"},
         {"filters": (6,), "kernel_size": 2, "pool_size": 3, "activation": "gelu"},
         # tanh pooled first could route a tie of two saturated values (equal in float32,
@@ -160,9 +172,23 @@ def test_packed_cnns_train_exactly_as_alone(digits, made, space, monkeypatch):
             "pool_size": 1,
         },
     ],
-    ids=["two-convs-pooled", "no-dense", "gelu-pool-3", "three-convs-tanh"],
+    ids=["no-dense", "gelu-pool-3", "three-convs-tanh"],
 )
 def test_a_stacked_cnn_trains_as_keras_fit_trains_its_own_model(digits, space):
+    _as_keras_fit(digits, space)
+
+
+@pytest.mark.parametrize("path", ["strided", "maxpool"])
+def test_a_cnn_pooled_first_trains_as_keras_fit_by_either_path(digits, made, path, monkeypatch):
+    monkeypatch.setenv(pool_paths.ENV, path)
+    space = {"filters": (5, 7), "conv_layers": 2, "padding": "same", "dense_units": 12}
+    _as_keras_fit(digits, space)
+    want = pool_paths.STRIDED if path == "strided" else pool_paths.MAX_POOL
+    trained = made[0]  # then keras_reference's, for its initial weights only
+    assert trained.paths == {(0, 1, trained.dims[0][1]): want}
+
+
+def _as_keras_fit(digits, space):
     space = {"epochs": 3, "batch_size": 32, "learning_rate": 0.01, **space}
     if space.get("optimizer") == "sgd":
         space["learning_rate"] = 0.05
@@ -191,7 +217,7 @@ def test_the_compiled_pool_gives_tensorflows_maximum_and_its_gradient_bit_for_bi
             chain = zs[0]
             for z in zs[1:]:
                 chain = tf.maximum(chain, z)
-            pooled = _conv._phase_max(*zs)
+            pooled = _pool.phase_max(*zs)
             ours, theirs = tf.reduce_sum(pooled * dy), tf.reduce_sum(chain * dy)
         np.testing.assert_array_equal(pooled.numpy(), chain.numpy())
         for mine, reference in zip(tape.gradient(ours, zs), tape.gradient(theirs, zs), strict=True):

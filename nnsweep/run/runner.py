@@ -33,6 +33,7 @@ from nnsweep.strategies.tuner import (
     make_oracle,
     open_local_oracle,
 )
+from nnsweep.training import pool_paths
 from nnsweep.training.packing import DEFAULT_PACK_SIZE
 
 if TYPE_CHECKING:
@@ -279,6 +280,7 @@ def _finish(
 ) -> RunSummary:
     """The run's summary with the strategy's words; a run whose every trial failed raises."""
     summary.seconds = seconds
+    summary.notes.extend(pool_paths.drain())
     pruning = _pruning_note(summary.rows)
     if pruning:
         summary.notes.append(pruning)
@@ -338,6 +340,8 @@ def _check_options(
 
     if threads is not None:
         check_threads(threads)
+    pool_paths.forced()  # a bad NNSWEEP_CONV_POOL says so before anything is written
+    pool_paths.drain()  # what an earlier run in this process took is not this run's
     if max_trials is not None and max_trials < 1:
         raise SweepDefinitionError("max_trials", "must be >= 1", max_trials)
     if pack_size < 1:

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from nnsweep.definition import params as _params
 from nnsweep.definition.sweep import Trial
-from nnsweep.training import _initializers
+from nnsweep.training import _initializers, _pool
 from nnsweep.training._stack import (
     Layers,
     StackUnit,
@@ -36,12 +36,13 @@ from nnsweep.training._stack import (
     trial_key,
 )
 from nnsweep.training._units import Stack, padded_widths
+from nnsweep.training.pool_paths import Choice, ConvShape
 
 # Activations that never decrease (gelu, silu, swish and mish dip below 0 before rising).
 MONOTONE = frozenset("relu tanh sigmoid elu selu leaky_relu relu6 softplus softsign linear".split())
 
 
-# Inputs of at most this many channels (images) are pooled by strided convolutions.
+# Inputs of at most this many channels (images) pool as measured (``pool_paths``).
 _PHASED_CHANNELS = 4
 
 
@@ -51,40 +52,6 @@ def make_stack(
     """The stack unit for ``plan``: CNNs' or MLPs'."""
     cls = ConvStackUnit if plan.key.cnn is not None else StackUnit
     return cls(plan, trials, spec, width, carried)
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _max_chain(*zs: tf.Tensor) -> tf.Tensor:
-    """The elementwise maximum of ``zs``, taken left to right. Compiled: one pass, not one
-    a pair; a maximum is exact, so the same bits either way."""
-    pooled = zs[0]
-    for z in zs[1:]:
-        pooled = tf.maximum(pooled, z)
-    return pooled
-
-
-@tf.function(jit_compile=True, autograph=False)
-def _max_routes(dy: tf.Tensor, *zs: tf.Tensor) -> list[tf.Tensor]:
-    """The gradient of ``_max_chain`` as TensorFlow's gradient of each ``tf.maximum``
-    gives it (to the left where left >= right, else to the right), in one compiled pass:
-    as separate operations the selects, comparisons and zeros it takes passed over the
-    pooled maps 12 times and were a fifth of a CNN step. Selects only: the same bits."""
-    lefts, pooled = [], zs[0]
-    for z in zs[1:]:
-        left = pooled >= z
-        lefts.append(left)
-        pooled = tf.where(left, pooled, z)
-    grads, g, zero = [], dy, tf.zeros_like(dy)
-    for left in reversed(lefts):
-        grads.append(tf.where(left, zero, g))
-        g = tf.where(left, g, zero)
-    return [g, *reversed(grads)]
-
-
-@tf.custom_gradient
-def _phase_max(*zs: tf.Tensor) -> Any:
-    """The pooled map from the pool's strided convolutions (see ``_convolve``)."""
-    return _max_chain(*zs), lambda dy: _max_routes(dy, *zs)
 
 
 class ConvStackUnit(StackUnit):
@@ -111,7 +78,9 @@ class ConvStackUnit(StackUnit):
         shape = tuple(spec.input_shape)
         self.image = shape if len(shape) == 3 else (*shape, 1)
         rows, cols = self.image[:2]
+        self.map_sizes: list[tuple[int, int]] = []  # each convolution's input rows, columns
         for _ in range(self.convs):
+            self.map_sizes.append((rows, cols))
             if padding == "valid":
                 rows, cols = rows - self.size + 1, cols - self.size + 1
             if self.pool > 1:
@@ -132,6 +101,29 @@ class ConvStackUnit(StackUnit):
             self.layer_runs.append(runs)
         self._maps()
         self._start(trials, carried)
+        self.paths: dict[tuple[int, int, int], str] = {}  # set by ``choose_paths``
+        self.choices: list[Choice] = []
+
+    def choose_paths(self, micro: int) -> list[Choice]:
+        """How each few-channel convolution pools, on this machine, at the pack's
+        micro-batch (``pool_paths``): by (layer, input channels, filters)."""
+        self.paths, self.choices = {}, []
+        if not self.pool_first:
+            return []
+        total = sum(d[1] for d in self.dims)  # the first: every block's filters at once
+        wanted = {(0, self.image[2], total)}
+        wanted |= {(j, d[j], d[j + 1]) for j in range(1, self.convs) for d in self.dims}
+        for j, channels, filters in sorted(wanted):
+            if channels > _PHASED_CHANNELS:
+                continue  # many channels: TensorFlow's max pool (see ``_convolve``)
+            rows, cols = self.map_sizes[j]
+            shape = ConvShape(
+                micro, rows, cols, channels, filters, self.size, self.padding, self.pool, j > 0
+            )
+            choice = _pool.path_for(shape)
+            self.paths[j, channels, filters] = choice.path
+            self.choices.append(choice)
+        return self.choices
 
     def _shape(self, dims: list[int], j: int) -> tuple[int, ...]:
         """Layer ``j``'s kernel shape for a block of layer sizes ``dims``."""
@@ -291,34 +283,21 @@ class ConvStackUnit(StackUnit):
 
     # -- computing ---------------------------------------------------------------------------
 
-    def _convolve(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
-        """A convolution, max-pooled here where the activation is monotone: then the
-        maximum of act(z + b) is act(max z + b), the same float operations on the same
-        element (where a saturated tanh or sigmoid rounds two inputs to one value, Keras's
+    def _convolve(self, x: tf.Tensor, kernel: tf.Tensor, j: int) -> tf.Tensor:
+        """Convolution ``j``, max-pooled here where the activation is monotone (``_pool``:
+        the full-size map need not be made, and the bias and activation act on the pooled
+        map; where a saturated tanh or sigmoid rounds two inputs to one value, Keras's
         gradient goes to the window's first of them and this one to the larger input:
-        either way a gradient of about 0). Pooled here, the full-size map is never made:
-        each of the pool's p x p offsets is a convolution of stride p, and their
-        elementwise maximum (taken in the window's row-major order, so that a tie's
-        gradient goes to its first element, as max pooling's does) is the pooled map
-        (measured: 28 against 50 ms for the step of 96 filters on 128 MNIST images). Only
-        for few input channels: on feature maps of 16 or 32 channels the strided
+        either way a gradient of about 0). A few-channel input pools as ``pool_paths``
+        measured on this machine; on feature maps of 16 or 32 channels the strided
         convolutions and their p x p input gradients took twice the time of one
         convolution and TensorFlow's max pool, which pool there."""
         if not self.pool_first:
             return tf.nn.conv2d(x, kernel, 1, self.padding)
-        p, k = self.pool, self.size
         if x.shape[-1] > _PHASED_CHANNELS:
-            return tf.nn.max_pool2d(tf.nn.conv2d(x, kernel, 1, self.padding), p, p, "VALID")
-        if self.padding == "SAME":  # TensorFlow's: the odd one at the bottom and right
-            x = tf.pad(x, [[0, 0], [(k - 1) // 2, k // 2], [(k - 1) // 2, k // 2], [0, 0]])
-        rows, cols = (x.shape[1] - k + 1) // p, (x.shape[2] - k + 1) // p
-        span = ((rows - 1) * p + k, (cols - 1) * p + k)
-        phases = [
-            tf.nn.conv2d(x[:, a : a + span[0], b : b + span[1]], kernel, p, "VALID")
-            for a in range(p)
-            for b in range(p)
-        ]
-        return _phase_max(*phases)
+            return _pool.max_pooled(x, kernel, self.pool, self.padding)
+        path = self.paths[j, int(kernel.shape[2]), int(kernel.shape[3])]  # choose_paths's
+        return _pool.pooled(x, kernel, self.pool, self.padding, path)
 
     def _feature_maps(self, z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
         """A convolution's output (``_convolve``) biased, activated and pooled."""
@@ -334,7 +313,7 @@ class ConvStackUnit(StackUnit):
         maps = []
         for s in range(S):
             image = tf.reshape(x[s if views > 1 else 0], (-1, *self.image))
-            conv = self._convolve(image, first[s])
+            conv = self._convolve(image, first[s], 0)
             maps.append(self._feature_maps(conv, bias[s]))
         k = 2
         for j in range(1, self.convs):
@@ -346,7 +325,7 @@ class ConvStackUnit(StackUnit):
             for s in range(S):
                 parts = tf.split(maps[s], inputs, axis=-1) if self.B > 1 else [maps[s]]
                 ys = [
-                    self._convolve(parts[start + i], block)
+                    self._convolve(parts[start + i], block, j)
                     for (start, _, _), run in zip(runs, kernels, strict=True)
                     for i, block in enumerate(tf.unstack(run[s]))
                 ]

@@ -33,9 +33,9 @@ import tensorflow as tf
 from nnsweep.definition import params as _params
 from nnsweep.definition.pruning import PackJudge
 from nnsweep.definition.sweep import Trial
-from nnsweep.training import _optimizers
+from nnsweep.training import _optimizers, pool_paths
 from nnsweep.training._branch import BranchUnit
-from nnsweep.training._conv import make_stack
+from nnsweep.training._conv import ConvStackUnit, make_stack
 from nnsweep.training._stack import StackUnit
 from nnsweep.training._table import batch_order, table
 from nnsweep.training._units import (
@@ -147,6 +147,8 @@ class Pack:
             unit.updater.load(self._unit_settings(unit))
             for a in unit.accumulators:
                 a.assign(tf.zeros_like(a))
+            for choice in getattr(unit, "choices", ()):
+                pool_paths.note(choice)  # the traced program keeps the path it was made with
             unit.keep = None
             unit.owned[:] = False
             unit.owned[unit.slots] = True
@@ -165,6 +167,8 @@ class Pack:
         if isinstance(unit, StackUnit):
             unit.columns = tuple(self.column[s] for s in unit.plan.seeds)
             unit.set_penalties(self.l1, self.l2)
+        if isinstance(unit, ConvStackUnit):
+            unit.choose_paths(self.micro)  # before the step is traced: the path is in it
         unit.set_targets(self.targets)
         unit.updater = _optimizers.Updater(
             self.kinds[unit.slots[0]],
@@ -508,7 +512,9 @@ def signature(trials: Sequence[Trial], stacks: Sequence[Stack]) -> tuple:
         any(q["class_weight"] is not None for q in p),
         any(q["label_smoothing"] for q in p),
     )
-    return (len({t.seed for t in trials}), len(trials), micro, targets, tuple(units))
+    # A forced pool path is in the traces (``pool_paths``); a measured one is fixed per process.
+    paths = pool_paths.forced()
+    return (len({t.seed for t in trials}), len(trials), micro, targets, tuple(units), paths)
 
 
 # Recent packs by signature, for the next pack of the same shape; a few, so that memory
