@@ -7,7 +7,13 @@ import pytest
 
 from nnsweep import Sweep
 from nnsweep.training._units import plan_units
-from nnsweep.training.packing import MAX_MICRO_BATCHES, describe, make_packs
+from nnsweep.training.packing import (
+    MAX_MICRO_BATCHES,
+    describe,
+    estimate_bytes,
+    input_shape,
+    make_packs,
+)
 
 keras = pytest.importorskip("keras")
 
@@ -100,6 +106,38 @@ def test_folds_memory_and_backend_keep_packs_apart():
     assert [len(p) for p in tight] == [1, 1, 1, 1] and tight[0].apart == "memory"
     jax = make_packs(trials, backend="jax")
     assert len(jax) == 4 and "jax backend trains trials one by one" in jax[0].apart
+
+
+def test_a_cnns_memory_counts_its_feature_maps_and_splits_large_packs():
+    mnist = (28, 28)
+    cnn = {"filters": (64,), "batch_size": 128}
+    need = estimate_bytes(cnn, 784, None, "cnn", mnist)
+    # At least the convolution's full-size output and its gradient, 4 bytes each.
+    assert need >= 2 * 4 * 128 * 26 * 26 * 64
+    assert estimate_bytes({**cnn, "filters": (16,)}, 784, None, "cnn", mnist) < need
+    assert estimate_bytes({**cnn, "batch_size": 512}, 784, None, "cnn", mnist) > need
+    two = {**cnn, "conv_layers": 2, "filters": (64, 64), "padding": "same"}
+    assert estimate_bytes(two, 784, None, "cnn", mnist) > need
+    # The MLP rule, as it was, sized CNNs by an MLP's weights: 20x too small here.
+    assert estimate_bytes(cnn, 784, None) * 10 < need
+    # 64 such CNNs are more than the 2 GiB budget: packs split by memory, MLPs do not.
+    space = {"filters": [(64,)], "batch_size": 128, "learning_rate": [1e-3, 2e-3, 3e-3, 4e-3]}
+    trials = Sweep(name="c", model="cnn", space=space, seeds=16).grid_trials()
+    packs = make_packs(trials, model="cnn", input_size=784, input_shape=mnist)
+    assert len(packs) > 1 and packs[0].apart == "memory" and sum(map(len, packs)) == 64
+    mlp_space = {"hidden_units": 64, "batch_size": 128, "learning_rate": space["learning_rate"]}
+    mlps = Sweep(name="m", space=mlp_space, seeds=16).grid_trials()
+    assert len(make_packs(mlps, input_size=784, input_shape=mnist)) == 1
+    # Named models size each trial by its own family.
+    models = {"big": ("cnn", {"filters": (64,)}), "small": ("mlp", {"hidden_units": 8})}
+    named = Sweep(name="n", model=models, space={"batch_size": 128}, seeds=32).grid_trials()
+    packs = make_packs(named, model=models, input_size=784, input_shape=mnist)
+    assert len(packs) > 1 and "memory" in packs[0].apart
+
+
+def test_the_dry_run_knows_the_built_in_datasets_shapes():
+    for data, shape in (("mnist", (28, 28)), ("digits", (8, 8)), ("boston_housing", (13,))):
+        assert input_shape(Sweep(name="s", data=data)) == shape
 
 
 def test_stacks_share_layers_and_optimizer_and_keep_everything_else_per_trial():

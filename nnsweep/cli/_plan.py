@@ -3,13 +3,14 @@ TensorFlow, nothing written)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 
 from nnsweep._progress import param_text as _param_text
-from nnsweep.training.packing import input_size
+from nnsweep.training.packing import input_shape
 
 # A dry run lists this many trials, then counts the rest: a large sweep is a summary, not
 # a million lines.
@@ -63,12 +64,14 @@ def print_plan(sweep: Any, results: Path, pack_size: int) -> None:
         from nnsweep._keras import backend_name
         from nnsweep.training.packing import describe, make_packs
 
-        inputs = input_size(sweep)
+        shape = input_shape(sweep)
+        inputs = math.prod(shape)
         packs = make_packs(
             pending,
             model=sweep.model,
             max_size=pack_size,
             input_size=inputs,
+            input_shape=shape,
             backend=backend_name(),
             whole_configs=sweep.prune is not None,
         )

@@ -107,6 +107,7 @@ class Loop:
             model=self.sweep.model,
             max_size=self.pack_size,
             input_size=int(math.prod(self.prepared.dataset.spec.input_shape)),
+            input_shape=tuple(self.prepared.dataset.spec.input_shape),
             backend=backend_name(),
             whole_configs=book is not None,
         )

@@ -48,10 +48,11 @@ from nnsweep.training._units import (
 )
 from nnsweep.training.context import Ledger, Outcome
 from nnsweep.training.metrics import layout_for
+from nnsweep.training.packing import CNN_EVAL_BATCH, EVAL_BATCH
 from nnsweep.training.schedules import Schedule, trial_schedule
 from nnsweep.training.targets import pack_targets
 
-_EVAL_BATCH = 1024
+_EVAL_BATCH = EVAL_BATCH  # packing sizes CNN packs by it
 # Micro-batch steps per call into TensorFlow: each call costs Python and dispatch time
 # that a small pack's step does not hide.
 _STEPS_PER_CALL = 16
@@ -325,8 +326,11 @@ class Pack:
         sums = np.zeros(tuple(self.sum_acc.shape), "float32")
         slots = np.concatenate([self.units[u].slots for u in active])
         owned = np.concatenate([self.units[u].owned[self.units[u].slots] for u in active])
-        for a in range(0, len(rows), _EVAL_BATCH):
-            out = evaluate(rows[a : a + _EVAL_BATCH].astype("int32"))
+        # A CNN's feature maps are large: fewer rows at once (packing sizes packs by it).
+        cnn = any(isinstance(self.units[u], ConvStackUnit) for u in active)
+        chunk = CNN_EVAL_BATCH if cnn else EVAL_BATCH
+        for a in range(0, len(rows), chunk):
+            out = evaluate(rows[a : a + chunk].astype("int32"))
             np.add.at(loss, slots[owned], out[0].numpy()[owned])
             np.add.at(hit, slots[owned], out[1].numpy()[owned])
             if self.layout is not None:

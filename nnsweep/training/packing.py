@@ -14,7 +14,6 @@ TensorFlow every trial trains alone. Kept free of Keras: ``run --dry-run`` shows
 
 from __future__ import annotations
 
-import math
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,10 @@ from nnsweep.training._units import describe_units, stackable
 DEFAULT_PACK_SIZE = 64
 # A pack's weights, gradients and optimizer slots stay under this many bytes.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+# Rows the engine evaluates at once (validation and test); fewer where a CNN stack's
+# feature maps are made (1024 rows of 64 MNIST CNNs of 64 filters: 11 GB of maps).
+EVAL_BATCH = 1024
+CNN_EVAL_BATCH = 256
 # A batch may be this many micro-batches at most: beyond, its steps get too small to
 # compute efficiently, and it trains in a pack of its own batch size instead.
 MAX_MICRO_BATCHES = 16
@@ -59,29 +62,67 @@ class Pack(Sequence[Trial]):
         return iter(self.trials)
 
 
-def estimate_bytes(params: Mapping[str, Any], input_size: int, n_params: int | None) -> int:
-    """A rough upper bound of one trial's training memory (weights x4, activations)."""
+def estimate_bytes(
+    params: Mapping[str, Any],
+    input_size: int,
+    n_params: int | None,
+    family: Any = "mlp",
+    image: Sequence[int] | None = None,
+) -> int:
+    """A rough upper bound of one trial's training memory: its weights x4 (gradients and
+    two optimizer slots), and per row of its batch its input and, for a built-in CNN
+    (``family`` "cnn", on inputs shaped ``image``), its feature maps."""
+    batch = _params.resolve(params, None)["batch_size"]
+    if family == "cnn":
+        return _cnn_bytes(_params.resolve(params, "cnn"), image or (input_size,), batch)
     if n_params is None:
         widths = _params.resolve(params, "mlp")
         n_params = input_size * widths["hidden_units"] * max(1, widths["depth"])
-    batch = _params.resolve(params, None)["batch_size"]
     return 4 * (4 * n_params + 4 * batch * max(input_size, 1))
 
 
-# Inputs per row of the built-in datasets, known without loading them (for --dry-run).
-_INPUTS = {"digits": 64, "mnist": 784, "fashion_mnist": 784, "boston_housing": 13}
+def _cnn_bytes(p: Mapping[str, Any], image: Sequence[int], batch: int) -> int:
+    """``estimate_bytes`` for a built-in CNN: each convolution's full-size map and its
+    pooled one, each kept for the gradient and matched by a gradient of its own (the
+    stacks make the full-size map where TensorFlow's max pool pools), at 4 bytes, or
+    evaluation's maps where they are more."""
+    shape = list(image) if len(image) == 3 else [*image, 1][:3]
+    while len(shape) < 3:
+        shape.insert(1, 1)  # a flat input as one row of pixels
+    rows, cols, channels = shape
+    filters = p["filters"] if isinstance(p["filters"], tuple) else (p["filters"],)
+    filters = filters * p["conv_layers"] if len(filters) == 1 else filters
+    k, pool = p["kernel_size"], p["pool_size"]
+    weights, maps = 0, rows * cols * channels
+    for f in filters:
+        if p["padding"] == "valid":
+            rows, cols = max(1, rows - k + 1), max(1, cols - k + 1)
+        maps += rows * cols * f
+        weights += k * k * channels * f + f
+        if pool > 1:
+            rows, cols = max(1, rows // pool), max(1, cols // pool)
+            maps += rows * cols * f
+        channels = f
+    flat, dense = rows * cols * channels, p["dense_units"]
+    weights += (flat * dense + dense + dense * 10) if dense else flat * 10
+    # Evaluation makes the same maps, without gradients, for CNN_EVAL_BATCH rows at once.
+    return 4 * (4 * weights + max(2 * batch, CNN_EVAL_BATCH) * maps)
 
 
-def input_size(sweep: Any) -> int:
-    """Inputs per row, read without loading the data where it can be (else 1): for
+# Each row's shape in the built-in datasets, known without loading them (for --dry-run).
+_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion_mnist": (28, 28), "boston_housing": (13,)}
+
+
+def input_shape(sweep: Any) -> tuple[int, ...]:
+    """Each row's shape, read without loading the data where it can be (else (1,)): for
     ``--dry-run``, whose pack layout depends on it."""
     data = str(sweep.data) if isinstance(sweep.data, (str, Path)) else ""
     if data in ("imdb", "reuters"):
-        return int(sweep.data_options.get("num_words", 10_000))
+        return (int(sweep.data_options.get("num_words", 10_000)),)
     try:
         if data.endswith(".csv"):
             with open(data) as f:
-                return max(1, len(f.readline().split(",")) - 1)
+                return (max(1, len(f.readline().split(",")) - 1),)
         if data.endswith(".npz"):
             with zipfile.ZipFile(data) as z:
                 name = "x_train.npy" if "x_train.npy" in z.namelist() else "x.npy"
@@ -91,10 +132,10 @@ def input_size(sweep: Any) -> int:
                     if major > 1:
                         header = np.lib.format.read_array_header_2_0
                     shape = header(f)[0]
-                return max(1, math.prod(shape[1:]))
+                return tuple(int(n) for n in shape[1:]) or (1,)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return 1  # the run itself reports what is wrong with the file
-    return _INPUTS.get(data, 1)
+        return (1,)  # the run itself reports what is wrong with the file
+    return _SHAPES.get(data, (1,))
 
 
 def _batch(trial: Trial) -> int:
@@ -156,13 +197,15 @@ def make_packs(
     model: Any = "mlp",
     max_size: int = DEFAULT_PACK_SIZE,
     input_size: int = 1,
+    input_shape: Sequence[int] | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     backend: str = "tensorflow",
     whole_configs: bool = False,
 ) -> list[Pack]:
     """Split trials into packs, keeping the given order within each pack.
 
-    ``max_size=1`` trains every trial alone. Packs are formed in order of first
+    ``max_size=1`` trains every trial alone. ``input_shape`` (each row's, where known)
+    sizes a CNN's feature maps for the memory budget. Packs are formed in order of first
     appearance. ``whole_configs`` (pruning): a configuration's seeds start a new pack
     rather than split over two, where they fit in one, so that each configuration is
     judged at its rungs on all its seeds at once.
@@ -185,7 +228,8 @@ def make_packs(
         for t in members:
             sizes[t.config_id] += 1
         for i, trial in enumerate(members):
-            need = estimate_bytes(trial.params, input_size, None)
+            family = _params.family(model, trial.params)
+            need = estimate_bytes(trial.params, input_size, None, family, input_shape)
             room = len(chunks[-1]) >= max_size
             first_of_config = i == 0 or members[i - 1].config_id != trial.config_id
             if whole_configs and first_of_config and sizes[trial.config_id] <= max_size:
