@@ -71,6 +71,15 @@ def test_a_sweep_on_ray_gives_a_local_runs_rows(local_ray, tmp_path):
     assert run_sweep(_grid(), results=tmp_path / "ray", ray=RayOptions()).rows == []
 
 
+def test_the_pool_paths_ray_workers_take_reach_the_drivers_summary(local_ray, tmp_path):
+    space = {"filters": [(4,), (8,)], "epochs": 1}
+    sweep = Sweep(name="c", data="digits", model="cnn", space=space, seeds=1)
+    summary = run_sweep(sweep, results=tmp_path, ray=RayOptions())
+    assert summary.counts == {"ok": 2}
+    notes = [n for n in summary.notes if n.startswith("cnn pool (")]
+    assert notes and all("measured on " in n and "ms a step" in n for n in notes)
+
+
 def test_sweep_files_with_functions_train_on_the_workers(local_ray, tmp_path, write_sweep):
     sweep_file = write_sweep(FAILING_PACK, "fails.py")
     sweep = load_sweep(sweep_file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_the_summary_names_each_path_and_why(cache, monkeypatch):
     assert lines == [
         "cnn pool (32 maps of 8x8x1, 16 filters 3x3 valid, pool 2): the pool's strided "
         "convolutions, 10.0 against 20.0 ms a step for TensorFlow's max pool, measured on "
-        f"this machine now (kept in {cache})"
+        f"{socket.gethostname()} now (kept in {cache})"
     ]
     assert pool_paths.drain() == []  # once per run
     monkeypatch.setattr(pool_paths, "_memo", {})

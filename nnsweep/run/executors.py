@@ -19,6 +19,7 @@ from typing import Any
 from nnsweep.definition.pruning import RungBook
 from nnsweep.definition.sweep import Trial
 from nnsweep.errors import ClusterError, SweepDefinitionError
+from nnsweep.training import pool_paths
 
 # A pack whose Ray task dies this many times more (its worker or node lost) is left
 # unwritten: the next run of the same command trains it again.
@@ -193,6 +194,7 @@ def _pack_task(
     """Train one pack on a Ray worker; its rows, histories and fallbacks (nothing written)."""
     from nnsweep.run.prepare import versions
     from nnsweep.store.provenance import this_process
+    from nnsweep.training import pool_paths
     from nnsweep.training.train import TrainContext, train_pack
 
     ctx = TrainContext(
@@ -207,12 +209,14 @@ def _pack_task(
     def fell_back(trials: Sequence[Trial], error: BaseException) -> None:
         fallbacks.append(f"{type(error).__name__}: {error}")
 
+    pool_paths.taken()  # a reused worker's earlier tasks' choices went back with them
     results = [(r.row, r.history, r.weights) for r in train_pack(pack, ctx, None, fell_back, book)]
     return {
         "results": results,
         "fallbacks": fallbacks,
         "worker": this_process(),
         "versions": versions(),
+        "pool_paths": pool_paths.taken(),  # for the driver's summary
     }
 
 
@@ -290,6 +294,8 @@ class RayExecutor:
             return
         if self.on_worker is not None:
             self.on_worker(out["worker"], out["versions"])
+        for choice in out.get("pool_paths", ()):
+            pool_paths.note(choice)  # the summary names the paths the workers took
         if out["fallbacks"] and self.on_fallback is not None:
             for message in out["fallbacks"]:
                 self.on_fallback(job.pack, RuntimeError(message))

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ class Choice:
     measured_at: str = ""
     where: Path | None = None
     problem: str = ""  # the cache could not be read, or the choice not kept
+    host: str = field(default_factory=socket.gethostname)  # where it was taken (Ray)
 
 
 _memo: dict[tuple[str, str], Choice] = {}  # this process's choices
@@ -122,19 +124,26 @@ def choose(
             problem = _keep(where, machine, shape.key(), entry) or problem
             choice = Choice(shape, path, "measured", ms, at, where, problem)
         _memo[memo_key] = choice
-    _used.setdefault(shape.key(), choice)
+    note(choice)
     return choice
 
 
 def note(choice: Choice) -> None:
-    """Count ``choice`` as taken again (a pack that reuses its traced program)."""
-    _used.setdefault(choice.shape.key(), choice)
+    """Count ``choice`` as taken in this run: again (a pack that reuses its traced
+    program), or by a Ray task for this driver."""
+    _used.setdefault(f"{choice.host} {choice.shape.key()}", choice)
+
+
+def taken() -> list[Choice]:
+    """The choices taken since the last call (a Ray task sends its driver these)."""
+    choices = list(_used.values())
+    _used.clear()
+    return choices
 
 
 def drain() -> list[str]:
     """Lines for a run's summary: each pool path taken since the last call, and why."""
-    choices = list(_used.values())
-    _used.clear()
+    choices = taken()
     lines = [describe(c) for c in choices[:_SHOWN]]
     if len(choices) > _SHOWN:
         rest = choices[_SHOWN:]
@@ -158,7 +167,7 @@ def describe(choice: Choice) -> str:
     mine, theirs = choice.ms[choice.path], choice.ms[other]
     times = f"{mine:.1f} against {theirs:.1f} ms a step for {NAMES[other]}"
     when = "now" if choice.how == "measured" else f"at {choice.measured_at}"
-    return f"{head}, {times}, measured on this machine {when} (kept in {choice.where})"
+    return f"{head}, {times}, measured on {choice.host} {when} (kept in {choice.where})"
 
 
 def _valid(entry: Any) -> bool:
