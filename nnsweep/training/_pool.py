@@ -92,8 +92,11 @@ def machine() -> str:
     from nnsweep.store.provenance import processor
 
     cpu = processor()
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or len(
-        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    # Set by --threads, or for a Ray task by its environment, else every core it may use.
+    threads = (
+        tf.config.threading.get_intra_op_parallelism_threads()
+        or os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+        or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     )
     devices = ",".join(d.name for d in tf.config.list_logical_devices() if d.device_type != "CPU")
     return (
