@@ -194,7 +194,6 @@ def _pack_task(
     """Train one pack on a Ray worker; its rows, histories and fallbacks (nothing written)."""
     from nnsweep.run.prepare import versions
     from nnsweep.store.provenance import this_process
-    from nnsweep.training import pool_paths
     from nnsweep.training.train import TrainContext, train_pack
 
     ctx = TrainContext(

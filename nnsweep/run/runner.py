@@ -159,6 +159,7 @@ def run_sweep(
 
     progress = progress or Progress()
     _check_options(sweep, max_trials, pack_size, fresh, confirm, threads)
+    pool_paths.drain()  # what an earlier run in this process took is not this run's
     keep = keep_setting(sweep, keep_models, max_model_disk)
     if confirm is None and not fresh:
         _check_confirm_seeds(sweep, ResultsStore(results, sweep.name))
@@ -341,7 +342,6 @@ def _check_options(
     if threads is not None:
         check_threads(threads)
     pool_paths.forced()  # a bad NNSWEEP_CONV_POOL says so before anything is written
-    pool_paths.drain()  # what an earlier run in this process took is not this run's
     if max_trials is not None and max_trials < 1:
         raise SweepDefinitionError("max_trials", "must be >= 1", max_trials)
     if pack_size < 1:

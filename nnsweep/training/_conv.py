@@ -104,12 +104,12 @@ class ConvStackUnit(StackUnit):
         self.paths: dict[tuple[int, int, int], str] = {}  # set by ``choose_paths``
         self.choices: list[Choice] = []
 
-    def choose_paths(self, micro: int) -> list[Choice]:
+    def choose_paths(self, micro: int) -> None:
         """How each few-channel convolution pools, on this machine, at the pack's
         micro-batch (``pool_paths``): by (layer, input channels, filters)."""
         self.paths, self.choices = {}, []
         if not self.pool_first:
-            return []
+            return
         total = sum(d[1] for d in self.dims)  # the first: every block's filters at once
         wanted = {(0, self.image[2], total)}
         wanted |= {(j, d[j], d[j + 1]) for j in range(1, self.convs) for d in self.dims}
@@ -123,7 +123,6 @@ class ConvStackUnit(StackUnit):
             choice = _pool.path_for(shape)
             self.paths[j, channels, filters] = choice.path
             self.choices.append(choice)
-        return self.choices
 
     def _shape(self, dims: list[int], j: int) -> tuple[int, ...]:
         """Layer ``j``'s kernel shape for a block of layer sizes ``dims``."""

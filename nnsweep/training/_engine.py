@@ -52,7 +52,6 @@ from nnsweep.training.packing import CNN_EVAL_BATCH, EVAL_BATCH
 from nnsweep.training.schedules import Schedule, trial_schedule
 from nnsweep.training.targets import pack_targets
 
-_EVAL_BATCH = EVAL_BATCH  # packing sizes CNN packs by it
 # Micro-batch steps per call into TensorFlow: each call costs Python and dispatch time
 # that a small pack's step does not hide.
 _STEPS_PER_CALL = 16
@@ -148,8 +147,9 @@ class Pack:
             unit.updater.load(self._unit_settings(unit))
             for a in unit.accumulators:
                 a.assign(tf.zeros_like(a))
-            for choice in getattr(unit, "choices", ()):
-                pool_paths.note(choice)  # the traced program keeps the path it was made with
+            if isinstance(unit, ConvStackUnit):
+                for choice in unit.choices:  # the traced program keeps the path it was made with
+                    pool_paths.note(choice)
             unit.keep = None
             unit.owned[:] = False
             unit.owned[unit.slots] = True

@@ -14,6 +14,7 @@ TensorFlow every trial trains alone. Kept free of Keras: ``run --dry-run`` shows
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,10 +87,12 @@ def _cnn_bytes(p: Mapping[str, Any], image: Sequence[int], batch: int) -> int:
     pooled one, each kept for the gradient and matched by a gradient of its own (the
     stacks make the full-size map where TensorFlow's max pool pools), at 4 bytes, or
     evaluation's maps where they are more."""
-    shape = list(image) if len(image) == 3 else [*image, 1][:3]
-    while len(shape) < 3:
-        shape.insert(1, 1)  # a flat input as one row of pixels
-    rows, cols, channels = shape
+    if len(image) == 3:
+        rows, cols, channels = image
+    elif len(image) == 2:
+        (rows, cols), channels = image, 1  # as the CNN reads it: one channel
+    else:
+        rows, cols, channels = math.prod(image), 1, 1  # a flat input as one row of pixels
     filters = p["filters"] if isinstance(p["filters"], tuple) else (p["filters"],)
     filters = filters * p["conv_layers"] if len(filters) == 1 else filters
     k, pool = p["kernel_size"], p["pool_size"]

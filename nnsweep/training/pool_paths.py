@@ -198,7 +198,9 @@ def _read(where: Path) -> tuple[dict[str, dict[str, Any]], str]:
 
 def _keep(where: Path, machine: str, key: str, entry: dict[str, Any]) -> str:
     """Add one choice to the cache, the file replaced whole (another process may have
-    added its own since it was read: read again first). Returns what failed, or ""."""
+    added its own since it was read: read again first). Returns what failed, or "".
+    Not ``store``'s ``write_text_whole``: its one temporary name would let two Ray
+    workers of one machine write into the same file at once."""
     machines, _ = _read(where)
     machines.setdefault(machine, {})[key] = entry
     text = json.dumps({"format": _FORMAT, "machines": machines}, indent=1, sort_keys=True)
